@@ -1,0 +1,407 @@
+//! The HTTP routes of API.md: accounts, channels, history, search, ICE servers, health and
+//! metrics, and the embedded app for everything else. Each handler takes a parsed `Request`
+//! and returns a `Response`; errors are `ApiError`s turned into the contract's JSON body.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{self, Source};
+use crate::config::Registration;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{Request, Response};
+use crate::protocol::ServerEvent;
+use crate::router::Cmd;
+use crate::store::{self, now_ms, Channel, Page, User};
+use crate::{assets, turn, validate, App};
+
+/// API.md: history pages default to 50 and are capped at 200.
+const HISTORY_DEFAULT: i64 = 50;
+const HISTORY_MAX: i64 = 200;
+const SEARCH_DEFAULT: i64 = 25;
+const SEARCH_MAX: i64 = 100;
+
+/// Answers one plain HTTP request (not a WebSocket upgrade).
+pub fn handle(req: &Request, app: &App) -> Response {
+    match route(req, app) {
+        Ok(r) => r,
+        Err(e) => Response::error(&e),
+    }
+}
+
+fn route(req: &Request, app: &App) -> ApiResult<Response> {
+    let m = req.method.as_str();
+    let path = req.path.as_str();
+    if let Some(name) = path.strip_prefix("/api/channels/") {
+        let name = crate::http::percent_decode(name)
+            .ok_or_else(|| ApiError::not_found("no such channel"))?;
+        return match m {
+            "DELETE" => delete_channel(req, app, &name),
+            _ => Err(method_not_allowed()),
+        };
+    }
+    match (m, path) {
+        ("GET" | "HEAD", "/healthz") => health(app),
+        ("GET", "/metrics") => Ok(Response::new(
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            crate::metrics::METRICS
+                .render(app.admission.max())
+                .into_bytes(),
+        )),
+        ("POST", "/api/register") => register(req, app),
+        ("POST", "/api/login") => login(req, app),
+        ("POST", "/api/logout") => logout(req, app),
+        ("GET", "/api/me") => {
+            let (user, _) = signed_in(req, app)?;
+            Ok(Response::json(200, &json!({ "user": user })))
+        }
+        ("POST", "/api/invites") => create_invite(req, app),
+        ("GET", "/api/channels") => {
+            signed_in(req, app)?;
+            let channels = app.store.call(store::list_channels)?;
+            Ok(Response::json(200, &json!(channels)))
+        }
+        ("POST", "/api/channels") => create_channel(req, app),
+        ("GET", "/api/users") => {
+            signed_in(req, app)?;
+            let users = app.store.call(store::list_users)?;
+            Ok(Response::json(200, &json!(users)))
+        }
+        ("GET", "/api/history") => history(req, app),
+        ("GET", "/api/search") => search(req, app),
+        ("GET", "/api/webrtc-config") => {
+            let (user, _) = signed_in(req, app)?;
+            let now = (now_ms() / 1000) as u64;
+            Ok(
+                Response::json(200, &turn::webrtc_config(&app.config, &user.username, now))
+                    .with_header("Cache-Control", "no-store"),
+            )
+        }
+        (
+            _,
+            "/healthz" | "/metrics" | "/api/register" | "/api/login" | "/api/logout" | "/api/me"
+            | "/api/invites" | "/api/channels" | "/api/users" | "/api/history" | "/api/search"
+            | "/api/webrtc-config" | "/ws" | "/ws/voice",
+        ) => Err(method_not_allowed()),
+        _ if path.starts_with("/api/") => Err(ApiError::not_found("no such endpoint")),
+        ("GET" | "HEAD", _) => {
+            assets::serve(req).ok_or_else(|| ApiError::not_found("no such page"))
+        }
+        _ => Err(method_not_allowed()),
+    }
+}
+
+fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        crate::error::Code::MethodNotAllowed,
+        "method not allowed here",
+    )
+}
+
+fn health(app: &App) -> ApiResult<Response> {
+    match app.store.call(store::health) {
+        Ok(()) => Ok(Response::text(200, "ok")),
+        Err(_) => Err(ApiError::new(
+            crate::error::Code::Unavailable,
+            "the store is not answering",
+        )),
+    }
+}
+
+/// Parses a JSON body into `T`, with a clear 400 for every way it can be wrong.
+fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
+    if req.body.is_empty() {
+        return Err(ApiError::bad_request("a JSON body is needed"));
+    }
+    let text =
+        std::str::from_utf8(&req.body).map_err(|_| ApiError::bad_request("body is not UTF-8"))?;
+    if crate::protocol::too_deep(text) {
+        return Err(ApiError::bad_request("JSON nests too deeply"));
+    }
+    serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("bad JSON body: {e}")))
+}
+
+/// The request's user, or 401. Cookie sessions on state-changing requests must also come
+/// from an allowed origin (CSRF).
+fn signed_in(req: &Request, app: &App) -> ApiResult<(User, String)> {
+    let (user, source, token) = auth::authenticate(req, &app.store)?;
+    if source == Source::Cookie && req.method != "GET" && req.method != "HEAD" {
+        check_origin(req, app, false)?;
+    }
+    Ok((user, token))
+}
+
+fn admin(req: &Request, app: &App) -> ApiResult<User> {
+    let (user, _) = signed_in(req, app)?;
+    if !user.admin {
+        return Err(ApiError::forbidden("only an admin can do that"));
+    }
+    Ok(user)
+}
+
+/// `Origin` must be this server's own origin or in `ALLOWED_ORIGINS`. When `required`, a
+/// missing Origin is refused too (browsers always send one on WebSocket handshakes).
+pub fn check_origin(req: &Request, app: &App, required: bool) -> ApiResult<()> {
+    let Some(origin) = req.header("origin") else {
+        return if required {
+            Err(ApiError::forbidden("origin not allowed"))
+        } else {
+            Ok(())
+        };
+    };
+    let host = req.header("host").unwrap_or("");
+    let own = !host.is_empty()
+        && (origin == format!("http://{host}") || origin == format!("https://{host}"));
+    if own || app.config.allowed_origins.iter().any(|o| o == origin) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("origin not allowed"))
+    }
+}
+
+fn session_cookie(token: &str) -> String {
+    format!(
+        "{}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        auth::COOKIE,
+        auth::SESSION_TTL_MS / 1000
+    )
+}
+
+/// Creates a session for `user` and answers with it (body + cookie).
+fn start_session(app: &App, user: User, status: u16) -> ApiResult<Response> {
+    let token = auth::new_token();
+    let hash = auth::token_hash(&token);
+    let uid = user.id;
+    app.store
+        .call(move |c| store::insert_session(c, &hash, uid, now_ms() + auth::SESSION_TTL_MS))?;
+    Ok(
+        Response::json(status, &json!({ "user": user, "token": token }))
+            .with_header("Set-Cookie", session_cookie(&token))
+            .with_header("Cache-Control", "no-store"),
+    )
+}
+
+#[derive(Deserialize)]
+struct RegisterBody {
+    username: String,
+    password: String,
+    #[serde(default)]
+    invite: Option<String>,
+}
+
+fn register(req: &Request, app: &App) -> ApiResult<Response> {
+    check_origin(req, app, false)?;
+    let b: RegisterBody = body(req)?;
+    validate::username(&b.username)?;
+    validate::password(&b.password)?;
+    let ip = auth::ip_key(req.peer);
+    app.throttles.register_ip.check(&ip)?;
+    app.throttles.register_ip.record(&ip);
+    let hash = auth::hash_password(&b.password)?;
+    let mode = app.config.registration;
+    let (name, invite) = (b.username.clone(), b.invite.clone());
+    let user = app.store.call(move |c| {
+        let first = store::user_count(c)? == 0;
+        if !first {
+            match mode {
+                Registration::Closed => return Err(ApiError::forbidden("registration is closed")),
+                Registration::Invite if invite.as_deref().unwrap_or("").is_empty() => {
+                    return Err(ApiError::forbidden("an invite code is needed to register"))
+                }
+                _ => {}
+            }
+        }
+        let user = store::insert_user(c, &name, &hash, first)?;
+        if !first && mode == Registration::Invite {
+            store::use_invite(c, invite.as_deref().unwrap_or(""), user.id)?;
+        }
+        Ok(user)
+    })?;
+    log::info!(
+        "new account {:?}{}",
+        user.username,
+        if user.admin { " (admin)" } else { "" }
+    );
+    start_session(app, user, 201)
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    username: String,
+    password: String,
+}
+
+/// A valid Argon2id hash of a random password: unknown users are verified against it so a
+/// login takes as long for them as for real ones.
+static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn login(req: &Request, app: &App) -> ApiResult<Response> {
+    check_origin(req, app, false)?;
+    let b: LoginBody = body(req)?;
+    let ip = auth::ip_key(req.peer);
+    let user_key = b.username.to_ascii_lowercase();
+    app.throttles.login_ip.check(&ip)?;
+    app.throttles.login_user.check(&user_key)?;
+    let name = b.username.clone();
+    let found = if validate::username(&b.username).is_ok() {
+        app.store.call(move |c| store::user_for_login(c, &name))?
+    } else {
+        None
+    };
+    let ok = match &found {
+        Some((_, hash)) => auth::verify_password(&b.password, hash),
+        None => {
+            let dummy = DUMMY_HASH
+                .get_or_init(|| auth::hash_password(&auth::new_token()).unwrap_or_default());
+            let _ = auth::verify_password(&b.password, dummy);
+            false
+        }
+    };
+    match found {
+        Some((user, _)) if ok => {
+            app.throttles.login_user.clear(&user_key);
+            start_session(app, user, 200)
+        }
+        _ => {
+            app.throttles.login_ip.record(&ip);
+            app.throttles.login_user.record(&user_key);
+            Err(ApiError::new(
+                crate::error::Code::Unauthorized,
+                "wrong username or password",
+            ))
+        }
+    }
+}
+
+fn logout(req: &Request, app: &App) -> ApiResult<Response> {
+    let (_, token) = signed_in(req, app)?;
+    let hash = auth::token_hash(&token);
+    app.store.call(move |c| store::delete_session(c, &hash))?;
+    Ok(Response::no_content().with_header(
+        "Set-Cookie",
+        format!(
+            "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+            auth::COOKIE
+        ),
+    ))
+}
+
+fn create_invite(req: &Request, app: &App) -> ApiResult<Response> {
+    let user = admin(req, app)?;
+    let code = auth::new_invite_code();
+    let expires_ts = now_ms() + auth::INVITE_TTL_MS;
+    let c2 = code.clone();
+    app.store
+        .call(move |c| store::insert_invite(c, &c2, user.id, expires_ts))?;
+    Ok(Response::json(
+        201,
+        &json!({ "code": code, "expires_ts": expires_ts }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ChannelBody {
+    name: String,
+    kind: String,
+    #[serde(default)]
+    topic: Option<String>,
+}
+
+fn create_channel(req: &Request, app: &App) -> ApiResult<Response> {
+    admin(req, app)?;
+    let b: ChannelBody = body(req)?;
+    validate::channel_name(&b.name)?;
+    if b.kind != "text" && b.kind != "voice" {
+        return Err(ApiError::bad_request("kind must be \"text\" or \"voice\""));
+    }
+    let channel = Channel {
+        name: b.name,
+        kind: b.kind,
+        topic: validate::topic(b.topic.as_deref().unwrap_or(""))?,
+    };
+    let (ch, published, router) = (channel.clone(), channel.clone(), app.router.clone());
+    app.store.call_then(
+        move |c| store::insert_channel(c, &ch),
+        move |_| {
+            router.send(Cmd::Publish(ServerEvent::ChannelCreate {
+                channel: published,
+            }))
+        },
+    )?;
+    Ok(Response::json(201, &json!(channel)))
+}
+
+fn delete_channel(req: &Request, app: &App, name: &str) -> ApiResult<Response> {
+    admin(req, app)?;
+    let (n, router) = (name.to_string(), app.router.clone());
+    app.store.call_then(
+        move |c| store::delete_channel(c, &n),
+        move |c| {
+            router.send(Cmd::Publish(ServerEvent::ChannelDelete {
+                name: c.name.clone(),
+            }))
+        },
+    )?;
+    Ok(Response::no_content())
+}
+
+/// Parses an integer query parameter: absent → `None`, not an integer → 400.
+fn int_param(req: &Request, name: &str) -> ApiResult<Option<i64>> {
+    match req.query_param(name) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("{name} must be an integer"))),
+    }
+}
+
+/// `limit`: default `default`, 1..=max (0, negative or non-numeric → 400; above max → max).
+fn limit_param(req: &Request, default: i64, max: i64) -> ApiResult<u32> {
+    match int_param(req, "limit")? {
+        None => Ok(default as u32),
+        Some(n) if n < 1 => Err(ApiError::bad_request("limit must be at least 1")),
+        Some(n) => Ok(n.min(max) as u32),
+    }
+}
+
+fn history(req: &Request, app: &App) -> ApiResult<Response> {
+    signed_in(req, app)?;
+    let channel = req
+        .query_param("channel")
+        .ok_or_else(|| ApiError::bad_request("channel is needed"))?;
+    let limit = limit_param(req, HISTORY_DEFAULT, HISTORY_MAX)?;
+    let page = match (int_param(req, "before")?, int_param(req, "after")?) {
+        (Some(_), Some(_)) => return Err(ApiError::bad_request("use before or after, not both")),
+        (Some(b), None) if b >= 1 => Page::Before(b),
+        (None, Some(a)) if a >= 0 => Page::After(a),
+        (None, None) => Page::Latest,
+        _ => {
+            return Err(ApiError::bad_request(
+                "before and after must be message ids",
+            ))
+        }
+    };
+    let rows = app
+        .store
+        .call(move |c| store::history(c, &channel, limit, page))?;
+    Ok(Response::json(200, &json!(rows)))
+}
+
+fn search(req: &Request, app: &App) -> ApiResult<Response> {
+    signed_in(req, app)?;
+    let q = req.query_param("q").unwrap_or_default();
+    if q.trim().is_empty() {
+        return Err(ApiError::bad_request("q is needed"));
+    }
+    if q.len() > 256 {
+        return Err(ApiError::bad_request("q is over 256 bytes"));
+    }
+    let channel = req.query_param("channel");
+    let limit = limit_param(req, SEARCH_DEFAULT, SEARCH_MAX)?;
+    let rows = app
+        .store
+        .call(move |c| store::search(c, &q, channel.as_deref(), limit))?;
+    Ok(Response::json(200, &json!(rows)))
+}

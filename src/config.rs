@@ -1,0 +1,301 @@
+//! Configuration: the environment (plus an optional `.env` file) read once at start into a
+//! validated `Config`. Nothing else in the program reads `std::env`.
+//!
+//! Rules: a `.env` in the working directory is read first and real environment variables
+//! override it; an empty value means "unset" (so `.env.example` can list every key); a bad
+//! value stops the server with one clear line such as `TURN_PORT must be 1-65535, got "abc"`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Who may create an account once the first (admin) account exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// A valid, unused invite code is needed (default).
+    Invite,
+    Open,
+    Closed,
+}
+
+/// Every setting of the server, each with its documented default (see README "Configuration").
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `LISTEN_ADDR`, default `0.0.0.0:8000`.
+    pub listen_addr: SocketAddr,
+    /// `DATA_DIR`, default `data`; the database is `DATA_DIR/chat.db`.
+    pub data_dir: PathBuf,
+    /// `STUN_URLS`, comma-separated; default `stun:stun.l.google.com:19302`.
+    pub stun_urls: Vec<String>,
+    /// `TURN_HOST`; no TURN entry is handed out without it.
+    pub turn_host: Option<String>,
+    /// `TURN_PORT`, default 3478.
+    pub turn_port: u16,
+    pub turn_username: Option<String>,
+    pub turn_password: Option<String>,
+    /// `TURN_SECRET`: coturn's `static-auth-secret`; when set, credentials are minted per user.
+    pub turn_secret: Option<String>,
+    /// `TURN_TTL` seconds, default 86400.
+    pub turn_ttl: u64,
+    /// `REGISTRATION`: `invite` (default), `open` or `closed`.
+    pub registration: Registration,
+    /// `ALLOWED_ORIGINS`: extra origins (besides our own) allowed to use cookie sessions.
+    pub allowed_origins: Vec<String>,
+    /// `VOICE_MAX_PEERS`, default 10.
+    pub voice_max_peers: usize,
+    /// `SEND_RATE` messages per second per user, default 5.
+    pub send_rate: f64,
+    /// `SEND_BURST`, default 10.
+    pub send_burst: f64,
+    /// `MAX_CONNECTIONS`; `None` means derived from the machine's limits at start.
+    pub max_connections: Option<usize>,
+    /// `MAX_CONNECTIONS_PER_IP`, default 256 (a small community behind one NAT fits easily).
+    pub max_connections_per_ip: usize,
+    /// `LOG_LEVEL`: error, warn, info (default), debug, trace.
+    pub log_level: log::LevelFilter,
+    /// `DB_SYNCHRONOUS`: `FULL` (default: an acknowledged message survives a power cut) or
+    /// `NORMAL` (faster commits; survives a process crash but not a power cut).
+    pub db_synchronous: String,
+}
+
+/// The placeholder secret of `.env.example`; running with it on a public address is warned about.
+pub const PLACEHOLDER_TURN_SECRET: &str = "change-me-to-a-long-random-secret";
+
+impl Config {
+    /// Reads `.env` (if present) and then the real environment.
+    pub fn from_env() -> Result<Config, String> {
+        let mut vars: HashMap<String, String> = HashMap::new();
+        if let Ok(text) = std::fs::read_to_string(".env") {
+            vars.extend(parse_dotenv(&text));
+        }
+        vars.extend(std::env::vars());
+        Config::from_map(&vars)
+    }
+
+    /// Builds and validates a config from key/value pairs (unit-testable).
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Config, String> {
+        let get = |k: &str| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let listen_addr = match get("LISTEN_ADDR") {
+            None => "0.0.0.0:8000".parse().unwrap(),
+            Some(v) => v.parse().map_err(|_| {
+                format!("LISTEN_ADDR must be an IP:port such as 0.0.0.0:8000, got {v:?}")
+            })?,
+        };
+        let turn_port = match get("TURN_PORT") {
+            None => 3478,
+            Some(v) => match v.parse::<u16>() {
+                Ok(p) if p > 0 => p,
+                _ => return Err(format!("TURN_PORT must be 1-65535, got {v:?}")),
+            },
+        };
+        let registration = match get("REGISTRATION").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("invite") => Registration::Invite,
+            Some("open") => Registration::Open,
+            Some("closed") => Registration::Closed,
+            Some(_) => {
+                return Err(format!(
+                    "REGISTRATION must be invite, open or closed, got {:?}",
+                    get("REGISTRATION").unwrap()
+                ))
+            }
+        };
+        let log_level = match get("LOG_LEVEL") {
+            None => log::LevelFilter::Info,
+            Some(v) => v.parse().map_err(|_| {
+                format!("LOG_LEVEL must be error, warn, info, debug or trace, got {v:?}")
+            })?,
+        };
+        let db_synchronous = match get("DB_SYNCHRONOUS")
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
+            None | Some("FULL") => "FULL".to_string(),
+            Some("NORMAL") => "NORMAL".to_string(),
+            Some(_) => {
+                return Err(format!(
+                    "DB_SYNCHRONOUS must be FULL or NORMAL, got {:?}",
+                    get("DB_SYNCHRONOUS").unwrap()
+                ))
+            }
+        };
+        let turn_secret = get("TURN_SECRET").map(String::from);
+        let turn_username = get("TURN_USERNAME").map(String::from);
+        let turn_password = get("TURN_PASSWORD").map(String::from);
+        if turn_secret.is_none() && (turn_username.is_some() != turn_password.is_some()) {
+            return Err("TURN_USERNAME and TURN_PASSWORD must be set together".into());
+        }
+        let stun_urls = match get("STUN_URLS") {
+            None => vec!["stun:stun.l.google.com:19302".to_string()],
+            Some(v) => split_list(v),
+        };
+        for u in &stun_urls {
+            if !(u.starts_with("stun:") || u.starts_with("stuns:")) {
+                return Err(format!(
+                    "STUN_URLS entries must start with stun: or stuns:, got {u:?}"
+                ));
+            }
+        }
+        let allowed_origins = get("ALLOWED_ORIGINS").map(split_list).unwrap_or_default();
+        for o in &allowed_origins {
+            if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+                return Err(format!(
+                    "ALLOWED_ORIGINS entries must look like https://chat.example.com (no path), got {o:?}"
+                ));
+            }
+        }
+        Ok(Config {
+            listen_addr,
+            data_dir: PathBuf::from(get("DATA_DIR").unwrap_or("data")),
+            stun_urls,
+            turn_host: get("TURN_HOST").map(String::from),
+            turn_port,
+            turn_username,
+            turn_password,
+            turn_secret,
+            turn_ttl: number(get("TURN_TTL"), "TURN_TTL", 86400u64, 60, 7 * 86400)?,
+            registration,
+            allowed_origins,
+            voice_max_peers: number(get("VOICE_MAX_PEERS"), "VOICE_MAX_PEERS", 10usize, 2, 50)?,
+            send_rate: number(get("SEND_RATE"), "SEND_RATE", 5.0f64, 0.1, 1_000_000.0)?,
+            send_burst: number(get("SEND_BURST"), "SEND_BURST", 10.0f64, 1.0, 1_000_000.0)?,
+            max_connections: match get("MAX_CONNECTIONS") {
+                None => None,
+                Some(v) => Some(number(Some(v), "MAX_CONNECTIONS", 0usize, 1, 1_000_000)?),
+            },
+            max_connections_per_ip: number(
+                get("MAX_CONNECTIONS_PER_IP"),
+                "MAX_CONNECTIONS_PER_IP",
+                256usize,
+                1,
+                1_000_000,
+            )?,
+            log_level,
+            db_synchronous,
+        })
+    }
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Parses a number in `min..=max`, or returns the default when unset.
+fn number<T>(v: Option<&str>, key: &str, default: T, min: T, max: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    match v {
+        None => Ok(default),
+        Some(s) => match s.parse::<T>() {
+            Ok(n) if n >= min && n <= max => Ok(n),
+            _ => Err(format!(
+                "{key} must be a number from {min} to {max}, got {s:?}"
+            )),
+        },
+    }
+}
+
+/// Parses `KEY=value` lines; `#` comments, blank lines, optional `export ` and quotes.
+pub fn parse_dotenv(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let mut v = v.trim();
+        if v.len() >= 2
+            && ((v.starts_with('"') && v.ends_with('"'))
+                || (v.starts_with('\'') && v.ends_with('\'')))
+        {
+            v = &v[1..v.len() - 1];
+        } else if let Some(i) = v.find(" #") {
+            v = v[..i].trim_end();
+        }
+        out.push((k.trim().to_string(), v.to_string()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        let m = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_map(&m)
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.listen_addr.to_string(), "0.0.0.0:8000");
+        assert_eq!(c.turn_port, 3478);
+        assert_eq!(c.turn_ttl, 86400);
+        assert_eq!(c.registration, Registration::Invite);
+        assert_eq!(c.stun_urls, vec!["stun:stun.l.google.com:19302"]);
+        assert_eq!(c.voice_max_peers, 10);
+        assert_eq!((c.send_rate, c.send_burst), (5.0, 10.0));
+        assert_eq!(c.max_connections, None);
+        assert_eq!(c.db_synchronous, "FULL");
+    }
+
+    #[test]
+    fn bad_turn_port_names_key_and_value() {
+        assert_eq!(
+            cfg(&[("TURN_PORT", "abc")]).unwrap_err(),
+            r#"TURN_PORT must be 1-65535, got "abc""#
+        );
+        assert!(cfg(&[("TURN_PORT", "0")]).is_err());
+        assert!(cfg(&[("TURN_PORT", "70000")]).is_err());
+    }
+
+    #[test]
+    fn empty_values_mean_unset() {
+        let c = cfg(&[
+            ("TURN_HOST", ""),
+            ("MAX_CONNECTIONS", " "),
+            ("REGISTRATION", ""),
+        ])
+        .unwrap();
+        assert!(c.turn_host.is_none());
+        assert!(c.max_connections.is_none());
+        assert_eq!(c.registration, Registration::Invite);
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        assert!(cfg(&[("REGISTRATION", "maybe")]).is_err());
+        assert!(cfg(&[("LISTEN_ADDR", "nowhere")]).is_err());
+        assert!(cfg(&[("SEND_RATE", "-1")]).is_err());
+        assert!(cfg(&[("STUN_URLS", "http://x")]).is_err());
+        assert!(cfg(&[("ALLOWED_ORIGINS", "https://a.example/")]).is_err());
+        assert!(cfg(&[("TURN_USERNAME", "u")]).is_err());
+        assert!(cfg(&[("LOG_LEVEL", "loud")]).is_err());
+    }
+
+    #[test]
+    fn dotenv_parsing() {
+        let v = parse_dotenv("# c\nA=1\nexport B=\"two words\"\nC=x # note\n\nbad line\nD=");
+        assert_eq!(
+            v,
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into()),
+                ("C".into(), "x".into()),
+                ("D".into(), "".into())
+            ]
+        );
+    }
+}

@@ -1,0 +1,406 @@
+//! HTTP/1.1 on a plain `TcpStream`: reading one request (head parsed by `httparse`, body by
+//! `Content-Length`), and writing one response. No routing here (see `api.rs`) and no
+//! threads (see `server.rs`).
+//!
+//! Every read runs against a deadline, not just a per-read timeout, so a client that trickles
+//! one byte at a time (slowloris) is still cut off when the head's deadline passes.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::error::{ApiError, Code};
+
+/// Request heads above this are refused with 431 (API.md).
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Request bodies above this are refused with 413 (API.md).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The whole head must arrive within this long of its first byte.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// The whole body must arrive within this long of the end of the head.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// A keep-alive connection may sit idle this long between requests.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A response must be taken by the client within this long.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// More headers than this in one request is refused (httparse needs a fixed array).
+const MAX_HEADERS: usize = 64;
+
+/// One parsed request.
+#[derive(Debug)]
+pub struct Request {
+    pub method: String,
+    /// The path without the query, still percent-encoded.
+    pub path: String,
+    /// The raw query string (after `?`), if any.
+    pub query: String,
+    /// Header names lower-cased, in arrival order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub peer: IpAddr,
+    /// Whether the connection may carry another request after this one.
+    pub keep_alive: bool,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// One query parameter, percent-decoded (`None` when absent or not valid UTF-8).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k).as_deref() == Some(name))
+                .then(|| percent_decode(v))
+                .flatten()
+        })
+    }
+
+    /// The value of one cookie.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == "cookie")
+            .find_map(|(_, v)| {
+                v.split(';').find_map(|c| {
+                    let (k, val) = c.trim().split_once('=')?;
+                    (k == name).then(|| val.to_string())
+                })
+            })
+    }
+}
+
+/// Why no request could be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The peer closed or went idle before sending anything: just close.
+    Closed,
+    /// The request is bad in a way that deserves an answer before closing.
+    Reply(ApiError),
+}
+
+/// Reads one request from `stream`. `buf` holds bytes already read past the previous request
+/// (pipelining, or the start of a WebSocket stream); on return it holds what follows this one.
+pub fn read_request(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    peer: IpAddr,
+) -> Result<Request, ReadError> {
+    let mut deadline: Option<Instant> = None;
+    let head_len = loop {
+        if !buf.is_empty() {
+            deadline.get_or_insert_with(|| Instant::now() + HEAD_TIMEOUT);
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(buf) {
+                Ok(httparse::Status::Complete(n)) => break n,
+                Ok(httparse::Status::Partial) => {}
+                Err(httparse::Error::TooManyHeaders) => {
+                    return Err(ReadError::Reply(ApiError::new(
+                        Code::HeadTooLarge,
+                        "too many headers",
+                    )))
+                }
+                Err(e) => {
+                    return Err(ReadError::Reply(ApiError::bad_request(format!(
+                        "malformed request: {e}"
+                    ))))
+                }
+            }
+            if buf.len() > MAX_HEAD_BYTES {
+                return Err(ReadError::Reply(ApiError::new(
+                    Code::HeadTooLarge,
+                    "request head is over 16 KiB",
+                )));
+            }
+        }
+        let timeout = match deadline {
+            None => IDLE_TIMEOUT,
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(t) if !t.is_zero() => t,
+                _ => return Err(ReadError::Closed),
+            },
+        };
+        match read_some(stream, buf, timeout) {
+            Ok(0) | Err(_) => return Err(ReadError::Closed),
+            Ok(_) => {}
+        }
+    };
+    if head_len > MAX_HEAD_BYTES {
+        return Err(ReadError::Reply(ApiError::new(
+            Code::HeadTooLarge,
+            "request head is over 16 KiB",
+        )));
+    }
+
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    req.parse(&buf[..head_len]).map_err(|_| ReadError::Closed)?;
+    let method = req.method.unwrap_or("").to_string();
+    let target = req.path.unwrap_or("/");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (path, query) = (path.to_string(), query.to_string());
+    let http11 = req.version == Some(1);
+    let mut hdrs = Vec::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let Ok(v) = std::str::from_utf8(h.value) else {
+            return Err(ReadError::Reply(ApiError::bad_request(
+                "header values must be UTF-8",
+            )));
+        };
+        hdrs.push((h.name.to_ascii_lowercase(), v.trim().to_string()));
+    }
+    buf.drain(..head_len);
+
+    let connection = hdrs
+        .iter()
+        .find(|(k, _)| k == "connection")
+        .map(|(_, v)| v.to_ascii_lowercase());
+    let keep_alive = match connection.as_deref() {
+        Some(c) if c.contains("close") => false,
+        Some(c) if c.contains("keep-alive") => true,
+        _ => http11,
+    };
+    if hdrs.iter().any(|(k, _)| k == "transfer-encoding") {
+        // Chunked bodies are not needed by any client of ours; refusing them closes the door
+        // on request smuggling between a proxy and us.
+        return Err(ReadError::Reply(ApiError::bad_request(
+            "transfer-encoding is not supported; send content-length",
+        )));
+    }
+    let lengths: Vec<&String> = hdrs
+        .iter()
+        .filter(|(k, _)| k == "content-length")
+        .map(|(_, v)| v)
+        .collect();
+    let content_length = match lengths.as_slice() {
+        [] => 0,
+        [v] => v
+            .parse::<usize>()
+            .map_err(|_| ReadError::Reply(ApiError::bad_request("bad content-length")))?,
+        _ => {
+            return Err(ReadError::Reply(ApiError::bad_request(
+                "more than one content-length",
+            )))
+        }
+    };
+    if content_length > MAX_BODY_BYTES {
+        return Err(ReadError::Reply(ApiError::new(
+            Code::TooLarge,
+            "request body is over 1 MiB",
+        )));
+    }
+    let deadline = Instant::now() + BODY_TIMEOUT;
+    while buf.len() < content_length {
+        let timeout = match deadline.checked_duration_since(Instant::now()) {
+            Some(t) if !t.is_zero() => t,
+            _ => return Err(ReadError::Closed),
+        };
+        match read_some(stream, buf, timeout) {
+            Ok(0) | Err(_) => return Err(ReadError::Closed),
+            Ok(_) => {}
+        }
+    }
+    let body: Vec<u8> = buf.drain(..content_length).collect();
+    Ok(Request {
+        method,
+        path,
+        query,
+        headers: hdrs,
+        body,
+        peer,
+        keep_alive,
+    })
+}
+
+fn read_some(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    timeout: Duration,
+) -> std::io::Result<usize> {
+    stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+    let mut chunk = [0u8; 4096];
+    let n = stream.read(&mut chunk)?;
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(n)
+}
+
+/// One response, built with plain constructors (`Response::json`, `Response::error`, …).
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16, content_type: &str, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            headers: vec![("Content-Type", content_type.to_string())],
+            body,
+        }
+    }
+    pub fn json(status: u16, value: &serde_json::Value) -> Response {
+        Response::new(status, "application/json", value.to_string().into_bytes())
+    }
+    pub fn text(status: u16, body: &str) -> Response {
+        Response::new(
+            status,
+            "text/plain; charset=utf-8",
+            body.as_bytes().to_vec(),
+        )
+    }
+    pub fn no_content() -> Response {
+        Response {
+            status: 204,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+    pub fn error(err: &ApiError) -> Response {
+        let mut r = Response::new(
+            err.code.status(),
+            "application/json",
+            err.body().into_bytes(),
+        );
+        if let Some(ms) = err.retry_after_ms {
+            r.headers
+                .push(("Retry-After", ms.div_ceil(1000).max(1).to_string()));
+        }
+        r
+    }
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Serializes the status line, headers and body.
+    pub fn to_bytes(&self, keep_alive: bool, head_only: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + self.body.len());
+        out.extend_from_slice(
+            format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status)).as_bytes(),
+        );
+        for (k, v) in &self.headers {
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if self.status != 204 && self.status != 304 {
+            out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
+        }
+        out.extend_from_slice(if keep_alive {
+            b"Connection: keep-alive\r\n"
+        } else {
+            b"Connection: close\r\n"
+        });
+        out.extend_from_slice(b"\r\n");
+        if !head_only {
+            out.extend_from_slice(&self.body);
+        }
+        out
+    }
+
+    pub fn write_to(
+        &self,
+        stream: &mut TcpStream,
+        keep_alive: bool,
+        head_only: bool,
+    ) -> std::io::Result<()> {
+        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        stream.write_all(&self.to_bytes(keep_alive, head_only))?;
+        stream.flush()
+    }
+}
+
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        413 => "Payload Too Large",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Internal Server Error",
+    }
+}
+
+/// Percent-decodes `s` (and `+` as space, as forms do); `None` if the result is not UTF-8
+/// or an escape is broken.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+                out.push(v);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b+c").as_deref(), Some("a b c"));
+        assert_eq!(percent_decode("%F0%9F%91%8D").as_deref(), Some("👍"));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(
+            percent_decode("%C0%AF"),
+            None,
+            "overlong UTF-8 is not UTF-8"
+        );
+    }
+
+    #[test]
+    fn response_bytes_have_length_and_connection() {
+        let r = Response::text(200, "ok");
+        let s = String::from_utf8(r.to_bytes(true, false)).unwrap();
+        assert!(s.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(s.contains("Content-Length: 2\r\n"));
+        assert!(s.contains("Connection: keep-alive\r\n"));
+        assert!(s.ends_with("\r\n\r\nok"));
+    }
+
+    #[test]
+    fn rate_limited_error_has_retry_after_seconds() {
+        let r = Response::error(&ApiError::rate_limited(1500));
+        assert!(r
+            .headers
+            .iter()
+            .any(|(k, v)| *k == "Retry-After" && v == "2"));
+        assert_eq!(r.status, 429);
+    }
+}

@@ -1,0 +1,150 @@
+//! mini-discord: a small self-hosted Discord-style chat and voice server.
+//!
+//! One process, plain threads, no async runtime. The threads and who owns what:
+//! - the **accept loop** (`server.rs`) admits connections (`limits.rs`) and gives each its
+//!   own thread, which reads HTTP (`http.rs`, `api.rs`) and, after an upgrade, WebSocket
+//!   frames (`ws.rs`);
+//! - the **store thread** (`store.rs`) owns the SQLite connection;
+//! - the **router thread** (`router.rs`) owns realtime state and fans events out;
+//! - the **writer thread** (`writer.rs`) owns every upgraded socket's write side.
+//!
+//! docs/ARCHITECTURE.md draws the picture; `App` below is what every thread shares.
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod frame;
+pub mod http;
+pub mod limits;
+pub mod metrics;
+pub mod protocol;
+pub mod ratelimit;
+pub mod router;
+pub mod server;
+pub mod store;
+pub mod turn;
+pub mod validate;
+pub mod voice;
+pub mod writer;
+pub mod ws;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use config::Config;
+
+/// What every connection thread shares: settings and handles to the owning threads.
+pub struct App {
+    pub config: Config,
+    pub store: store::Store,
+    pub router: router::RouterHandle,
+    pub writer: writer::Writer,
+    pub admission: Arc<limits::Admission>,
+    pub throttles: auth::Throttles,
+    pub send_limit: ratelimit::PerUser,
+}
+
+// Compile-time checks: `App` is shared across threads.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<App>();
+    shared::<writer::Outbox>();
+};
+
+/// Starts every thread and serves until the process is stopped.
+pub fn run(config: Config) -> Result<(), String> {
+    let started = Instant::now();
+    simple_logger::SimpleLogger::new()
+        .with_level(config.log_level)
+        .env()
+        .init()
+        .map_err(|e| format!("cannot start logging: {e}"))?;
+
+    let store = store::Store::open(&config.data_dir, &config.db_synchronous)?;
+    let (channels, last_ids) = store
+        .call(|c| Ok((store::list_channels(c)?, store::last_ids(c)?)))
+        .map_err(|e| format!("cannot read the database: {e}"))?;
+    let writer =
+        writer::Writer::start().map_err(|e| format!("cannot start the writer thread: {e}"))?;
+    let router = router::start(channels, last_ids, config.voice_max_peers)
+        .map_err(|e| format!("cannot start the router thread: {e}"))?;
+    let ceiling = limits::derive(config.max_connections);
+    log::info!(
+        "max connections: {} (derived from {})",
+        ceiling.max_connections,
+        ceiling.explanation
+    );
+
+    let listener = server::bind(config.listen_addr)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen_addr))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    warn_about_placeholders(&config, local);
+    let app = Arc::new(App {
+        admission: limits::Admission::new(ceiling.max_connections, config.max_connections_per_ip),
+        throttles: auth::Throttles::default(),
+        send_limit: ratelimit::PerUser::new(config.send_rate, config.send_burst),
+        config,
+        store,
+        router,
+        writer,
+    });
+    log::info!(
+        "mini-discord {} listening on {local} (data in {}, started in {} ms)",
+        env!("CARGO_PKG_VERSION"),
+        app.config.data_dir.display(),
+        started.elapsed().as_millis()
+    );
+    server::accept_loop(listener, app);
+    Ok(())
+}
+
+fn warn_about_placeholders(config: &Config, local: SocketAddr) {
+    if config.turn_secret.as_deref() == Some(config::PLACEHOLDER_TURN_SECRET)
+        && !local.ip().is_loopback()
+    {
+        log::warn!("!!! TURN_SECRET is still the placeholder from .env.example while listening on {local}.");
+        log::warn!("!!! Anyone can mint TURN credentials for your relay. Generate one: openssl rand -hex 32");
+    }
+}
+
+/// `mini-discord healthcheck`: exit 0 if the server on `LISTEN_ADDR`'s port answers
+/// `/healthz` with 200 within 3 s, else 1. Needs no shell or curl in the image.
+pub fn healthcheck() -> i32 {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("healthcheck: {e}");
+            return 1;
+        }
+    };
+    let mut addr = config.listen_addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            IpAddr::V4(_) => IpAddr::from([127, 0, 0, 1]),
+            IpAddr::V6(_) => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        });
+    }
+    let check = || -> std::io::Result<bool> {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+        s.set_read_timeout(Some(Duration::from_secs(3)))?;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        let mut out = Vec::new();
+        s.take(4096).read_to_end(&mut out)?;
+        Ok(out.starts_with(b"HTTP/1.1 200"))
+    };
+    match check() {
+        Ok(true) => 0,
+        Ok(false) => {
+            eprintln!("healthcheck: {addr} answered, but not 200");
+            1
+        }
+        Err(e) => {
+            eprintln!("healthcheck: {addr}: {e}");
+            1
+        }
+    }
+}

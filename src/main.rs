@@ -1,0 +1,32 @@
+//! The `mini-discord` binary: thin glue. `mini-discord` runs the server;
+//! `mini-discord healthcheck` asks a running server's `/healthz` (for Docker's
+//! HEALTHCHECK in an image that has no shell or curl). Everything else lives in the library.
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("healthcheck") => std::process::exit(mini_discord::healthcheck()),
+        Some("--version") | Some("-V") => {
+            println!("mini-discord {}", env!("CARGO_PKG_VERSION"));
+            return;
+        }
+        Some(other) => {
+            eprintln!(
+                "usage: mini-discord [healthcheck | --version]  (unknown argument {other:?})"
+            );
+            std::process::exit(2);
+        }
+    }
+    let config = match mini_discord::config::Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mini-discord: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = mini_discord::run(config) {
+        eprintln!("mini-discord: {e}");
+        std::process::exit(1);
+    }
+}

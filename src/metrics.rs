@@ -1,0 +1,162 @@
+//! Process-wide counters for `GET /metrics` (Prometheus text format). Plain atomics: any
+//! thread may bump them without a lock, and reading them is never on a hot path.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+#[derive(Default)]
+pub struct Metrics {
+    pub http_connections_open: AtomicU64,
+    pub ws_connections_open: AtomicU64,
+    pub voice_connections_open: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub http_requests: AtomicU64,
+    pub messages_stored: AtomicU64,
+    pub deliveries: AtomicU64,
+    pub slow_clients_dropped: AtomicU64,
+    pub store_batches: AtomicU64,
+    pub store_jobs: AtomicU64,
+    pub store_batch_max: AtomicU64,
+    pub store_commit_micros_total: AtomicU64,
+    pub store_commit_micros_max: AtomicU64,
+    pub handler_panics: AtomicU64,
+}
+
+pub static METRICS: Metrics = Metrics {
+    http_connections_open: AtomicU64::new(0),
+    ws_connections_open: AtomicU64::new(0),
+    voice_connections_open: AtomicU64::new(0),
+    connections_refused: AtomicU64::new(0),
+    http_requests: AtomicU64::new(0),
+    messages_stored: AtomicU64::new(0),
+    deliveries: AtomicU64::new(0),
+    slow_clients_dropped: AtomicU64::new(0),
+    store_batches: AtomicU64::new(0),
+    store_jobs: AtomicU64::new(0),
+    store_batch_max: AtomicU64::new(0),
+    store_commit_micros_total: AtomicU64::new(0),
+    store_commit_micros_max: AtomicU64::new(0),
+    handler_panics: AtomicU64::new(0),
+};
+
+impl Metrics {
+    pub fn observe_batch(&self, jobs: usize, took: Duration) {
+        let micros = took.as_micros() as u64;
+        self.store_batches.fetch_add(1, Relaxed);
+        self.store_jobs.fetch_add(jobs as u64, Relaxed);
+        self.store_batch_max.fetch_max(jobs as u64, Relaxed);
+        self.store_commit_micros_total.fetch_add(micros, Relaxed);
+        self.store_commit_micros_max.fetch_max(micros, Relaxed);
+    }
+
+    /// The Prometheus text exposition of every counter.
+    pub fn render(&self, max_connections: usize) -> String {
+        let g = |a: &AtomicU64| a.load(Relaxed).to_string();
+        let secs = |a: &AtomicU64| format!("{:.6}", a.load(Relaxed) as f64 / 1e6);
+        let rows: [(&str, &str, &str, String); 16] = [
+            (
+                "md_connections_open",
+                "gauge",
+                "Open TCP connections of every kind.",
+                g(&self.http_connections_open),
+            ),
+            (
+                "md_ws_connections_open",
+                "gauge",
+                "Open /ws connections.",
+                g(&self.ws_connections_open),
+            ),
+            (
+                "md_voice_connections_open",
+                "gauge",
+                "Open /ws/voice connections.",
+                g(&self.voice_connections_open),
+            ),
+            (
+                "md_max_connections",
+                "gauge",
+                "The connection ceiling in force.",
+                max_connections.to_string(),
+            ),
+            (
+                "md_connections_refused_total",
+                "counter",
+                "Connections refused by the caps.",
+                g(&self.connections_refused),
+            ),
+            (
+                "md_http_requests_total",
+                "counter",
+                "HTTP requests answered.",
+                g(&self.http_requests),
+            ),
+            (
+                "md_messages_stored_total",
+                "counter",
+                "Messages committed.",
+                g(&self.messages_stored),
+            ),
+            (
+                "md_deliveries_total",
+                "counter",
+                "Frames queued to WebSocket clients.",
+                g(&self.deliveries),
+            ),
+            (
+                "md_slow_clients_dropped_total",
+                "counter",
+                "Clients closed for not reading (4008).",
+                g(&self.slow_clients_dropped),
+            ),
+            (
+                "md_store_batches_total",
+                "counter",
+                "Store transactions committed.",
+                g(&self.store_batches),
+            ),
+            (
+                "md_store_jobs_total",
+                "counter",
+                "Store jobs run.",
+                g(&self.store_jobs),
+            ),
+            (
+                "md_store_batch_size_max",
+                "gauge",
+                "Largest group-commit batch seen.",
+                g(&self.store_batch_max),
+            ),
+            (
+                "md_store_commit_seconds_total",
+                "counter",
+                "Time spent running and committing store batches.",
+                secs(&self.store_commit_micros_total),
+            ),
+            (
+                "md_store_commit_seconds_max",
+                "gauge",
+                "Slowest store batch seen.",
+                secs(&self.store_commit_micros_max),
+            ),
+            (
+                "md_handler_panics_total",
+                "counter",
+                "Handler panics answered with 500.",
+                g(&self.handler_panics),
+            ),
+            (
+                "md_up",
+                "gauge",
+                "Always 1 while the server answers.",
+                "1".to_string(),
+            ),
+        ];
+        let mut out = String::new();
+        for (name, kind, help, v) in rows {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,162 @@
+//! The front door: our own `TcpListener`, admission control, one thread per accepted
+//! connection, HTTP/1.1 keep-alive, and the in-place upgrade of `/ws` and `/ws/voice`.
+//!
+//! The accept loop never dies: accept errors (including running out of descriptors) are
+//! logged and retried, a connection past the caps gets a 503 written without blocking and
+//! no thread, and a failed thread spawn closes that one socket. A panic while handling a
+//! request becomes a 500 for that request only.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Socket, Type};
+
+use crate::error::ApiError;
+use crate::http::{self, ReadError, Request, Response};
+use crate::limits::{Ticket, CONNECTION_STACK_BYTES};
+use crate::metrics::METRICS;
+use crate::store;
+use crate::{api, assets, auth, ws, App};
+
+/// std's listen backlog is 128: under a burst of connects the kernel drops SYNs and clients
+/// wait a 1 s retry (measured here: p99 connect 1.6 s). 4096 removes that.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Binds `addr` with `SO_REUSEADDR` (a restart can take the port back at once) and our backlog.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Accepts connections forever.
+pub fn accept_loop(listener: TcpListener, app: Arc<App>) {
+    loop {
+        let (stream, peer) = match listener.accept() {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE/ENFILE and friends: wait a moment and go on; never give up.
+                log::warn!("accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        };
+        let Some(ticket) = app.admission.try_admit(peer.ip()) else {
+            refuse(stream);
+            continue;
+        };
+        let app2 = app.clone();
+        let spawned = std::thread::Builder::new()
+            .name("conn".into())
+            .stack_size(CONNECTION_STACK_BYTES)
+            .spawn(move || connection(stream, peer, ticket, app2));
+        if let Err(e) = spawned {
+            // The stream and ticket were moved into the closure and are dropped with it.
+            METRICS.connections_refused.fetch_add(1, Relaxed);
+            log::warn!("could not start a connection thread: {e}");
+        }
+    }
+}
+
+/// Answers 503 without blocking the accept loop, and closes.
+fn refuse(mut stream: TcpStream) {
+    METRICS.connections_refused.fetch_add(1, Relaxed);
+    let _ = stream.set_nonblocking(true);
+    let e = ApiError::new(
+        crate::error::Code::Unavailable,
+        "the server is at its connection limit",
+    );
+    let r = Response::error(&e).with_header("Retry-After", "5");
+    let _ = stream.write(&r.to_bytes(false, false));
+}
+
+fn connection(mut stream: TcpStream, peer: SocketAddr, ticket: Ticket, app: Arc<App>) {
+    METRICS.http_connections_open.fetch_add(1, Relaxed);
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::new();
+    loop {
+        let req = match http::read_request(&mut stream, &mut buf, peer.ip()) {
+            Ok(r) => r,
+            Err(ReadError::Closed) => break,
+            Err(ReadError::Reply(e)) => {
+                let _ = assets::security_headers(Response::error(&e)).write_to(
+                    &mut stream,
+                    false,
+                    false,
+                );
+                break;
+            }
+        };
+        METRICS.http_requests.fetch_add(1, Relaxed);
+        if req.path == "/ws" || req.path == "/ws/voice" {
+            upgrade(&app, req, stream, std::mem::take(&mut buf));
+            break;
+        }
+        let head = req.method == "HEAD";
+        let response =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| api::handle(&req, &app)))
+                .unwrap_or_else(|_| {
+                    METRICS.handler_panics.fetch_add(1, Relaxed);
+                    log::error!("a handler panicked on {} {}", req.method, req.path);
+                    Response::error(&ApiError::internal())
+                });
+        let response = assets::security_headers(response);
+        let keep = req.keep_alive;
+        if response.write_to(&mut stream, keep, head).is_err() || !keep {
+            break;
+        }
+    }
+    drop(ticket);
+    METRICS.http_connections_open.fetch_sub(1, Relaxed);
+}
+
+/// Checks a WebSocket handshake (headers, session, Origin, channel) and, if it is good,
+/// switches the connection to WebSocket and runs its reader until it closes.
+fn upgrade(app: &Arc<App>, req: Request, mut stream: TcpStream, leftover: Vec<u8>) {
+    let checked = (|| {
+        let accept = ws::accept_key(&req)?;
+        let (user, source, _) = auth::authenticate(&req, &app.store)?;
+        // Browsers attach cookies to cross-site WebSocket handshakes by themselves
+        // (cross-site WebSocket hijacking); a Bearer token must be added by the page.
+        if source == auth::Source::Cookie {
+            api::check_origin(&req, app, true)?;
+        }
+        let room = if req.path == "/ws/voice" {
+            let name = req.query_param("channel").unwrap_or_default();
+            let ch = app.store.call({
+                let name = name.clone();
+                move |c| store::channel(c, &name)
+            })?;
+            match ch {
+                Some((_, c)) if c.kind == "voice" => Some(name),
+                _ => return Err(ApiError::not_found("no such voice channel")),
+            }
+        } else {
+            None
+        };
+        Ok((accept, user, room))
+    })();
+    let (accept, user, room) = match checked {
+        Ok(x) => x,
+        Err(e) => {
+            let _ =
+                assets::security_headers(Response::error(&e)).write_to(&mut stream, false, false);
+            return;
+        }
+    };
+    let _ = stream.set_write_timeout(Some(http::WRITE_TIMEOUT));
+    if stream.write_all(&ws::switching_protocols(&accept)).is_err() {
+        return;
+    }
+    let _ = stream.set_write_timeout(None);
+    let stream = Arc::new(stream);
+    match room {
+        None => ws::serve_text(app, stream, leftover, user),
+        Some(room) => ws::serve_voice(app, stream, leftover, user, room),
+    }
+}

@@ -1,0 +1,243 @@
+//! The writer thread and the per-connection outboxes: the only code that writes to an
+//! upgraded WebSocket.
+//!
+//! Design (measured in `shared/notes/realtime-design-measurements.md`, chosen in
+//! docs/ARCHITECTURE.md): a socket costs one thread, its reader. Writes need no thread per
+//! socket. Whoever has a frame for a connection — the router for broadcasts, the reader for
+//! its pongs and replies — appends the whole frame to that connection's `Outbox` under its
+//! one mutex, and, if the outbox was idle, wakes the single writer thread. The writer sends
+//! everything queued with one non-blocking `sendmsg(MSG_DONTWAIT)` (one iovec per frame), so
+//! it never waits for a slow peer; what the kernel does not take stays queued and is retried
+//! on the next wake-up or a short tick. An outbox holding more than `MAX_QUEUED_BYTES` is a
+//! slow consumer: it is closed with 4008 and its socket reset, and nobody else waits.
+//!
+//! `MSG_DONTWAIT` makes only that one call non-blocking, so the reader's blocking reads on
+//! the same socket are untouched.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::IoSlice;
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
+use socket2::SockRef;
+
+use crate::frame::{self, Frame};
+use crate::metrics::METRICS;
+
+/// A client that lets this much pile up (on top of what the kernel already holds) is not
+/// reading: about a thousand typical chat events.
+pub const MAX_QUEUED_BYTES: usize = 256 * 1024;
+/// The kernel send buffer of an upgraded socket. Small, so a stalled reader is noticed
+/// within about a second instead of after several MiB (measured in the notes).
+pub const SOCKET_SNDBUF: usize = 64 * 1024;
+/// How often the writer retries sockets whose kernel buffer was full.
+const RETRY_TICK: Duration = Duration::from_millis(5);
+/// The most frames handed to one `sendmsg` (the kernel's IOV_MAX is 1024).
+const MAX_IOVECS: usize = 64;
+
+/// Why a push was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PushError {
+    /// The connection is closing or closed.
+    Closed,
+    /// The queue passed `MAX_QUEUED_BYTES`; the connection is now being dropped.
+    SlowConsumer,
+}
+
+#[derive(Default)]
+struct Queue {
+    frames: VecDeque<Frame>,
+    /// Bytes of the front frame already sent.
+    sent_of_front: usize,
+    bytes: usize,
+    /// Handed to the writer and not yet drained.
+    scheduled: bool,
+    /// No more frames are accepted.
+    closed: bool,
+    /// After the queue drains, shut the socket down.
+    shutdown_after: bool,
+    /// Reset the socket now (slow consumer or write error).
+    kill: bool,
+}
+
+/// The write half of one upgraded connection.
+pub struct Outbox {
+    pub id: u64,
+    sock: Arc<TcpStream>,
+    queue: Mutex<Queue>,
+    writer: Writer,
+}
+
+impl Outbox {
+    pub fn new(id: u64, sock: Arc<TcpStream>, writer: Writer) -> Arc<Outbox> {
+        let _ = SockRef::from(&*sock).set_send_buffer_size(SOCKET_SNDBUF);
+        Arc::new(Outbox {
+            id,
+            sock,
+            queue: Mutex::new(Queue::default()),
+            writer,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues one whole frame. Never blocks on the network.
+    pub fn push(self: &Arc<Self>, f: Frame) -> Result<(), PushError> {
+        let mut q = self.lock();
+        if q.closed {
+            return Err(PushError::Closed);
+        }
+        if q.bytes + f.len() > MAX_QUEUED_BYTES {
+            q.closed = true;
+            q.kill = true;
+            METRICS.slow_clients_dropped.fetch_add(1, Relaxed);
+            log::info!("connection {} is not reading; closing it (4008)", self.id);
+            self.schedule(&mut q);
+            return Err(PushError::SlowConsumer);
+        }
+        q.bytes += f.len();
+        q.frames.push_back(f);
+        METRICS.deliveries.fetch_add(1, Relaxed);
+        self.schedule(&mut q);
+        Ok(())
+    }
+
+    /// Queues a close frame; once the queue drains the socket is shut down.
+    pub fn close(self: &Arc<Self>, code: u16, reason: &str) {
+        let mut q = self.lock();
+        if q.closed {
+            return;
+        }
+        let f = frame::close(code, reason);
+        q.bytes += f.len();
+        q.frames.push_back(f);
+        q.closed = true;
+        q.shutdown_after = true;
+        self.schedule(&mut q);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    fn schedule(self: &Arc<Self>, q: &mut Queue) {
+        if !q.scheduled {
+            q.scheduled = true;
+            let _ = self.writer.wake.send(self.clone());
+        }
+    }
+
+    /// Sends what the kernel will take right now. Returns `true` when nothing is left to do.
+    fn flush(&self) -> bool {
+        let mut q = self.lock();
+        let sock = SockRef::from(&*self.sock);
+        if q.kill {
+            // A slow consumer: tell it why if no frame is half-sent, then reset the
+            // connection. SO_LINGER 0 frees the kernel buffers at once instead of leaving a
+            // FIN-WAIT socket holding megabytes for a peer that is not reading.
+            if q.sent_of_front == 0 {
+                let f = frame::close(frame::code::SLOW_CONSUMER, "slow consumer");
+                let _ = sock.send_with_flags(&f, libc::MSG_DONTWAIT);
+            }
+            let _ = sock.set_linger(Some(Duration::ZERO));
+            let _ = self.sock.shutdown(Shutdown::Both);
+            q.frames.clear();
+            q.bytes = 0;
+            q.kill = false;
+            q.scheduled = false;
+            return true;
+        }
+        while !q.frames.is_empty() {
+            let skip = q.sent_of_front;
+            let slices: Vec<IoSlice> = q
+                .frames
+                .iter()
+                .take(MAX_IOVECS)
+                .enumerate()
+                .map(|(i, f)| IoSlice::new(if i == 0 { &f[skip..] } else { &f[..] }))
+                .collect();
+            match sock.send_vectored_with_flags(&slices, libc::MSG_DONTWAIT) {
+                Ok(mut n) => {
+                    q.bytes -= n;
+                    while n > 0 {
+                        let left = q.frames[0].len() - q.sent_of_front;
+                        if n >= left {
+                            n -= left;
+                            q.frames.pop_front();
+                            q.sent_of_front = 0;
+                        } else {
+                            q.sent_of_front += n;
+                            n = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    // The peer is gone; its reader will notice and clean up.
+                    q.frames.clear();
+                    q.bytes = 0;
+                    q.closed = true;
+                    let _ = self.sock.shutdown(Shutdown::Both);
+                    break;
+                }
+            }
+        }
+        q.scheduled = false;
+        if q.shutdown_after {
+            q.shutdown_after = false;
+            let _ = self.sock.shutdown(Shutdown::Write);
+        }
+        true
+    }
+}
+
+/// A handle that wakes the writer thread.
+#[derive(Clone)]
+pub struct Writer {
+    wake: Sender<Arc<Outbox>>,
+}
+
+impl Writer {
+    /// Starts the writer thread.
+    pub fn start() -> std::io::Result<Writer> {
+        let (tx, rx) = unbounded::<Arc<Outbox>>();
+        std::thread::Builder::new()
+            .name("writer".into())
+            .spawn(move || run(rx))?;
+        Ok(Writer { wake: tx })
+    }
+}
+
+fn run(wake: Receiver<Arc<Outbox>>) {
+    // Outboxes whose kernel buffer was full last time, retried on every tick.
+    let mut waiting: HashMap<u64, Arc<Outbox>> = HashMap::new();
+    loop {
+        let timeout = if waiting.is_empty() {
+            Duration::from_secs(3600)
+        } else {
+            RETRY_TICK
+        };
+        match wake.recv_timeout(timeout) {
+            Ok(ob) => {
+                if !ob.flush() {
+                    waiting.insert(ob.id, ob);
+                }
+                // Take everything else that is ready before going back to the retry list.
+                while let Ok(ob) = wake.try_recv() {
+                    if !ob.flush() {
+                        waiting.insert(ob.id, ob);
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        waiting.retain(|_, ob| !ob.flush());
+    }
+}

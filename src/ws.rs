@@ -1,0 +1,494 @@
+//! `/ws` and `/ws/voice`: the WebSocket handshake on our own `TcpStream`, and the reader
+//! loop that is each connection's one thread from then on.
+//!
+//! tungstenite reads and validates client frames (masking, UTF-8, sizes) on a stream whose
+//! write half is a sink: it answers pings and closes by itself while reading, and may split
+//! a frame over several writes, so after the handshake everything we send — events, pongs,
+//! pings, close frames — goes as whole frames through the connection's `Outbox` (see
+//! `writer.rs`), the one place that writes to the socket.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::bounded;
+use serde_json::{Map, Value};
+use tungstenite::protocol::{Role, WebSocketConfig};
+use tungstenite::{Error as WsError, Message as WsMessage, WebSocket};
+
+use crate::error::{ApiError, ApiResult};
+use crate::frame::{self, code};
+use crate::metrics::METRICS;
+use crate::protocol::{self, ClientText, ClientVoice, ServerEvent};
+use crate::ratelimit::Bucket;
+use crate::router::Cmd;
+use crate::store::{self, User};
+use crate::writer::Outbox;
+use crate::{validate, App};
+
+/// API.md: frames and messages over 64 KiB are closed with 1009.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// tungstenite's default read buffer is 128 KiB, zero-filled on first read (measured: 135 KiB
+/// RSS per idle connection). Our frames are small; 4 KiB is plenty.
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// API.md: the server pings every 30 s…
+pub const PING_INTERVAL: Duration = Duration::from_secs(30);
+/// …and drops a connection it has heard nothing from for 75 s.
+pub const IDLE_LIMIT: Duration = Duration::from_secs(75);
+/// Bad frames (malformed JSON, unknown type) a connection may send: a burst of 20, then one
+/// every 2 s. Past that it is abusive and closed with 1008.
+const BAD_FRAME_BURST: f64 = 20.0;
+const BAD_FRAME_RATE: f64 = 0.5;
+/// Signaling frames per voice connection: a burst of 200 (ICE candidates to nine peers),
+/// then 50 per second.
+const SIGNAL_BURST: f64 = 200.0;
+const SIGNAL_RATE: f64 = 50.0;
+/// An SDP offer or answer for an audio call is a few KiB; 16 KiB leaves room for many codecs.
+pub const MAX_SDP_BYTES: usize = 16 * 1024;
+/// One ICE candidate object is a few hundred bytes.
+pub const MAX_CANDIDATE_BYTES: usize = 2 * 1024;
+
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The read half given to tungstenite: reads go to the socket, writes are dropped (we send
+/// our own pongs and closes through the outbox).
+struct ReadHalf(Arc<TcpStream>);
+
+impl Read for ReadHalf {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+impl Write for ReadHalf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES))
+}
+
+/// Checks the upgrade headers of RFC 6455 §4.2.1; returns the `Sec-WebSocket-Accept` value.
+pub fn accept_key(req: &crate::http::Request) -> ApiResult<String> {
+    let has_token = |name: &str, token: &str| {
+        req.header(name)
+            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    };
+    if req.method != "GET"
+        || !has_token("upgrade", "websocket")
+        || !has_token("connection", "upgrade")
+    {
+        return Err(ApiError::bad_request(
+            "this endpoint needs a WebSocket upgrade",
+        ));
+    }
+    if req.header("sec-websocket-version") != Some("13") {
+        return Err(ApiError::bad_request(
+            "only WebSocket version 13 is supported",
+        ));
+    }
+    let key = req
+        .header("sec-websocket-key")
+        .ok_or_else(|| ApiError::bad_request("missing Sec-WebSocket-Key"))?;
+    Ok(tungstenite::handshake::derive_accept_key(key.as_bytes()))
+}
+
+pub fn switching_protocols(accept: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// One upgraded connection while its reader runs.
+struct Conn {
+    id: u64,
+    ws: WebSocket<ReadHalf>,
+    outbox: Arc<Outbox>,
+    last_heard: Instant,
+    last_ping: Instant,
+    bad_frames: Bucket,
+}
+
+enum Next {
+    Text(String),
+    End,
+}
+
+impl Conn {
+    fn new(app: &App, stream: Arc<TcpStream>, leftover: Vec<u8>) -> Conn {
+        let id = NEXT_CONN_ID.fetch_add(1, Relaxed);
+        let outbox = Outbox::new(id, stream.clone(), app.writer.clone());
+        let ws = WebSocket::from_partially_read(
+            ReadHalf(stream),
+            leftover,
+            Role::Server,
+            Some(ws_config()),
+        );
+        let now = Instant::now();
+        Conn {
+            id,
+            ws,
+            outbox,
+            last_heard: now,
+            last_ping: now,
+            bad_frames: Bucket::new(BAD_FRAME_RATE, BAD_FRAME_BURST),
+        }
+    }
+
+    fn send(&self, ev: &ServerEvent) {
+        let _ = self.outbox.push(frame::json(ev));
+    }
+
+    fn send_error(&self, e: &ApiError, nonce: Option<String>) {
+        self.send(&ServerEvent::error(e, nonce));
+    }
+
+    /// A bad frame: answer `bad_request`; `false` once the connection has sent too many.
+    fn bad_frame(&mut self, message: &str) -> bool {
+        if self.bad_frames.take().is_err() {
+            self.outbox.close(code::POLICY, "too many bad frames");
+            return false;
+        }
+        self.send_error(&ApiError::bad_request(message), None);
+        true
+    }
+
+    /// Waits for the next text message, answering pings, sending our own pings, and ending
+    /// the connection on close, error, oversize or silence.
+    fn next(&mut self) -> Next {
+        loop {
+            if self.outbox.is_closed() {
+                return Next::End;
+            }
+            let now = Instant::now();
+            if now.duration_since(self.last_heard) >= IDLE_LIMIT {
+                log::debug!(
+                    "connection {} silent for {IDLE_LIMIT:?}; dropping it",
+                    self.id
+                );
+                self.outbox.close(code::GOING_AWAY, "idle");
+                return Next::End;
+            }
+            if now.duration_since(self.last_ping) >= PING_INTERVAL {
+                self.last_ping = now;
+                let _ = self.outbox.push(frame::ping(b"md"));
+            }
+            let until_ping = PING_INTERVAL.saturating_sub(now.duration_since(self.last_ping));
+            let until_idle = IDLE_LIMIT.saturating_sub(now.duration_since(self.last_heard));
+            let wait = until_ping.min(until_idle).max(Duration::from_millis(10));
+            let _ = self.ws.get_ref().0.set_read_timeout(Some(wait));
+            match self.ws.read() {
+                Ok(msg) => {
+                    self.last_heard = Instant::now();
+                    match msg {
+                        WsMessage::Text(t) => return Next::Text(t.as_str().to_owned()),
+                        WsMessage::Binary(_) => {
+                            if !self.bad_frame("binary frames are not part of the protocol") {
+                                return Next::End;
+                            }
+                        }
+                        WsMessage::Ping(p) => {
+                            let _ = self.outbox.push(frame::pong(&p));
+                        }
+                        WsMessage::Pong(_) | WsMessage::Frame(_) => {}
+                        WsMessage::Close(_) => {
+                            self.outbox.close(code::NORMAL, "");
+                            return Next::End;
+                        }
+                    }
+                }
+                Err(WsError::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(WsError::Capacity(_)) => {
+                    self.outbox.close(code::TOO_BIG, "message over 64 KiB");
+                    return Next::End;
+                }
+                Err(WsError::Utf8(_)) => {
+                    self.outbox.close(code::INVALID_DATA, "text is not UTF-8");
+                    return Next::End;
+                }
+                Err(WsError::Protocol(_)) => {
+                    self.outbox.close(code::PROTOCOL, "protocol error");
+                    return Next::End;
+                }
+                Err(_) => {
+                    self.outbox.close(code::NORMAL, "");
+                    return Next::End;
+                }
+            }
+        }
+    }
+}
+
+/// Runs a `/ws` connection to its end on the current thread.
+pub fn serve_text(app: &Arc<App>, stream: Arc<TcpStream>, leftover: Vec<u8>, user: User) {
+    let mut conn = Conn::new(app, stream, leftover);
+    let (done_tx, done_rx) = bounded(1);
+    app.router.send(Cmd::Join {
+        conn: conn.id,
+        user: user.clone(),
+        outbox: conn.outbox.clone(),
+        done: done_tx,
+    });
+    // Wait until `ready` is queued, so nothing we send can overtake it.
+    if done_rx.recv().is_err() {
+        return;
+    }
+    METRICS.ws_connections_open.fetch_add(1, Relaxed);
+    while let Next::Text(text) = conn.next() {
+        if protocol::too_deep(&text) {
+            if !conn.bad_frame("JSON nests too deeply") {
+                break;
+            }
+            continue;
+        }
+        match serde_json::from_str::<ClientText>(&text) {
+            Ok(op) => handle_text_op(app, &conn, &user, op),
+            Err(e) => {
+                if !conn.bad_frame(&format!("bad frame: {e}")) {
+                    break;
+                }
+            }
+        }
+    }
+    app.router.send(Cmd::Leave { conn: conn.id });
+    METRICS.ws_connections_open.fetch_sub(1, Relaxed);
+}
+
+fn handle_text_op(app: &Arc<App>, conn: &Conn, user: &User, op: ClientText) {
+    let result: ApiResult<()> = match op {
+        ClientText::Ping => {
+            conn.send(&ServerEvent::Pong);
+            Ok(())
+        }
+        ClientText::Typing { channel } => {
+            app.router.send(Cmd::Typing {
+                conn: conn.id,
+                channel,
+            });
+            Ok(())
+        }
+        ClientText::Send {
+            channel,
+            content,
+            nonce,
+            reply_to,
+        } => {
+            let result = send_message(app, user, channel, content, nonce.clone(), reply_to);
+            match result {
+                // A repeated nonce: the stored message again, to this connection only.
+                Ok(Some(ev)) => conn.send(&ev),
+                Ok(None) => {}
+                Err(e) => conn.send_error(&e, nonce),
+            }
+            Ok(())
+        }
+        ClientText::Edit { id, content } => (|| {
+            let content = validate::content(&content)?;
+            take_send_token(app, user)?;
+            let (u, router) = (user.clone(), app.router.clone());
+            app.store
+                .call_then(
+                    move |c| store::edit_message(c, &u, id, &content),
+                    move |m| {
+                        router.send(Cmd::Publish(ServerEvent::MessageUpdate {
+                            message: m.clone(),
+                        }))
+                    },
+                )
+                .map(|_| ())
+        })(),
+        ClientText::Delete { id } => (|| {
+            take_send_token(app, user)?;
+            let (u, router) = (user.clone(), app.router.clone());
+            app.store
+                .call_then(
+                    move |c| store::delete_message(c, &u, id),
+                    move |channel| {
+                        router.send(Cmd::Publish(ServerEvent::MessageDelete {
+                            id,
+                            channel: channel.clone(),
+                        }))
+                    },
+                )
+                .map(|_| ())
+        })(),
+        ClientText::React { id, emoji } => (|| {
+            validate::emoji(&emoji)?;
+            take_send_token(app, user)?;
+            let (u, router, name) = (user.clone(), app.router.clone(), user.username.clone());
+            let e2 = emoji.clone();
+            app.store
+                .call_then(
+                    move |c| store::toggle_reaction(c, &u, id, &e2),
+                    move |(channel, on)| {
+                        router.send(Cmd::Publish(ServerEvent::Reaction {
+                            id,
+                            channel: channel.clone(),
+                            emoji,
+                            user: name,
+                            on: *on,
+                        }))
+                    },
+                )
+                .map(|_| ())
+        })(),
+    };
+    if let Err(e) = result {
+        conn.send_error(&e, None);
+    }
+}
+
+fn take_send_token(app: &App, user: &User) -> ApiResult<()> {
+    app.send_limit.take(user.id).map_err(ApiError::rate_limited)
+}
+
+/// Validates, rate-limits and stores a message. The `message` event reaches every
+/// connection from the store's after-commit hook; a repeated nonce returns the stored
+/// message for the sender alone.
+fn send_message(
+    app: &App,
+    user: &User,
+    channel: String,
+    content: String,
+    nonce: Option<String>,
+    reply_to: Option<i64>,
+) -> ApiResult<Option<ServerEvent>> {
+    let content = validate::content(&content)?;
+    if let Some(n) = &nonce {
+        validate::nonce(n)?;
+    }
+    take_send_token(app, user)?;
+    let (u, router, n, reply_nonce) = (
+        user.clone(),
+        app.router.clone(),
+        nonce.clone(),
+        nonce.clone(),
+    );
+    let (message, duplicate) = app.store.call_then(
+        move |c| store::insert_message(c, &u, &channel, &content, reply_to, n.as_deref()),
+        move |(m, duplicate)| {
+            if !duplicate {
+                METRICS.messages_stored.fetch_add(1, Relaxed);
+                router.send(Cmd::Publish(ServerEvent::Message {
+                    message: m.clone(),
+                    nonce,
+                }));
+            }
+        },
+    )?;
+    Ok(duplicate.then_some(ServerEvent::Message {
+        message,
+        nonce: reply_nonce,
+    }))
+}
+
+/// Runs a `/ws/voice` connection in `room` to its end on the current thread.
+pub fn serve_voice(
+    app: &Arc<App>,
+    stream: Arc<TcpStream>,
+    leftover: Vec<u8>,
+    user: User,
+    room: String,
+) {
+    let mut conn = Conn::new(app, stream, leftover);
+    let (done_tx, done_rx) = bounded(1);
+    app.router.send(Cmd::VoiceJoin {
+        conn: conn.id,
+        user: user.clone(),
+        room,
+        outbox: conn.outbox.clone(),
+        done: done_tx,
+    });
+    match done_rx.recv() {
+        Ok(Ok(_peer_id)) => {}
+        Ok(Err(e)) => {
+            conn.send_error(&e, None);
+            conn.outbox.close(code::NORMAL, e.code.as_str());
+            return;
+        }
+        Err(_) => return,
+    }
+    METRICS.voice_connections_open.fetch_add(1, Relaxed);
+    let mut signals = Bucket::new(SIGNAL_RATE, SIGNAL_BURST);
+    while let Next::Text(text) = conn.next() {
+        if protocol::too_deep(&text) {
+            if !conn.bad_frame("JSON nests too deeply") {
+                break;
+            }
+            continue;
+        }
+        let op = match serde_json::from_str::<ClientVoice>(&text) {
+            Ok(op) => op,
+            Err(e) => {
+                if !conn.bad_frame(&format!("bad frame: {e}")) {
+                    break;
+                }
+                continue;
+            }
+        };
+        if matches!(op, ClientVoice::Ping) {
+            conn.send(&ServerEvent::Pong);
+            continue;
+        }
+        if let Err(ms) = signals.take() {
+            conn.send_error(&ApiError::rate_limited(ms), None);
+            continue;
+        }
+        match voice_op(conn.id, op) {
+            Ok(cmd) => app.router.send(cmd),
+            Err(e) => conn.send_error(&e, None),
+        }
+    }
+    app.router.send(Cmd::VoiceLeave { conn: conn.id });
+    METRICS.voice_connections_open.fetch_sub(1, Relaxed);
+}
+
+/// Checks one signaling frame and turns it into a router command.
+fn voice_op(conn: u64, op: ClientVoice) -> ApiResult<Cmd> {
+    let relay = |kind: &str, to: String, key: &str, value: Value, max: usize| -> ApiResult<Cmd> {
+        if to.is_empty() || to.len() > 32 {
+            return Err(ApiError::bad_request("to must be a peer id"));
+        }
+        if value.to_string().len() > max {
+            return Err(ApiError::bad_request(format!("{key} is over {max} bytes")));
+        }
+        let mut frame = Map::new();
+        frame.insert("type".into(), Value::String(kind.into()));
+        frame.insert(key.into(), value);
+        Ok(Cmd::VoiceSignal { conn, to, frame })
+    };
+    match op {
+        ClientVoice::Offer { to, sdp } => {
+            relay("offer", to, "sdp", Value::String(sdp), MAX_SDP_BYTES)
+        }
+        ClientVoice::Answer { to, sdp } => {
+            relay("answer", to, "sdp", Value::String(sdp), MAX_SDP_BYTES)
+        }
+        ClientVoice::Candidate { to, candidate } => {
+            if !(candidate.is_object() || candidate.is_null()) {
+                return Err(ApiError::bad_request("candidate must be an object"));
+            }
+            relay("candidate", to, "candidate", candidate, MAX_CANDIDATE_BYTES)
+        }
+        ClientVoice::State { muted, deafened } => Ok(Cmd::VoiceState {
+            conn,
+            muted: muted || deafened,
+            deafened,
+        }),
+        ClientVoice::Speaking { speaking } => Ok(Cmd::VoiceSpeaking { conn, speaking }),
+        ClientVoice::Ping => Err(ApiError::bad_request("ping is answered elsewhere")),
+    }
+}
