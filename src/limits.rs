@@ -253,6 +253,9 @@ mod tests {
         let c = derive(None);
         assert!(c.max_connections >= 16, "{c:?}");
         assert_eq!(derive(Some(10)).max_connections, 10);
-        assert!(derive(Some(usize::MAX / 2)).max_connections < usize::MAX / 2, "never raised past the machine");
+        assert!(
+            derive(Some(usize::MAX / 2)).max_connections < usize::MAX / 2,
+            "never raised past the machine"
+        );
     }
 }

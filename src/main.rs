@@ -1,19 +1,24 @@
 //! The `mini-discord` binary: thin glue. `mini-discord` runs the server;
 //! `mini-discord healthcheck` asks a running server's `/healthz` (for Docker's
-//! HEALTHCHECK in an image that has no shell or curl). Everything else lives in the library.
+//! HEALTHCHECK in an image that has no shell or curl); `mini-discord check-db [PATH]` runs
+//! SQLite's integrity check on a database. Everything else lives in the library.
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None => {}
         Some("healthcheck") => std::process::exit(mini_discord::healthcheck()),
+        Some("check-db") => {
+            let path = args.get(1).map(String::as_str).unwrap_or("data/chat.db");
+            std::process::exit(mini_discord::store::check_db(std::path::Path::new(path)))
+        }
         Some("--version") | Some("-V") => {
             println!("mini-discord {}", env!("CARGO_PKG_VERSION"));
             return;
         }
         Some(other) => {
             eprintln!(
-                "usage: mini-discord [healthcheck | --version]  (unknown argument {other:?})"
+                "usage: mini-discord [healthcheck | check-db [PATH] | --version]  (unknown argument {other:?})"
             );
             std::process::exit(2);
         }

@@ -266,6 +266,23 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// `mini-discord check-db PATH`: prints SQLite's `PRAGMA integrity_check` answer (`ok` when
+/// the file is sound) and returns the exit code (0 only for `ok`).
+pub fn check_db(path: &Path) -> i32 {
+    let result = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .and_then(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0)));
+    match result {
+        Ok(s) => {
+            println!("{s}");
+            i32::from(s != "ok")
+        }
+        Err(e) => {
+            println!("cannot check {}: {e}", path.display());
+            1
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Queries. Each runs on the store thread, inside the batch transaction.
 // ---------------------------------------------------------------------------------------
@@ -383,8 +400,7 @@ pub fn delete_session(conn: &Connection, token_hash: &[u8]) -> ApiResult<bool> {
 }
 
 pub fn list_channels(conn: &Connection) -> ApiResult<Vec<Channel>> {
-    let mut st =
-        conn.prepare_cached("SELECT name, kind, topic FROM channels ORDER BY kind, id")?;
+    let mut st = conn.prepare_cached("SELECT name, kind, topic FROM channels ORDER BY kind, id")?;
     let rows = st
         .query_map([], |r| {
             Ok(Channel {
