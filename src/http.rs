@@ -83,6 +83,102 @@ pub enum ReadError {
     Reply(ApiError),
 }
 
+/// A complete request head, parsed and checked, before its body is read.
+#[derive(Debug)]
+pub struct Head {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub keep_alive: bool,
+    pub content_length: usize,
+    /// Bytes of `buf` the head took.
+    pub len: usize,
+}
+
+/// Parses the request head at the start of `buf`: `Ok(None)` while it is incomplete, an
+/// error (with the status to answer) when it is bad. Pure, so it can be fuzzed.
+pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ApiError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD_BYTES => n,
+        Ok(httparse::Status::Complete(_)) => {
+            return Err(ApiError::new(
+                Code::HeadTooLarge,
+                "request head is over 16 KiB",
+            ))
+        }
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
+            return Err(ApiError::new(
+                Code::HeadTooLarge,
+                "request head is over 16 KiB",
+            ))
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(ApiError::new(Code::HeadTooLarge, "too many headers"))
+        }
+        Err(e) => return Err(ApiError::bad_request(format!("malformed request: {e}"))),
+    };
+    let method = req.method.unwrap_or("").to_string();
+    let target = req.path.unwrap_or("/");
+    if !target.starts_with('/') {
+        return Err(ApiError::bad_request("request target must be a path"));
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (path, query) = (path.to_string(), query.to_string());
+    let http11 = req.version == Some(1);
+    let mut hdrs = Vec::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let Ok(v) = std::str::from_utf8(h.value) else {
+            return Err(ApiError::bad_request("header values must be UTF-8"));
+        };
+        hdrs.push((h.name.to_ascii_lowercase(), v.trim().to_string()));
+    }
+    let connection = hdrs
+        .iter()
+        .find(|(k, _)| k == "connection")
+        .map(|(_, v)| v.to_ascii_lowercase());
+    let keep_alive = match connection.as_deref() {
+        Some(c) if c.contains("close") => false,
+        Some(c) if c.contains("keep-alive") => true,
+        _ => http11,
+    };
+    if hdrs.iter().any(|(k, _)| k == "transfer-encoding") {
+        // Chunked bodies are not needed by any client of ours; refusing them closes the door
+        // on request smuggling between a proxy and us.
+        return Err(ApiError::bad_request(
+            "transfer-encoding is not supported; send content-length",
+        ));
+    }
+    let lengths: Vec<&String> = hdrs
+        .iter()
+        .filter(|(k, _)| k == "content-length")
+        .map(|(_, v)| v)
+        .collect();
+    let content_length = match lengths.as_slice() {
+        [] => 0,
+        [v] if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => v
+            .parse::<usize>()
+            .map_err(|_| ApiError::new(Code::TooLarge, "request body is over 1 MiB"))?,
+        [_] => return Err(ApiError::bad_request("bad content-length")),
+        _ => return Err(ApiError::bad_request("more than one content-length")),
+    };
+    if content_length > MAX_BODY_BYTES {
+        return Err(ApiError::new(Code::TooLarge, "request body is over 1 MiB"));
+    }
+    Ok(Some(Head {
+        method,
+        path,
+        query,
+        headers: hdrs,
+        keep_alive,
+        content_length,
+        len,
+    }))
+}
+
 /// Reads one request from `stream`. `buf` holds bytes already read past the previous request
 /// (pipelining, or the start of a WebSocket stream); on return it holds what follows this one.
 pub fn read_request(
@@ -91,31 +187,11 @@ pub fn read_request(
     peer: IpAddr,
 ) -> Result<Request, ReadError> {
     let mut deadline: Option<Instant> = None;
-    let head_len = loop {
+    let head = loop {
         if !buf.is_empty() {
             deadline.get_or_insert_with(|| Instant::now() + HEAD_TIMEOUT);
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut req = httparse::Request::new(&mut headers);
-            match req.parse(buf) {
-                Ok(httparse::Status::Complete(n)) => break n,
-                Ok(httparse::Status::Partial) => {}
-                Err(httparse::Error::TooManyHeaders) => {
-                    return Err(ReadError::Reply(ApiError::new(
-                        Code::HeadTooLarge,
-                        "too many headers",
-                    )))
-                }
-                Err(e) => {
-                    return Err(ReadError::Reply(ApiError::bad_request(format!(
-                        "malformed request: {e}"
-                    ))))
-                }
-            }
-            if buf.len() > MAX_HEAD_BYTES {
-                return Err(ReadError::Reply(ApiError::new(
-                    Code::HeadTooLarge,
-                    "request head is over 16 KiB",
-                )));
+            if let Some(head) = parse_head(buf).map_err(ReadError::Reply)? {
+                break head;
             }
         }
         let timeout = match deadline {
@@ -130,72 +206,9 @@ pub fn read_request(
             Ok(_) => {}
         }
     };
-    if head_len > MAX_HEAD_BYTES {
-        return Err(ReadError::Reply(ApiError::new(
-            Code::HeadTooLarge,
-            "request head is over 16 KiB",
-        )));
-    }
-
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    req.parse(&buf[..head_len]).map_err(|_| ReadError::Closed)?;
-    let method = req.method.unwrap_or("").to_string();
-    let target = req.path.unwrap_or("/");
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let (path, query) = (path.to_string(), query.to_string());
-    let http11 = req.version == Some(1);
-    let mut hdrs = Vec::with_capacity(req.headers.len());
-    for h in req.headers.iter() {
-        let Ok(v) = std::str::from_utf8(h.value) else {
-            return Err(ReadError::Reply(ApiError::bad_request(
-                "header values must be UTF-8",
-            )));
-        };
-        hdrs.push((h.name.to_ascii_lowercase(), v.trim().to_string()));
-    }
-    buf.drain(..head_len);
-
-    let connection = hdrs
-        .iter()
-        .find(|(k, _)| k == "connection")
-        .map(|(_, v)| v.to_ascii_lowercase());
-    let keep_alive = match connection.as_deref() {
-        Some(c) if c.contains("close") => false,
-        Some(c) if c.contains("keep-alive") => true,
-        _ => http11,
-    };
-    if hdrs.iter().any(|(k, _)| k == "transfer-encoding") {
-        // Chunked bodies are not needed by any client of ours; refusing them closes the door
-        // on request smuggling between a proxy and us.
-        return Err(ReadError::Reply(ApiError::bad_request(
-            "transfer-encoding is not supported; send content-length",
-        )));
-    }
-    let lengths: Vec<&String> = hdrs
-        .iter()
-        .filter(|(k, _)| k == "content-length")
-        .map(|(_, v)| v)
-        .collect();
-    let content_length = match lengths.as_slice() {
-        [] => 0,
-        [v] => v
-            .parse::<usize>()
-            .map_err(|_| ReadError::Reply(ApiError::bad_request("bad content-length")))?,
-        _ => {
-            return Err(ReadError::Reply(ApiError::bad_request(
-                "more than one content-length",
-            )))
-        }
-    };
-    if content_length > MAX_BODY_BYTES {
-        return Err(ReadError::Reply(ApiError::new(
-            Code::TooLarge,
-            "request body is over 1 MiB",
-        )));
-    }
+    buf.drain(..head.len);
     let deadline = Instant::now() + BODY_TIMEOUT;
-    while buf.len() < content_length {
+    while buf.len() < head.content_length {
         let timeout = match deadline.checked_duration_since(Instant::now()) {
             Some(t) if !t.is_zero() => t,
             _ => return Err(ReadError::Closed),
@@ -205,15 +218,15 @@ pub fn read_request(
             Ok(_) => {}
         }
     }
-    let body: Vec<u8> = buf.drain(..content_length).collect();
+    let body: Vec<u8> = buf.drain(..head.content_length).collect();
     Ok(Request {
-        method,
-        path,
-        query,
-        headers: hdrs,
+        method: head.method,
+        path: head.path,
+        query: head.query,
+        headers: head.headers,
         body,
         peer,
-        keep_alive,
+        keep_alive: head.keep_alive,
     })
 }
 
@@ -370,6 +383,47 @@ pub fn percent_decode(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn head_parsing() {
+        assert!(
+            parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n")
+                .unwrap()
+                .is_none(),
+            "partial"
+        );
+        let h = parse_head(b"POST /api/x?a=1 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (h.method.as_str(), h.path.as_str(), h.query.as_str()),
+            ("POST", "/api/x", "a=1")
+        );
+        assert_eq!((h.content_length, h.keep_alive), (3, true));
+        let h = parse_head(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(!h.keep_alive);
+        let code = |raw: &[u8]| parse_head(raw).unwrap_err().code;
+        assert_eq!(
+            code(b"GET / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n"),
+            Code::TooLarge
+        );
+        assert_eq!(
+            code(b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"),
+            Code::BadRequest
+        );
+        assert_eq!(
+            code(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"),
+            Code::BadRequest
+        );
+        assert_eq!(
+            code(b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Code::BadRequest
+        );
+        assert_eq!(code(b"GET http://x/ HTTP/1.1\r\n\r\n"), Code::BadRequest);
+        assert_eq!(code(b"\x00\x01 nonsense\r\n\r\n"), Code::BadRequest);
+        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(17 * 1024));
+        assert_eq!(code(big.as_bytes()), Code::HeadTooLarge);
+    }
 
     #[test]
     fn percent_decoding() {
