@@ -247,6 +247,7 @@ pub fn serve_text(app: &Arc<App>, stream: Arc<TcpStream>, leftover: Vec<u8>, use
         return;
     }
     METRICS.ws_connections_open.fetch_add(1, Relaxed);
+    crate::limits::release_unused_stack();
     while let Next::Text(text) = conn.next() {
         if protocol::too_deep(&text) {
             if !conn.bad_frame("JSON nests too deeply") {
@@ -422,6 +423,7 @@ pub fn serve_voice(
         Err(_) => return,
     }
     METRICS.voice_connections_open.fetch_add(1, Relaxed);
+    crate::limits::release_unused_stack();
     let mut signals = Bucket::new(SIGNAL_RATE, SIGNAL_BURST);
     while let Next::Text(text) = conn.next() {
         if protocol::too_deep(&text) {
@@ -458,30 +460,44 @@ pub fn serve_voice(
 
 /// Checks one signaling frame and turns it into a router command.
 fn voice_op(conn: u64, op: ClientVoice) -> ApiResult<Cmd> {
-    let relay = |kind: &str, to: String, key: &str, value: Value, max: usize| -> ApiResult<Cmd> {
+    let relay = |kind: &str, to: String, key: &str, value: Value| -> ApiResult<Cmd> {
         if to.is_empty() || to.len() > 32 {
-            return Err(ApiError::bad_request("to must be a peer id"));
-        }
-        if value.to_string().len() > max {
-            return Err(ApiError::bad_request(format!("{key} is over {max} bytes")));
+            // API.md: `to` must be a peer in the same room; anything else is not_found.
+            return Err(ApiError::not_found("no such peer in this room"));
         }
         let mut frame = Map::new();
         frame.insert("type".into(), Value::String(kind.into()));
         frame.insert(key.into(), value);
         Ok(Cmd::VoiceSignal { conn, to, frame })
     };
+    let sdp_ok = |sdp: &str| {
+        if sdp.len() > MAX_SDP_BYTES {
+            Err(ApiError::bad_request(format!(
+                "sdp is over {MAX_SDP_BYTES} bytes"
+            )))
+        } else {
+            Ok(())
+        }
+    };
     match op {
         ClientVoice::Offer { to, sdp } => {
-            relay("offer", to, "sdp", Value::String(sdp), MAX_SDP_BYTES)
+            sdp_ok(&sdp)?;
+            relay("offer", to, "sdp", Value::String(sdp))
         }
         ClientVoice::Answer { to, sdp } => {
-            relay("answer", to, "sdp", Value::String(sdp), MAX_SDP_BYTES)
+            sdp_ok(&sdp)?;
+            relay("answer", to, "sdp", Value::String(sdp))
         }
         ClientVoice::Candidate { to, candidate } => {
             if !(candidate.is_object() || candidate.is_null()) {
                 return Err(ApiError::bad_request("candidate must be an object"));
             }
-            relay("candidate", to, "candidate", candidate, MAX_CANDIDATE_BYTES)
+            if candidate.to_string().len() > MAX_CANDIDATE_BYTES {
+                return Err(ApiError::bad_request(format!(
+                    "candidate is over {MAX_CANDIDATE_BYTES} bytes"
+                )));
+            }
+            relay("candidate", to, "candidate", candidate)
         }
         ClientVoice::State { muted, deafened } => Ok(Cmd::VoiceState {
             conn,
