@@ -119,7 +119,13 @@ fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
     if crate::protocol::too_deep(text) {
         return Err(ApiError::bad_request("JSON nests too deeply"));
     }
-    serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("bad JSON body: {e}")))
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("bad JSON body: {e}")))?;
+    // serde would also fill a struct from an array, field by field; the contract says object.
+    if !value.is_object() {
+        return Err(ApiError::bad_request("the JSON body must be an object"));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("bad JSON body: {e}")))
 }
 
 /// The request's user, or 401. Cookie sessions on state-changing requests must also come
@@ -397,6 +403,12 @@ fn search(req: &Request, app: &App) -> ApiResult<Response> {
     }
     if q.len() > 256 {
         return Err(ApiError::bad_request("q is over 256 bytes"));
+    }
+    if q.chars().any(char::is_control) {
+        // SQLite's FTS5 would read a NUL as the end of the query.
+        return Err(ApiError::bad_request(
+            "q must not contain control characters",
+        ));
     }
     let channel = req.query_param("channel");
     let limit = limit_param(req, SEARCH_DEFAULT, SEARCH_MAX)?;

@@ -75,31 +75,62 @@ fn refuse(mut stream: TcpStream) {
     let _ = stream.write(&r.to_bytes(false, false));
 }
 
-fn connection(mut stream: TcpStream, peer: SocketAddr, ticket: Ticket, app: Arc<App>) {
+/// A connection that passed the WebSocket handshake, ready to become a reader.
+struct Upgraded {
+    stream: Arc<TcpStream>,
+    leftover: Vec<u8>,
+    user: crate::store::User,
+    /// `Some(voice channel)` for `/ws/voice`.
+    room: Option<String>,
+}
+
+/// A connection thread's body. The HTTP phase runs in its own (never inlined) call, so its
+/// deep frames are gone before the WebSocket reader starts; the reader then runs from a
+/// shallow stack whose unused pages are handed back (`release_unused_stack`), which is what
+/// keeps an idle socket at a few KiB of resident stack.
+fn connection(stream: TcpStream, peer: SocketAddr, ticket: Ticket, app: Arc<App>) {
     METRICS.http_connections_open.fetch_add(1, Relaxed);
+    if let Some(up) = http_phase(stream, peer, &app) {
+        crate::limits::release_unused_stack();
+        websocket_phase(&app, up);
+    }
+    drop(ticket);
+    METRICS.http_connections_open.fetch_sub(1, Relaxed);
+}
+
+#[inline(never)]
+fn websocket_phase(app: &Arc<App>, up: Upgraded) {
+    match up.room {
+        None => ws::serve_text(app, up.stream, up.leftover, up.user),
+        Some(room) => ws::serve_voice(app, up.stream, up.leftover, up.user, room),
+    }
+}
+
+/// Answers HTTP requests until the connection closes, or returns it upgraded.
+#[inline(never)]
+fn http_phase(mut stream: TcpStream, peer: SocketAddr, app: &Arc<App>) -> Option<Upgraded> {
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::new();
     loop {
         let req = match http::read_request(&mut stream, &mut buf, peer.ip()) {
             Ok(r) => r,
-            Err(ReadError::Closed) => break,
+            Err(ReadError::Closed) => return None,
             Err(ReadError::Reply(e)) => {
                 let _ = assets::security_headers(Response::error(&e)).write_to(
                     &mut stream,
                     false,
                     false,
                 );
-                break;
+                return None;
             }
         };
         METRICS.http_requests.fetch_add(1, Relaxed);
-        if req.path == "/ws" || req.path == "/ws/voice" {
-            upgrade(&app, req, stream, std::mem::take(&mut buf));
-            break;
+        if req.method == "GET" && (req.path == "/ws" || req.path == "/ws/voice") {
+            return upgrade(app, req, stream, std::mem::take(&mut buf));
         }
         let head = req.method == "HEAD";
         let response =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| api::handle(&req, &app)))
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| api::handle(&req, app)))
                 .unwrap_or_else(|_| {
                     METRICS.handler_panics.fetch_add(1, Relaxed);
                     log::error!("a handler panicked on {} {}", req.method, req.path);
@@ -108,16 +139,19 @@ fn connection(mut stream: TcpStream, peer: SocketAddr, ticket: Ticket, app: Arc<
         let response = assets::security_headers(response);
         let keep = req.keep_alive;
         if response.write_to(&mut stream, keep, head).is_err() || !keep {
-            break;
+            return None;
         }
     }
-    drop(ticket);
-    METRICS.http_connections_open.fetch_sub(1, Relaxed);
 }
 
 /// Checks a WebSocket handshake (headers, session, Origin, channel) and, if it is good,
-/// switches the connection to WebSocket and runs its reader until it closes.
-fn upgrade(app: &Arc<App>, req: Request, mut stream: TcpStream, leftover: Vec<u8>) {
+/// answers 101 and hands the connection back for its reader.
+fn upgrade(
+    app: &Arc<App>,
+    req: Request,
+    mut stream: TcpStream,
+    leftover: Vec<u8>,
+) -> Option<Upgraded> {
     let checked = (|| {
         let accept = ws::accept_key(&req)?;
         let (user, source, _) = auth::authenticate(&req, &app.store)?;
@@ -146,17 +180,16 @@ fn upgrade(app: &Arc<App>, req: Request, mut stream: TcpStream, leftover: Vec<u8
         Err(e) => {
             let _ =
                 assets::security_headers(Response::error(&e)).write_to(&mut stream, false, false);
-            return;
+            return None;
         }
     };
     let _ = stream.set_write_timeout(Some(http::WRITE_TIMEOUT));
-    if stream.write_all(&ws::switching_protocols(&accept)).is_err() {
-        return;
-    }
+    stream.write_all(&ws::switching_protocols(&accept)).ok()?;
     let _ = stream.set_write_timeout(None);
-    let stream = Arc::new(stream);
-    match room {
-        None => ws::serve_text(app, stream, leftover, user),
-        Some(room) => ws::serve_voice(app, stream, leftover, user, room),
-    }
+    Some(Upgraded {
+        stream: Arc::new(stream),
+        leftover,
+        user,
+        room,
+    })
 }

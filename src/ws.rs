@@ -247,7 +247,6 @@ pub fn serve_text(app: &Arc<App>, stream: Arc<TcpStream>, leftover: Vec<u8>, use
         return;
     }
     METRICS.ws_connections_open.fetch_add(1, Relaxed);
-    crate::limits::release_unused_stack();
     while let Next::Text(text) = conn.next() {
         if protocol::too_deep(&text) {
             if !conn.bad_frame("JSON nests too deeply") {
@@ -423,7 +422,6 @@ pub fn serve_voice(
         Err(_) => return,
     }
     METRICS.voice_connections_open.fetch_add(1, Relaxed);
-    crate::limits::release_unused_stack();
     let mut signals = Bucket::new(SIGNAL_RATE, SIGNAL_BURST);
     while let Next::Text(text) = conn.next() {
         if protocol::too_deep(&text) {
