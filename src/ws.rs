@@ -31,8 +31,10 @@ use crate::{validate, App};
 /// API.md: frames and messages over 64 KiB are closed with 1009.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// tungstenite's default read buffer is 128 KiB, zero-filled on first read (measured: 135 KiB
-/// RSS per idle connection). Our frames are small; 4 KiB is plenty.
-pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// RSS per idle connection). Nearly every client frame is a few hundred bytes; a larger one
+/// (up to the 64 KiB cap) is simply read in more chunks. 1 KiB instead of 4 KiB took idle RSS
+/// from 20.9 to 18.0 KiB per socket (2,000 idle sockets, measured with /proc/PID/smaps).
+pub const READ_BUFFER_BYTES: usize = 1024;
 /// API.md: the server pings every 30 s…
 pub const PING_INTERVAL: Duration = Duration::from_secs(30);
 /// …and drops a connection it has heard nothing from for 75 s.
@@ -155,6 +157,7 @@ impl Conn {
     }
 
     /// A bad frame: answer `bad_request`; `false` once the connection has sent too many.
+    #[inline(never)]
     fn bad_frame(&mut self, message: &str) -> bool {
         if self.bad_frames.take().is_err() {
             self.outbox.close(code::POLICY, "too many bad frames");
@@ -267,6 +270,7 @@ pub fn serve_text(app: &Arc<App>, stream: Arc<TcpStream>, leftover: Vec<u8>, use
     METRICS.ws_connections_open.fetch_sub(1, Relaxed);
 }
 
+#[inline(never)]
 fn handle_text_op(app: &Arc<App>, conn: &Conn, user: &User, op: ClientText) {
     let result: ApiResult<()> = match op {
         ClientText::Ping => {
@@ -457,6 +461,7 @@ pub fn serve_voice(
 }
 
 /// Checks one signaling frame and turns it into a router command.
+#[inline(never)]
 fn voice_op(conn: u64, op: ClientVoice) -> ApiResult<Cmd> {
     let relay = |kind: &str, to: String, key: &str, value: Value| -> ApiResult<Cmd> {
         if to.is_empty() || to.len() > 32 {
