@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README gives it: `bash tests/run.sh`.
+#
+# Installs what is missing (Debian packages when run as root: chromium, coturn, iproute2;
+# npm packages for the browser tests), builds, and runs, in order:
+#   1. every Rust test (unit + integration against the real server): cargo test
+#   2. the deployment checks: coturn with deploy/turnserver.conf, the compose file
+#   3. the browser tests: real headless Chromium (Debian's) driven by playwright-core,
+#      inside a loopback-only network namespace when we can make one
+# and ends with one line `total: N passed, M failed`. Exit status 0 only if all passed.
+#
+# Options (environment): MD_SKIP_BROWSER=1 skips step 3, MD_SKIP_DEPLOY=1 skips step 2.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+LOG_DIR=$(mktemp -d /tmp/md-run.XXXXXX)
+passed=0
+failed=0
+
+say() { printf '\n=== %s\n' "$*"; }
+
+# --- 0. Install what is missing -------------------------------------------------------
+missing=()
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v turnserver >/dev/null 2>&1 || missing+=(coturn)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$LOG_DIR/apt.log" 2>&1 \
+      || { echo "apt-get install failed; see $LOG_DIR/apt.log"; tail -20 "$LOG_DIR/apt.log"; }
+  else
+    echo "missing: ${missing[*]} (not root, so not installing; the tests that need them will fail)"
+  fi
+fi
+if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
+  say "installing npm packages for the browser tests"
+  (cd tests/browser && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi) \
+    >"$LOG_DIR/npm.log" 2>&1 || { echo "npm install failed"; tail -20 "$LOG_DIR/npm.log"; }
+fi
+
+# --- 1. Rust ------------------------------------------------------------------------------
+say "cargo test"
+cargo test 2>&1 | tee "$LOG_DIR/cargo.log"
+cargo_status=${PIPESTATUS[0]}
+sum_word() { grep -E '^test result:' "$LOG_DIR/cargo.log" | awk -v w="$1" '{for (i = 1; i < NF; i++) if ($(i + 1) ~ "^" w) s += $i} END {print s + 0}'; }
+p=$(sum_word passed)
+f=$(sum_word failed)
+if [ "$cargo_status" != 0 ] && [ "$f" = 0 ]; then f=1; echo "cargo test failed before reporting (build error?)"; fi
+passed=$((passed + p)); failed=$((failed + f))
+
+# Runs a command inside a network namespace that has only loopback, when we can make one
+# (root, or unprivileged user namespaces). Nothing inside can reach beyond 127.0.0.1.
+in_loopback_ns() {
+  if [ "$(grep -cv -E '^\s*(Inter|face|lo:)' /proc/net/dev)" = 0 ]; then
+    "$@"   # already inside a loopback-only namespace
+  elif [ "$(id -u)" = 0 ] && unshare --net true 2>/dev/null; then
+    unshare --net -- bash -c 'ip link set lo up && exec "$@"' _ "$@"
+  elif unshare -rn true 2>/dev/null; then
+    unshare -rn -- bash -c 'ip link set lo up && exec "$@"' _ "$@"
+  else
+    echo "(no network namespace available; running on the host's loopback)"
+    "$@"
+  fi
+}
+
+# A script that ends with 'NAME: N passed, M failed'.
+count_script() {
+  local log=$1 line
+  line=$(grep -E '^[A-Za-z_-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  if [ -z "$line" ]; then failed=$((failed + 1)); return; fi
+  passed=$((passed + $(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')))
+  failed=$((failed + $(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')))
+}
+
+# --- 2. Deployment checks -------------------------------------------------------------------
+if [ "${MD_SKIP_DEPLOY:-0}" != 1 ]; then
+  for t in tests/deploy/turn_denied.sh tests/deploy/compose_check.sh; do
+    [ -f "$t" ] || continue
+    say "$t"
+    bash "$t" 2>&1 | tee "$LOG_DIR/$(basename "$t").log"
+    count_script "$LOG_DIR/$(basename "$t").log"
+  done
+fi
+
+# --- 3. Browser ------------------------------------------------------------------------------
+if [ "${MD_SKIP_BROWSER:-0}" != 1 ] && [ -d tests/browser ]; then
+  say "browser tests (real Chromium)"
+  export MD_BIN="$ROOT/target/debug/mini-discord"
+  (cd tests/browser && in_loopback_ns node --test --test-concurrency=1 --test-reporter=tap ./*.test.mjs) 2>&1 \
+    | tee "$LOG_DIR/browser.log"
+  bp=$(grep -E '^# pass ' "$LOG_DIR/browser.log" | tail -1 | awk '{print $3}')
+  bf=$(grep -E '^# fail ' "$LOG_DIR/browser.log" | tail -1 | awk '{print $3}')
+  if [ -z "$bp" ]; then bf=1; bp=0; echo "browser tests did not report"; fi
+  passed=$((passed + bp)); failed=$((failed + ${bf:-0}))
+fi
+
+echo
+echo "logs: $LOG_DIR"
+echo "total: $passed passed, $failed failed"
+[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
