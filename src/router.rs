@@ -102,7 +102,8 @@ pub struct Router {
     channels: Vec<Channel>,
     last_ids: BTreeMap<String, i64>,
     rooms: VoiceRooms,
-    typing: HashMap<(i64, String), Instant>,
+    /// (username, channel) → when their last typing event went out.
+    typing: HashMap<(String, String), Instant>,
     voice_max_peers: usize,
 }
 
@@ -261,7 +262,7 @@ impl Router {
         };
         if gone {
             self.online.remove(&c.user.id);
-            self.typing.retain(|(uid, _), _| *uid != c.user.id);
+            self.typing.retain(|(name, _), _| *name != c.user.username);
             self.broadcast(&ServerEvent::Presence(Presence {
                 user: c.user.username,
                 status: "offline",
@@ -274,6 +275,9 @@ impl Router {
             ServerEvent::Message { message, .. } => {
                 let id = self.last_ids.entry(message.channel.clone()).or_insert(0);
                 *id = (*id).max(message.id);
+                // A sent message ends "typing"; the next keystroke may announce it at once.
+                self.typing
+                    .remove(&(message.author.clone(), message.channel.clone()));
             }
             ServerEvent::ChannelCreate { channel } => {
                 self.channels.push(channel.clone());
@@ -315,7 +319,7 @@ impl Router {
         }
         let (uid, name) = (c.user.id, c.user.username.clone());
         let now = Instant::now();
-        let key = (uid, channel.clone());
+        let key = (name.clone(), channel.clone());
         if self
             .typing
             .get(&key)
