@@ -1,0 +1,145 @@
+// @ts-check
+//! The safe markdown subset for message text: **bold**, *italic* / _italic_, `inline code`,
+//! ```code blocks```, links ([text](url) and bare URLs), and @mentions. It builds DOM nodes
+//! directly: user text only ever enters the page through `createTextNode`, and nothing is ever
+//! parsed as HTML. Only http: and https: URLs become links, always with
+//! rel="noopener noreferrer" and target=_blank; anything else (javascript:, data:, …) stays
+//! literal text.
+
+/**
+ * Render message content.
+ * @param {string} content
+ * @param {string} [me] the viewer's username, whose mentions get a stronger highlight
+ * @returns {DocumentFragment}
+ */
+export function renderMarkdown(content, me) {
+  const frag = document.createDocumentFragment();
+  // Code blocks first: nothing inside them is interpreted.
+  const fence = /```(?:([A-Za-z0-9_+-]{1,20})\n)?([\s\S]*?)```/g;
+  let at = 0;
+  for (let m; (m = fence.exec(content)); ) {
+    if (m.index > at) inline(frag, content.slice(at, m.index), me, 0);
+    const pre = document.createElement('pre');
+    const code = document.createElement('code');
+    code.textContent = m[2].replace(/^\n/, '').replace(/\n$/, '');
+    if (m[1]) pre.dataset.lang = m[1];
+    pre.append(code);
+    frag.append(pre);
+    at = fence.lastIndex;
+  }
+  if (at < content.length) inline(frag, content.slice(at), me, 0);
+  return frag;
+}
+
+/** Is this a URL we are willing to make a link of? @param {string} raw */
+export function safeUrl(raw) {
+  try {
+    const u = new URL(raw);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Inline rules, tried at every position; the earliest match wins. */
+const RULES = [
+  { kind: 'code', re: /`([^`\n]+)`/y },
+  { kind: 'link', re: /\[([^\]\n]{1,300})\]\(([^)\s]{1,2000})\)/y },
+  { kind: 'url', re: /https?:\/\/[^\s<>"'`]+[^\s<>"'`.,:;!?)\]]/y },
+  { kind: 'bold', re: /\*\*(?=\S)([\s\S]+?)\*\*/y },
+  { kind: 'italic', re: /\*(?=[^\s*])([^*]+?)\*/y },
+  { kind: 'italic', re: /\b_(?=\S)([^_]+?)_\b/y },
+  { kind: 'mention', re: /@[A-Za-z0-9_.-]{2,32}/y },
+];
+
+/** Characters where an inline rule may start; everything else is plain text. */
+const STARTS = /[`[h*_@]/;
+
+/**
+ * @param {Node} parent
+ * @param {string} text
+ * @param {string|undefined} me
+ * @param {number} depth nesting guard for bold/italic inside each other
+ */
+function inline(parent, text, me, depth) {
+  let plainFrom = 0;
+  const starts = new RegExp(STARTS.source, 'g'); // own scanner: bold/italic recurse
+  for (let s; (s = starts.exec(text)); ) {
+    const pos = s.index;
+    let matched = null;
+    for (const rule of RULES) {
+      if (depth > 3 && (rule.kind === 'bold' || rule.kind === 'italic')) continue;
+      rule.re.lastIndex = pos;
+      const m = rule.re.exec(text);
+      if (m) {
+        // `mention` must not start inside a word (e.g. an e-mail address).
+        if (rule.kind === 'mention' && pos > 0 && /[A-Za-z0-9_.-]/.test(text[pos - 1])) continue;
+        if (rule.kind === 'url' && pos > 0 && /[A-Za-z0-9]/.test(text[pos - 1])) continue;
+        matched = { kind: rule.kind, m };
+        break;
+      }
+    }
+    if (!matched) continue;
+    const { kind, m } = matched;
+    if (kind === 'link' && !safeUrl(m[2])) {
+      // Not an http(s) link: keep it as literal text, but skip past it.
+      starts.lastIndex = pos + m[0].length;
+      continue;
+    }
+    if (pos > plainFrom) parent.appendChild(document.createTextNode(text.slice(plainFrom, pos)));
+    parent.appendChild(node(kind, m, me, depth));
+    plainFrom = pos + m[0].length;
+    starts.lastIndex = plainFrom;
+  }
+  if (plainFrom < text.length) parent.appendChild(document.createTextNode(text.slice(plainFrom)));
+}
+
+/**
+ * @param {string} kind
+ * @param {RegExpExecArray} m
+ * @param {string|undefined} me
+ * @param {number} depth
+ * @returns {Node}
+ */
+function node(kind, m, me, depth) {
+  switch (kind) {
+    case 'code': {
+      const el = document.createElement('code');
+      el.textContent = m[1];
+      return el;
+    }
+    case 'link':
+      return link(m[1], /** @type {string} */ (safeUrl(m[2])));
+    case 'url': {
+      const href = safeUrl(m[0]);
+      return href ? link(m[0], href) : document.createTextNode(m[0]);
+    }
+    case 'bold':
+    case 'italic': {
+      const el = document.createElement(kind === 'bold' ? 'strong' : 'em');
+      inline(el, m[1], me, depth + 1);
+      return el;
+    }
+    case 'mention': {
+      const el = document.createElement('span');
+      el.className = 'mention';
+      const name = m[0].slice(1);
+      if (me && name.toLowerCase() === me.toLowerCase()) el.classList.add('me');
+      el.textContent = m[0];
+      return el;
+    }
+    default:
+      return document.createTextNode(m[0]);
+  }
+}
+
+/** @param {string} label @param {string} href */
+function link(label, href) {
+  const a = document.createElement('a');
+  a.href = href;
+  a.target = '_blank';
+  a.rel = 'noopener noreferrer';
+  a.textContent = label;
+  a.title = href;
+  return a;
+}

@@ -1,0 +1,156 @@
+// @ts-check
+//! The composer under the messages: Enter sends, Shift+Enter adds a line, Up arrow in an empty
+//! box edits your last message, Escape cancels a reply. It keeps a draft per channel (saved in
+//! localStorage, so a reload does not lose it), shows the reply bar, who is typing, and the
+//! length counter near the 4000-character limit.
+
+import { h } from '../dom.js';
+import { icon } from '../icons.js';
+import { typingNames, findMessage } from '../state.js';
+import { autosize } from './messages.js';
+
+/**
+ * @typedef {import('../state.js').State} State
+ * @typedef {import('../app.js').Actions} Actions
+ */
+
+export const MAX_CHARS = 4000;
+const TYPING_EVERY_MS = 3_000; // tell the server at most this often while keys are pressed
+
+/** @param {Actions} actions */
+export function createComposer(actions) {
+  const form = /** @type {HTMLFormElement} */ (document.getElementById('composer'));
+  const input = /** @type {HTMLTextAreaElement} */ (document.getElementById('composer-input'));
+  const replyBar = /** @type {HTMLElement} */ (document.getElementById('reply-bar'));
+  const typing = /** @type {HTMLElement} */ (document.getElementById('typing'));
+  const counter = /** @type {HTMLElement} */ (document.getElementById('char-count'));
+
+  let channel = '';
+  let lastTypingSent = 0;
+  /** @type {State|null} */
+  let last = null;
+
+  const draftKey = (/** @type {string} */ ch) => `md.draft.${last?.me?.id ?? 0}.${ch}`;
+  const saveDraft = () => {
+    if (!channel) return;
+    try {
+      if (input.value) localStorage.setItem(draftKey(channel), input.value);
+      else localStorage.removeItem(draftKey(channel));
+    } catch {
+      /* storage full or disabled: the draft only lives in the page */
+    }
+  };
+
+  function submit() {
+    const text = input.value.trim();
+    if (!text) return;
+    if ([...text].length > MAX_CHARS) {
+      counter.textContent = `${[...text].length} / ${MAX_CHARS} — too long to send`;
+      counter.classList.add('over');
+      return;
+    }
+    actions.send(text);
+    lastTypingSent = 0; // the others stop showing us as typing once the message arrives
+    input.value = '';
+    saveDraft();
+    autosize(input);
+    updateCounter();
+  }
+
+  function updateCounter() {
+    const n = [...input.value].length;
+    counter.textContent = n > MAX_CHARS - 500 ? `${MAX_CHARS - n}` : '';
+    counter.classList.toggle('over', n > MAX_CHARS);
+  }
+
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    submit();
+    input.focus();
+  });
+  input.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      submit();
+    } else if (ev.key === 'ArrowUp' && input.value === '' && !ev.shiftKey) {
+      ev.preventDefault();
+      actions.editLast();
+    } else if (ev.key === 'Escape' && last?.replyTo) {
+      ev.preventDefault();
+      actions.cancelReply();
+    }
+  });
+  input.addEventListener('input', () => {
+    autosize(input);
+    updateCounter();
+    saveDraft();
+    const now = Date.now();
+    if (input.value.trim() && now - lastTypingSent > TYPING_EVERY_MS) {
+      lastTypingSent = now;
+      actions.typing();
+    }
+  });
+
+  /** @param {State} s */
+  function render(s) {
+    last = s;
+    if (channel !== s.current) {
+      saveDraft();
+      channel = s.current;
+      let draft = '';
+      try {
+        draft = localStorage.getItem(draftKey(channel)) ?? '';
+      } catch {
+        /* no storage */
+      }
+      input.value = draft;
+      lastTypingSent = 0;
+      requestAnimationFrame(() => autosize(input));
+      updateCounter();
+    }
+    input.placeholder = s.current ? `Message #${s.current}` : 'No channel selected';
+
+    const reply = s.replyTo ? findMessage(s, s.replyTo.messageId) : null;
+    const replySig = reply ? `${reply.id}` : '';
+    if (replyBar.dataset.sig !== replySig) {
+      replyBar.dataset.sig = replySig;
+      replyBar.hidden = !reply;
+      replyBar.replaceChildren(...(reply ? [
+        h('span', { class: 'reply-bar-text' }, 'Replying to ', h('strong', null, reply.author)),
+        h('button', {
+          class: 'icon-btn small', type: 'button', title: 'Cancel reply (Escape)', 'aria-label': 'Cancel reply',
+          onclick: () => actions.cancelReply(),
+        }, icon('close')),
+      ] : []));
+    }
+
+    const names = typingNames(s, s.current);
+    const typingSig = names.join(',');
+    if (typing.dataset.sig !== typingSig) {
+      typing.dataset.sig = typingSig;
+      typing.replaceChildren(...(names.length ? [
+        h('span', { class: 'dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')),
+        ...typingText(names),
+      ] : []));
+    }
+  }
+
+  return {
+    render,
+    focus: () => input.focus(),
+    element: input,
+  };
+}
+
+/** "alice is typing…", "alice and bob are typing…", "Several people are typing…" @param {string[]} names */
+function typingText(names) {
+  if (names.length > 3) return [h('strong', null, 'Several people'), ' are typing…'];
+  /** @type {(Node|string)[]} */
+  const parts = [];
+  names.forEach((n, i) => {
+    if (i > 0) parts.push(i === names.length - 1 ? ' and ' : ', ');
+    parts.push(h('strong', null, n));
+  });
+  parts.push(names.length === 1 ? ' is typing…' : ' are typing…');
+  return parts;
+}

@@ -1,0 +1,55 @@
+// @ts-check
+//! The channel header (name, topic, admin and layout buttons) and the connection banner at the
+//! top of the page (reconnecting / server unreachable, with a "Retry now" button).
+
+import { h, setChildren } from '../dom.js';
+
+/** @typedef {import('../state.js').State} State */
+
+/** @param {State} s */
+export function renderHeader(s) {
+  const ch = s.channels.find((c) => c.name === s.current);
+  const title = /** @type {HTMLElement} */ (document.getElementById('chat-title'));
+  const topic = /** @type {HTMLElement} */ (document.getElementById('chat-topic'));
+  const del = /** @type {HTMLButtonElement} */ (document.getElementById('delete-channel-btn'));
+  title.textContent = ch ? ch.name : '';
+  topic.textContent = ch?.topic ?? '';
+  topic.title = ch?.topic ?? '';
+  topic.hidden = !ch?.topic;
+  del.hidden = !(s.me?.admin && ch);
+  const unread = s.channels.filter((c) => c.kind === 'text' && c.name !== s.current && (s.chans.get(c.name)?.lastId ?? 0) > (s.readIds.get(c.name) ?? 0)).length;
+  const mentionCount = [...s.chans.values()].reduce((n, c) => n + c.mentions, 0);
+  document.title = `${mentionCount ? `(${mentionCount}) ` : unread ? '• ' : ''}${ch ? `#${ch.name} — ` : ''}mini-discord`;
+}
+
+/**
+ * @param {State} s
+ * @param {() => void} retryNow
+ */
+export function renderBanner(s, retryNow) {
+  const banner = /** @type {HTMLElement} */ (document.getElementById('banner'));
+  const c = s.conn;
+  const queued = s.outbox.filter((e) => e.status !== 'failed').length;
+  const pendingNote = queued ? ` ${queued} unsent message${queued === 1 ? '' : 's'} waiting.` : '';
+  /** @type {{cls:string, text:string, retry:boolean}|null} */
+  let view = null;
+  if (!s.me || c.state === 'ready') view = null;
+  else if (c.state === 'waiting') {
+    const secs = Math.max(0, Math.ceil(((c.retryAt ?? Date.now()) - Date.now()) / 1000));
+    const what = c.reason === 'server unreachable' ? 'Server unreachable' : 'Connection lost';
+    view = { cls: 'error', text: `${what} — reconnecting in ${secs} s.${pendingNote}`, retry: true };
+  } else if (c.attempt > 0) {
+    view = { cls: 'warn', text: `Reconnecting…${pendingNote}`, retry: false };
+  }
+  const sig = view ? JSON.stringify(view) : '';
+  if (banner.dataset.sig === sig) return;
+  banner.dataset.sig = sig;
+  banner.hidden = !view;
+  document.body.classList.toggle('has-banner', !!view);
+  if (!view) return banner.replaceChildren();
+  banner.className = `banner ${view.cls}`;
+  setChildren(banner,
+    h('span', { class: 'banner-text' }, view.text),
+    view.retry ? h('button', { class: 'btn small', type: 'button', dataset: { focus: 'retry' }, onclick: retryNow }, 'Retry now') : null,
+  );
+}

@@ -1,0 +1,396 @@
+// @ts-check
+//! The centre column's message list: messages of the current channel in id order, grouped by
+//! author like Discord, with day dividers, reply previews, reactions, inline editing, and the
+//! user's own unacknowledged messages (pending / failed) at the end. It also owns the scroll
+//! behaviour: stick to the bottom while the user is there, keep the view still when older
+//! messages are prepended or something above changes, ask for older pages near the top, and
+//! offer "jump to present" when the user has scrolled far up.
+
+import { h, reconcile, avatar, formatTime, shortTime, dayLabel } from '../dom.js';
+import { renderMarkdown } from '../markdown.js';
+import { icon } from '../icons.js';
+import { mentions, findMessage } from '../state.js';
+
+/**
+ * @typedef {import('../state.js').State} State
+ * @typedef {import('../state.js').OutboxEntry} OutboxEntry
+ * @typedef {import('../protocol.js').Message} Message
+ * @typedef {import('../app.js').Actions} Actions
+ * @typedef {{key:string, kind:'day', ts:number} | {key:string, kind:'start'} |
+ *   {key:string, kind:'msg', m:Message, grouped:boolean} |
+ *   {key:string, kind:'pending', e:OutboxEntry, grouped:boolean}} Item
+ */
+
+/** The reaction palette offered by the picker. */
+export const EMOJI = ['👍', '❤️', '😂', '🎉', '😮', '😢', '👀', '🔥'];
+const GROUP_WINDOW_MS = 7 * 60_000; // same author within this → one visual group
+const NEAR_TOP_PX = 400; // start loading older messages this close to the top
+const STICK_PX = 40; // "at the bottom" tolerance
+
+/** @param {Actions} actions */
+export function createMessagesView(actions) {
+  const scroller = /** @type {HTMLElement} */ (document.getElementById('messages-scroll'));
+  const list = /** @type {HTMLOListElement} */ (document.getElementById('messages'));
+  const status = /** @type {HTMLElement} */ (document.getElementById('history-status'));
+  const jump = /** @type {HTMLButtonElement} */ (document.getElementById('jump-present'));
+
+  let channel = '';
+  let stick = true;
+  /** @type {number|null} */
+  let pickerFor = null;
+  let editDraft = '';
+  /** @type {number|null} */
+  let editDraftFor = null;
+  /** @type {State|null} */
+  let last = null;
+
+  const distanceFromBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight;
+  const updateJump = () => {
+    jump.hidden = stick || distanceFromBottom() < scroller.clientHeight;
+  };
+
+  scroller.addEventListener('scroll', () => {
+    stick = distanceFromBottom() < STICK_PX;
+    if (stick) actions.seenBottom();
+    if (scroller.scrollTop < NEAR_TOP_PX) actions.loadOlder();
+    updateJump();
+  }, { passive: true });
+  new ResizeObserver(() => {
+    if (stick) scroller.scrollTop = scroller.scrollHeight;
+  }).observe(scroller);
+  jump.addEventListener('click', () => scrollToBottom());
+  document.addEventListener('click', (ev) => {
+    if (pickerFor != null && !(/** @type {Element} */ (ev.target)).closest?.('.picker, .react-btn')) {
+      pickerFor = null;
+      if (last) render(last);
+    }
+  });
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && pickerFor != null) {
+      pickerFor = null;
+      if (last) render(last);
+    }
+  });
+
+  function scrollToBottom() {
+    stick = true;
+    scroller.scrollTop = scroller.scrollHeight;
+    updateJump();
+    actions.seenBottom();
+  }
+
+  /** @param {State} s */
+  function render(s) {
+    last = s;
+    if (channel !== s.current) {
+      channel = s.current;
+      list.replaceChildren();
+      stick = true;
+      pickerFor = null;
+    }
+    const c = s.chans.get(s.current);
+    const me = s.me?.username ?? '';
+
+    /** @type {Item[]} */
+    const items = [];
+    if (c?.reachedStart) items.push({ key: 'start', kind: 'start' });
+    /** @type {{author:string, ts:number}|null} */
+    let prev = null;
+    let lastDay = '';
+    for (const id of c?.ids ?? []) {
+      const m = /** @type {Message} */ (c?.byId.get(id));
+      const day = new Date(m.ts).toDateString();
+      if (day !== lastDay) {
+        items.push({ key: `d-${day}`, kind: 'day', ts: m.ts });
+        lastDay = day;
+        prev = null;
+      }
+      const grouped = !!prev && prev.author === m.author && m.ts - prev.ts < GROUP_WINDOW_MS && !m.reply_to;
+      items.push({ key: `m-${m.id}`, kind: 'msg', m, grouped });
+      prev = m;
+    }
+    for (const e of s.outbox) {
+      if (e.channel !== s.current) continue;
+      const grouped = !!prev && prev.author === me && e.ts - prev.ts < GROUP_WINDOW_MS && !e.reply_to;
+      items.push({ key: `p-${e.nonce}`, kind: 'pending', e, grouped });
+      prev = { author: me, ts: e.ts };
+    }
+
+    status.textContent = c?.loadingOlder ? 'Loading older messages…' : '';
+    status.classList.toggle('active', !!c?.loadingOlder);
+
+    // Keep what the user is looking at in place while things above it change.
+    /** @type {HTMLElement|null} */
+    let anchor = null;
+    let anchorTop = 0;
+    if (!stick) {
+      // Messages only: a day divider can stay first while older messages go in below it.
+      for (const el of /** @type {HTMLElement[]} */ (Array.from(list.querySelectorAll(':scope > li.msg')))) {
+        if (el.offsetTop + el.offsetHeight > scroller.scrollTop) {
+          anchor = el;
+          anchorTop = el.offsetTop - scroller.scrollTop;
+          break;
+        }
+      }
+    }
+
+    reconcile(list, items, (it) => it.key, (it) => signature(s, it), (it) => renderItem(s, it));
+
+    if (stick) scroller.scrollTop = scroller.scrollHeight;
+    else if (anchor) {
+      // The anchor may have been re-rendered (e.g. it joined an author group): find it by key.
+      const now = anchor.isConnected ? anchor : /** @type {HTMLElement|null} */ (list.querySelector(`:scope > [data-key="${anchor.dataset.key}"]`));
+      if (now) scroller.scrollTop = now.offsetTop - anchorTop;
+    }
+    updateJump();
+    if (c && c.loaded && !c.reachedStart && (scroller.scrollTop < NEAR_TOP_PX || scroller.scrollHeight <= scroller.clientHeight + NEAR_TOP_PX)) {
+      actions.loadOlder();
+    }
+  }
+
+  /** @param {State} s @param {Item} it */
+  function signature(s, it) {
+    switch (it.kind) {
+      case 'day':
+        return 'day';
+      case 'start':
+        return it.key;
+      case 'msg': {
+        const m = it.m;
+        const q = m.reply_to != null ? quoteSig(s, m.reply_to) : '';
+        return JSON.stringify([m.content, m.edited_ts, m.reactions, it.grouped, s.editing === m.id,
+          pickerFor === m.id, q, s.me?.admin, s.me?.username]);
+      }
+      case 'pending': {
+        const e = it.e;
+        const wait = e.notBefore && e.notBefore > Date.now() ? Math.ceil((e.notBefore - Date.now()) / 1000) : 0;
+        return JSON.stringify([e.content, e.status, e.error, wait, it.grouped,
+          e.reply_to != null ? quoteSig(s, e.reply_to) : '']);
+      }
+    }
+  }
+
+  /** @param {State} s @param {number} id */
+  function quoteSig(s, id) {
+    const q = findMessage(s, id);
+    return q ? `${q.author}:${q.content}` : s.quoted.get(id) === 'missing' ? 'missing' : 'loading';
+  }
+
+  /** @param {State} s @param {Item} it @returns {HTMLElement} */
+  function renderItem(s, it) {
+    switch (it.kind) {
+      case 'day':
+        return h('li', { class: 'day-divider', role: 'separator' }, h('span', null, dayLabel(it.ts)));
+      case 'start':
+        return h('li', { class: 'channel-start' },
+          h('div', { class: 'start-icon', 'aria-hidden': 'true' }, '#'),
+          h('h3', null, `Welcome to #${s.current}!`),
+          h('p', null, `This is the start of the #${s.current} channel.`));
+      case 'msg':
+        return renderMessage(s, it.m, it.grouped);
+      case 'pending':
+        return renderPending(s, it.e, it.grouped);
+    }
+  }
+
+  /** @param {State} s @param {number} replyTo */
+  function replyRef(s, replyTo) {
+    const q = findMessage(s, replyTo);
+    if (!q && !s.quoted.has(replyTo)) actions.fetchQuoted(s.current, replyTo);
+    const missing = s.quoted.get(replyTo) === 'missing';
+    return h('button', {
+      class: 'reply-ref',
+      type: 'button',
+      title: q ? 'Jump to the original message' : '',
+      onclick: () => q && jumpTo(q.id),
+    },
+    h('span', { class: 'reply-spine', 'aria-hidden': 'true' }),
+    h('span', { class: 'visually-hidden' }, 'Replying to '),
+    q ? avatar(q.author, 'tiny') : null,
+    q ? h('span', { class: 'reply-author' }, `@${q.author}`) : null,
+    h('span', { class: 'reply-text' },
+      q ? oneLine(q.content) : missing ? 'Original message was deleted' : 'Loading message…'),
+    );
+  }
+
+  /** @param {number} id */
+  function jumpTo(id) {
+    const el = /** @type {HTMLElement|null} */ (list.querySelector(`[data-id="${id}"]`));
+    if (!el) return;
+    el.scrollIntoView({ block: 'center', behavior: 'smooth' });
+    el.classList.remove('flash');
+    void el.offsetWidth; // restart the animation
+    el.classList.add('flash');
+  }
+
+  /** @param {State} s @param {Message} m @param {boolean} grouped */
+  function renderMessage(s, m, grouped) {
+    const me = s.me?.username ?? '';
+    const mine = m.author === me;
+    const mentioned = !mine && !!me && mentions(m.content, me);
+    const canDelete = mine || !!s.me?.admin;
+    const editing = s.editing === m.id;
+
+    const body = h('div', { class: 'msg-body' },
+      grouped ? null : h('div', { class: 'msg-head' },
+        h('span', { class: 'author' }, m.author),
+        h('time', { class: 'ts', dateTime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() }, formatTime(m.ts))),
+      editing ? editor(m) : h('div', { class: 'msg-content' },
+        renderMarkdown(m.content, me),
+        m.edited_ts ? h('span', { class: 'edited', title: `Edited ${new Date(m.edited_ts).toLocaleString()}` }, ' (edited)') : null),
+      reactions(s, m),
+    );
+
+    const li = h('li', {
+      class: `msg${grouped ? ' grouped' : ''}${mentioned ? ' mentioned' : ''}${mine ? ' mine' : ''}${editing ? ' editing' : ''}`,
+      dataset: { id: String(m.id), author: m.author },
+    },
+    m.reply_to != null ? replyRef(s, m.reply_to) : null,
+    grouped
+      ? h('time', { class: 'gutter-time', dateTime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() }, shortTime(m.ts))
+      : avatar(m.author),
+    body,
+    editing ? null : h('div', { class: 'msg-actions', role: 'toolbar', 'aria-label': 'Message actions' },
+      h('button', {
+        class: 'act react-btn', type: 'button', title: 'Add reaction', 'aria-label': 'Add reaction',
+        'aria-expanded': pickerFor === m.id ? 'true' : 'false', dataset: { focus: 'react' },
+        onclick: () => { pickerFor = pickerFor === m.id ? null : m.id; render(s); },
+      }, icon('smile')),
+      h('button', {
+        class: 'act reply-btn', type: 'button', title: 'Reply', 'aria-label': 'Reply', dataset: { focus: 'reply' },
+        onclick: () => actions.startReply(m.id),
+      }, icon('reply')),
+      mine ? h('button', {
+        class: 'act edit-btn', type: 'button', title: 'Edit', 'aria-label': 'Edit', dataset: { focus: 'edit' },
+        onclick: () => actions.startEdit(m.id),
+      }, icon('edit')) : null,
+      canDelete ? h('button', {
+        class: 'act delete-btn danger-hover', type: 'button', title: 'Delete (Shift-click: no questions)', 'aria-label': 'Delete',
+        dataset: { focus: 'delete' },
+        onclick: (/** @type {MouseEvent} */ ev) => actions.deleteMessage(m.id, ev.shiftKey),
+      }, icon('trash')) : null,
+    ),
+    pickerFor === m.id ? picker(m) : null,
+    );
+    return li;
+  }
+
+  /** @param {Message} m */
+  function picker(m) {
+    return h('div', { class: 'picker', role: 'group', 'aria-label': 'Pick a reaction' },
+      EMOJI.map((e) => h('button', {
+        class: 'pick', type: 'button', title: e, 'aria-label': `React with ${e}`,
+        onclick: () => { pickerFor = null; actions.react(m.id, e); },
+      }, e)));
+  }
+
+  /** @param {State} s @param {Message} m */
+  function reactions(s, m) {
+    const entries = Object.entries(m.reactions ?? {}).filter(([, users]) => users.length);
+    if (!entries.length) return null;
+    const me = s.me?.username ?? '';
+    return h('div', { class: 'reactions' },
+      entries.map(([emoji, users]) => {
+        const mine = users.includes(me);
+        return h('button', {
+          class: `reaction${mine ? ' mine' : ''}`,
+          type: 'button',
+          title: `${users.join(', ')} reacted with ${emoji}`,
+          'aria-label': `${emoji} ${users.length}: ${users.join(', ')}`,
+          'aria-pressed': mine ? 'true' : 'false',
+          dataset: { emoji, focus: `r-${emoji}` },
+          onclick: () => actions.react(m.id, emoji),
+        }, h('span', { class: 'r-emoji' }, emoji), h('span', { class: 'r-count' }, String(users.length)));
+      }));
+  }
+
+  /** The inline editor for one of the user's own messages. @param {Message} m */
+  function editor(m) {
+    if (editDraftFor !== m.id) {
+      editDraftFor = m.id;
+      editDraft = m.content;
+    }
+    const ta = h('textarea', { class: 'edit-input', value: editDraft, rows: 1, maxLength: 4000, 'aria-label': 'Edit message', dataset: { focus: 'edit-input' } });
+    const save = () => {
+      const text = ta.value.trim();
+      editDraftFor = null;
+      if (!text) actions.deleteMessage(m.id, false);
+      else if (text === m.content) actions.cancelEdit();
+      else actions.saveEdit(m.id, text);
+    };
+    ta.addEventListener('input', () => {
+      editDraft = ta.value;
+      autosize(ta);
+    });
+    ta.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        save();
+      } else if (ev.key === 'Escape') {
+        ev.preventDefault();
+        editDraftFor = null;
+        actions.cancelEdit();
+      }
+    });
+    requestAnimationFrame(() => {
+      if (!ta.isConnected) return;
+      autosize(ta);
+      if (document.activeElement !== ta) {
+        ta.focus();
+        ta.setSelectionRange(ta.value.length, ta.value.length);
+      }
+    });
+    return h('div', { class: 'edit-box' }, ta,
+      h('div', { class: 'edit-hint' },
+        'escape to ', h('button', { class: 'link-btn', type: 'button', onclick: () => { editDraftFor = null; actions.cancelEdit(); } }, 'cancel'),
+        ' • enter to ', h('button', { class: 'link-btn', type: 'button', onclick: save }, 'save')));
+  }
+
+  /** @param {State} s @param {OutboxEntry} e @param {boolean} grouped */
+  function renderPending(s, e, grouped) {
+    const me = s.me?.username ?? '';
+    const now = Date.now();
+    let note;
+    if (e.status === 'failed') {
+      note = h('div', { class: 'send-state failed', role: 'alert' },
+        h('span', null, `Not sent${e.error ? ` — ${e.error}` : ''}. `),
+        h('button', { class: 'link-btn retry-btn', type: 'button', onclick: () => actions.retry(e.nonce) }, 'Retry'),
+        ' · ',
+        h('button', { class: 'link-btn discard-btn', type: 'button', onclick: () => actions.discard(e.nonce) }, 'Discard'));
+    } else if (e.notBefore && e.notBefore > now) {
+      note = h('div', { class: 'send-state waiting' },
+        `Slow down — sending again in ${Math.ceil((e.notBefore - now) / 1000)} s`);
+    } else if (e.status === 'queued') {
+      note = h('div', { class: 'send-state queued' }, 'Waiting for connection — it will be sent when you are back online');
+    } else {
+      note = h('div', { class: 'send-state pending' }, 'Sending…');
+    }
+    return h('li', {
+      class: `msg mine outgoing ${e.status}${grouped ? ' grouped' : ''}`,
+      dataset: { nonce: e.nonce },
+    },
+    e.reply_to != null ? replyRef(s, e.reply_to) : null,
+    grouped ? h('span', { class: 'gutter-time' }, shortTime(e.ts)) : avatar(me),
+    h('div', { class: 'msg-body' },
+      grouped ? null : h('div', { class: 'msg-head' },
+        h('span', { class: 'author' }, me),
+        h('time', { class: 'ts' }, formatTime(e.ts))),
+      h('div', { class: 'msg-content' }, renderMarkdown(e.content, me)),
+      note),
+    );
+  }
+
+  return { render, scrollToBottom, isAtBottom: () => stick };
+}
+
+/** @param {string} text */
+function oneLine(text) {
+  const flat = text.replace(/```[\s\S]*?```/g, '[code]').replace(/\s+/g, ' ').trim();
+  return flat.length > 120 ? `${flat.slice(0, 117)}…` : flat;
+}
+
+/** Grow a textarea with its content, up to the CSS max-height. @param {HTMLTextAreaElement} ta */
+export function autosize(ta) {
+  ta.style.height = 'auto';
+  ta.style.height = `${ta.scrollHeight}px`;
+}

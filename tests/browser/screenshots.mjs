@@ -1,0 +1,96 @@
+// Takes the README's screenshots of the main screen, with a small realistic conversation:
+//   docs/screenshot-desktop.png (1280×800) and docs/screenshot-phone.png (360×740).
+// Run: `cd tests/browser && node screenshots.mjs` (MD_BIN picks the server binary).
+
+import path from 'node:path';
+import { startServer, REPO } from './lib/server.mjs';
+import { launchBrowser, openUser, send, message, closeQuietly } from './lib/browser.mjs';
+
+const OUT = path.join(REPO, 'docs');
+const server = await startServer({ env: { SEND_RATE: '1000', SEND_BURST: '1000' } });
+const browser = await launchBrowser();
+/** @type {Awaited<ReturnType<typeof openUser>>[]} */
+const users = [];
+const deadline = setTimeout(() => {
+  console.error('screenshots: timed out');
+  process.exit(1);
+}, 90_000);
+
+try {
+  const alice = await openUser(browser, server.url, 'alice');
+  const bob = await openUser(browser, server.url, 'bob');
+  const carol = await openUser(browser, server.url, 'carol');
+  const dave = await openUser(browser, server.url, 'dave');
+  users.push(alice, bob, carol, dave);
+
+  // Channels, made by the admin through the API the dialog uses.
+  await alice.page.evaluate(async () => {
+    for (const c of [
+      { name: 'dev', kind: 'text', topic: 'Builds, reviews and release planning' },
+      { name: 'random', kind: 'text', topic: '' },
+      { name: 'gaming', kind: 'voice', topic: '' },
+    ]) {
+      await fetch('/api/channels', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(c) });
+    }
+  });
+  await bob.page.locator('#sidebar .chan[data-channel="dev"]').waitFor();
+
+  await send(alice.page, 'Morning all! The new server is up 🎉');
+  await send(bob.page, 'Nice, it feels really snappy. Is voice working yet?');
+  await send(alice.page, 'Voice lands next week. Meanwhile try **bold**, *italics* and `inline code`.');
+  await send(carol.page, 'Like this?\n```rust\nfn main() {\n    println!("hello, mini-discord");\n}\n```');
+  const code = message(bob.page, 'hello, mini-discord');
+  await code.hover();
+  await code.locator('.reply-btn').click();
+  await send(bob.page, 'Code blocks too 👌');
+  await send(dave.page, 'Release notes for 0.1 are up: https://example.com/mini-discord/0.1');
+  await send(carol.page, '@bob could you review my pull request when you have a minute?');
+  await send(carol.page, 'It is the one that adds reactions.');
+
+  for (const [who, text, emoji] of /** @type {const} */ ([
+    [bob, 'Morning all!', '🎉'], [carol, 'Morning all!', '🎉'], [dave, 'Morning all!', '❤️'],
+    [alice, 'hello, mini-discord', '🔥'], [bob, 'hello, mini-discord', '🔥'], [alice, 'Release notes', '👍'],
+  ])) {
+    const m = message(who.page, text);
+    await m.hover();
+    await m.locator('.react-btn').click();
+    await who.page.locator(`.picker button[aria-label="React with ${emoji}"]`).click();
+  }
+
+  // Unread activity elsewhere, and someone in a voice channel (through the signaling socket).
+  await alice.page.locator('#sidebar .chan[data-channel="random"]').click();
+  await send(alice.page, 'Anyone up for lunch?');
+  await carol.page.evaluate(() => {
+    /** @type {any} */ (window).__voice = new WebSocket(`ws://${location.host}/ws/voice?channel=lounge`);
+  });
+  await dave.context.close(); // dave goes offline
+  users.pop();
+
+  // Alice is typing while bob looks.
+  await bob.page.locator('#sidebar .chan[data-channel="general"]').click();
+  await bob.page.locator('#sidebar .chan.unread[data-channel="random"]').waitFor();
+  await bob.page.locator('#members .member.offline[data-user="dave"]').waitFor();
+  await alice.page.locator('#sidebar .chan[data-channel="general"]').click();
+  const typing = bob.page.locator('#typing', { hasText: 'alice is typing' });
+  for (const word of ['sure, ', 'I ', 'can ', 'take ', 'a ', 'look ', 'after ', 'lunch']) {
+    if (await typing.isVisible()) break;
+    await alice.page.locator('#composer-input').pressSequentially(word, { delay: 120 });
+  }
+  await typing.waitFor({ timeout: 8000 });
+  await bob.page.mouse.move(1270, 790);
+  await bob.page.waitForTimeout(300);
+  await bob.page.screenshot({ path: path.join(OUT, 'screenshot-desktop.png') });
+
+  const phone = await openUser(browser, server.url, 'bob', { mode: 'login', viewport: { width: 360, height: 740 } });
+  users.push(phone);
+  await message(phone.page, 'It is the one that adds reactions.').waitFor();
+  await phone.page.mouse.move(200, 24); // no hover toolbar over a message
+  await phone.page.waitForTimeout(300);
+  await phone.page.screenshot({ path: path.join(OUT, 'screenshot-phone.png') });
+  console.log(`screenshots written to ${OUT}`);
+} finally {
+  clearTimeout(deadline);
+  for (const u of users) await closeQuietly(u);
+  await browser.close().catch(() => {});
+  await server.dispose();
+}
