@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README gives it: `bash tests/run.sh`.
 #
-# Installs what is missing (Debian packages when run as root: chromium, coturn, iproute2;
+# Installs what is missing (Debian packages when run as root: chromium, coturn, iproute2,
+# docker-compose for parsing the compose file;
 # npm packages for the browser tests), builds, and runs, in order:
 #   1. every Rust test (unit + integration against the real server): cargo test
 #   2. the deployment checks: coturn with deploy/turnserver.conf, the compose file
@@ -29,6 +30,8 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     say "installing Debian packages: ${missing[*]}"
