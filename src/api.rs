@@ -202,8 +202,7 @@ fn register(req: &Request, app: &App) -> ApiResult<Response> {
     validate::username(&b.username)?;
     validate::password(&b.password)?;
     let ip = auth::ip_key(req.peer);
-    app.throttles.register_ip.check(&ip)?;
-    app.throttles.register_ip.record(&ip);
+    app.throttles.register_ip.take(&ip)?;
     let hash = auth::hash_password(&b.password)?;
     let mode = app.config.registration;
     let (name, invite) = (b.username.clone(), b.invite.clone());
@@ -247,8 +246,13 @@ fn login(req: &Request, app: &App) -> ApiResult<Response> {
     let b: LoginBody = body(req)?;
     let ip = auth::ip_key(req.peer);
     let user_key = b.username.to_ascii_lowercase();
-    app.throttles.login_ip.check(&ip)?;
-    app.throttles.login_user.check(&user_key)?;
+    // Both attempts are counted before the (slow) check, so concurrent guesses cannot all
+    // slip through; a successful login gives them back.
+    app.throttles.login_ip.take(&ip)?;
+    if let Err(e) = app.throttles.login_user.take(&user_key) {
+        app.throttles.login_ip.refund(&ip);
+        return Err(e);
+    }
     let name = b.username.clone();
     let found = if validate::username(&b.username).is_ok() {
         app.store.call(move |c| store::user_for_login(c, &name))?
@@ -256,27 +260,24 @@ fn login(req: &Request, app: &App) -> ApiResult<Response> {
         None
     };
     let ok = match &found {
-        Some((_, hash)) => auth::verify_password(&b.password, hash),
+        Some((_, hash)) => auth::verify_password(&b.password, hash)?,
         None => {
             let dummy = DUMMY_HASH
                 .get_or_init(|| auth::hash_password(&auth::new_token()).unwrap_or_default());
-            let _ = auth::verify_password(&b.password, dummy);
+            let _ = auth::verify_password(&b.password, dummy)?;
             false
         }
     };
     match found {
         Some((user, _)) if ok => {
             app.throttles.login_user.clear(&user_key);
+            app.throttles.login_ip.refund(&ip);
             start_session(app, user, 200)
         }
-        _ => {
-            app.throttles.login_ip.record(&ip);
-            app.throttles.login_user.record(&user_key);
-            Err(ApiError::new(
-                crate::error::Code::Unauthorized,
-                "wrong username or password",
-            ))
-        }
+        _ => Err(ApiError::new(
+            crate::error::Code::Unauthorized,
+            "wrong username or password",
+        )),
     }
 }
 

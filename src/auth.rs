@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -48,21 +48,76 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// Argon2id with its default parameters needs 19 MiB per hash, on the calling thread. Without
+/// a bound, a crowd of anonymous logins could make the process allocate gigabytes at once
+/// (measured: 60 concurrent logins, 1.1 GiB). At most `hash_permits()` hashes run at once;
+/// the rest wait up to `HASH_WAIT` and are then told to retry (503).
+fn hash_permits() -> usize {
+    2 * std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+const HASH_WAIT: Duration = Duration::from_secs(5);
+
+struct Gate {
+    used: Mutex<usize>,
+    freed: Condvar,
+}
+
+static HASH_GATE: Gate = Gate {
+    used: Mutex::new(0),
+    freed: Condvar::new(),
+};
+
+struct Permit;
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        *HASH_GATE.used.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        HASH_GATE.freed.notify_one();
+    }
+}
+
+fn hash_permit() -> ApiResult<Permit> {
+    let max = hash_permits();
+    let deadline = Instant::now() + HASH_WAIT;
+    let mut used = HASH_GATE.used.lock().unwrap_or_else(|e| e.into_inner());
+    while *used >= max {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            let mut e = ApiError::new(
+                crate::error::Code::Unavailable,
+                "the server is busy; try again",
+            );
+            e.retry_after_ms = Some(1000);
+            return Err(e);
+        }
+        used = HASH_GATE
+            .freed
+            .wait_timeout(used, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+    *used += 1;
+    Ok(Permit)
+}
+
 pub fn hash_password(password: &str) -> ApiResult<String> {
     let salt = SaltString::encode_b64(&random_bytes::<16>()).map_err(|_| ApiError::internal())?;
+    let _permit = hash_permit()?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|_| ApiError::internal())
 }
 
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
+/// `Ok(true)` when `password` matches `hash`; `Err` only when the server is too busy to check.
+pub fn verify_password(password: &str, hash: &str) -> ApiResult<bool> {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return Ok(false);
+    };
+    let _permit = hash_permit()?;
+    Ok(Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok())
 }
 
 /// Where a request's session came from: the Origin rule applies only to cookies, since a
@@ -121,32 +176,35 @@ impl Throttle {
         }
     }
 
-    /// `Err(rate_limited)` when `key` has used up its attempts in the current window.
-    pub fn check(&self, key: &str) -> ApiResult<()> {
-        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((start, n)) = map.get(key) {
-            let elapsed = start.elapsed();
-            if elapsed < self.window && *n >= self.limit {
-                return Err(ApiError::rate_limited(
-                    (self.window - elapsed).as_millis() as u64
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Counts one attempt (a failure, for logins).
-    pub fn record(&self, key: &str) {
+    /// Takes one attempt for `key`, or `Err(rate_limited)` when its attempts in the current
+    /// window are used up. Checking and counting happen under one lock, so concurrent
+    /// attempts cannot all pass the check before any is counted; a successful login gives its
+    /// attempt back with `refund` (or `clear`).
+    pub fn take(&self, key: &str) -> ApiResult<()> {
         let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= THROTTLE_MAX_KEYS {
             let window = self.window;
             map.retain(|_, (start, _)| start.elapsed() < window);
         }
         let e = map.entry(key.to_string()).or_insert((Instant::now(), 0));
-        if e.0.elapsed() >= self.window {
+        let elapsed = e.0.elapsed();
+        if elapsed >= self.window {
             *e = (Instant::now(), 0);
+        } else if e.1 >= self.limit {
+            return Err(ApiError::rate_limited(
+                (self.window - elapsed).as_millis() as u64
+            ));
         }
         e.1 += 1;
+        Ok(())
+    }
+
+    /// Gives back one attempt taken with `take`.
+    pub fn refund(&self, key: &str) {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = map.get_mut(key) {
+            e.1 = e.1.saturating_sub(1);
+        }
     }
 
     pub fn clear(&self, key: &str) {
@@ -189,9 +247,9 @@ mod tests {
     fn password_round_trip() {
         let h = hash_password("correct horse").unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &h));
-        assert!(!verify_password("wrong horse", &h));
-        assert!(!verify_password("x", "not a hash"));
+        assert!(verify_password("correct horse", &h).unwrap());
+        assert!(!verify_password("wrong horse", &h).unwrap());
+        assert!(!verify_password("x", "not a hash").unwrap());
     }
 
     #[test]
@@ -205,14 +263,16 @@ mod tests {
     #[test]
     fn throttle_blocks_after_limit_and_clears() {
         let t = Throttle::new(2, Duration::from_secs(60));
-        assert!(t.check("k").is_ok());
-        t.record("k");
-        t.record("k");
-        let e = t.check("k").unwrap_err();
+        assert!(t.take("k").is_ok());
+        assert!(t.take("k").is_ok());
+        let e = t.take("k").unwrap_err();
         assert_eq!(e.code, crate::error::Code::RateLimited);
         assert!(e.retry_after_ms.unwrap() > 0);
-        assert!(t.check("other").is_ok());
+        assert!(t.take("other").is_ok());
+        t.refund("k");
+        assert!(t.take("k").is_ok());
+        assert!(t.take("k").is_err());
         t.clear("k");
-        assert!(t.check("k").is_ok());
+        assert!(t.take("k").is_ok());
     }
 }

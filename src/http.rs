@@ -122,7 +122,14 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ApiError> {
         Err(e) => return Err(ApiError::bad_request(format!("malformed request: {e}"))),
     };
     let method = req.method.unwrap_or("").to_string();
-    let target = req.path.unwrap_or("/");
+    let mut target = req.path.unwrap_or("/");
+    // RFC 9112 §3.2.2: a server MUST accept the absolute form (`GET http://host/path`); we
+    // keep only its path. Anything else that is not a path is refused.
+    for scheme in ["http://", "https://"] {
+        if let Some(rest) = target.strip_prefix(scheme) {
+            target = rest.find('/').map_or("/", |i| &rest[i..]);
+        }
+    }
     if !target.starts_with('/') {
         return Err(ApiError::bad_request("request target must be a path"));
     }
@@ -419,7 +426,14 @@ mod tests {
             code(b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
             Code::BadRequest
         );
-        assert_eq!(code(b"GET http://x/ HTTP/1.1\r\n\r\n"), Code::BadRequest);
+        assert_eq!(
+            parse_head(b"GET http://x/a?b HTTP/1.1\r\n\r\n")
+                .unwrap()
+                .unwrap()
+                .path,
+            "/a"
+        );
+        assert_eq!(code(b"GET * HTTP/1.1\r\n\r\n"), Code::BadRequest);
         assert_eq!(code(b"\x00\x01 nonsense\r\n\r\n"), Code::BadRequest);
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(17 * 1024));
         assert_eq!(code(big.as_bytes()), Code::HeadTooLarge);
