@@ -30,6 +30,8 @@ import * as voice from './voice.js';
  * @typedef {object} Actions
  * @property {(name:string)=>void} selectChannel
  * @property {(name:string)=>void} joinVoice
+ * @property {()=>string} voiceChannel the voice channel this page is connected to, or ''
+ * @property {()=>void} voiceSettings
  * @property {(kind:'text'|'voice')=>void} openCreateChannel
  * @property {()=>void} enableNotifications
  * @property {()=>void} logout
@@ -478,6 +480,7 @@ function sessionExpired() {
 }
 
 function teardown() {
+  voice.leave(true);
   conn.stop();
   Object.assign(state, createState());
   appEl.hidden = true;
@@ -494,6 +497,8 @@ function teardown() {
 const actions = {
   selectChannel,
   joinVoice: (name) => voice.join(name),
+  voiceChannel: () => voice.currentChannel(),
+  voiceSettings: () => voice.openSettings(),
   openCreateChannel(kind) {
     const name = h('input', { id: 'new-channel-name', name: 'name', required: true, maxLength: 32, pattern: '[a-z0-9_\\-]{1,32}', autocomplete: 'off', placeholder: 'new-channel', spellcheck: false });
     const topic = h('input', { id: 'new-channel-topic', name: 'topic', maxLength: 200, autocomplete: 'off', placeholder: 'What is this channel about?' });
@@ -778,5 +783,6 @@ async function boot() {
 }
 
 fillIcons();
+voice.configure({ username: () => state.me?.username ?? '', onChange: () => changed() });
 setInterval(tick, TICK_MS);
 boot();

@@ -1,21 +1,560 @@
 // @ts-check
-//! Voice: a placeholder until the WebRTC client lands. The rest of the app only relies on this
-//! interface: `join(channel)`, `leave()`, `isInVoice()`. The real module opens
-//! `/ws/voice?channel=…` (see docs/API.md), and renders its controls (mute, deafen, leave) into
-//! `<section id="voice-panel">` in the sidebar, which the layout keeps free for it. Who is in
-//! which voice channel is shown by the sidebar from `ready.voice` and `voice_state` events,
-//! whether or not this module is connected.
+//! Voice channels: a WebRTC mesh (one RTCPeerConnection per other participant) signalled over
+//! `/ws/voice?channel=…` (docs/API.md, "Voice signaling"; docs/VOICE.md explains the design).
+//! The rest of the app relies on `join(channel)`, `leave()`, `isInVoice()`, plus
+//! `configure()` (who is signed in, and a callback when the voice channel changes) and
+//! `currentChannel()`. Who is in which voice channel is shown by the sidebar from `ready.voice`
+//! and `voice_state` events, whether or not this module is connected.
+//!
+//! Pieces: voice/signaling.js (the socket, reconnecting), voice/peer.js (one peer connection:
+//! perfect negotiation, ICE restarts, stats), voice/audio.js (microphone, level meters,
+//! <audio> playback, cues), voice/settings.js (stored settings, dialog, TURN self-test),
+//! voice/panel.js (the sidebar panel).
 
 import { toast } from './ui.js';
+import { VoiceSocket } from './voice/signaling.js';
+import { PeerLink } from './voice/peer.js';
+import { openMic, LevelMeter, createPlayer, setSink, playCue } from './voice/audio.js';
+import {
+  loadSettings, userVolume, setUserVolume, keyLabel, fetchIceServers, hasTurn, openSettingsDialog,
+} from './voice/settings.js';
+import { VoicePanel } from './voice/panel.js';
 
-/** @param {string} channel */
-export function join(channel) {
-  toast(`Voice is coming soon — #${channel} is not connected yet.`, 'info');
+/** Level meters are sampled this often (speaking rings). */
+const METER_MS = 100;
+/** Connection facts (path, RTT, loss) are refreshed this often. */
+const STATS_MS = 2_000;
+
+/**
+ * @typedef {{id:string, user:string, muted:boolean, deafened:boolean}} PeerInfo
+ * @typedef {PeerInfo & {link:PeerLink, audio:HTMLAudioElement|null, meter:LevelMeter|null,
+ *   speaking:boolean, connectedAfterMs:number|null}} Remote
+ */
+
+class Session {
+  /** @param {string} channel */
+  constructor(channel) {
+    this.channel = channel;
+    /** @type {'joining'|'connected'|'reconnecting'} */
+    this.phase = 'joining';
+    this.startedAt = performance.now();
+    this.myId = '';
+    /** @type {Map<string, Remote>} */
+    this.remotes = new Map();
+    /** Who the server says is in the room (welcome, peer_joined, peer_left), by peer id. */
+    /** @type {Map<string, PeerInfo>} */
+    this.members = new Map();
+    /** @type {VoiceSocket|null} */
+    this.sock = null;
+    /** @type {MediaStream|null} */
+    this.stream = null;
+    /** @type {LevelMeter|null} */
+    this.meter = null;
+    this.speaking = false;
+    /** @type {RTCIceServer[]} */
+    this.iceServers = [];
+    this.notice = '';
+    this.autoplayBlocked = false;
+    this.ended = false;
+    this.everConnected = false;
+  }
 }
 
-export function leave() {}
+let settings = loadSettings();
+let muted = false;
+let deafened = false;
+let pttHeld = false;
+/** @type {Session|null} */
+let session = null;
+/** Why the last join failed or the call ended by itself; shown until dismissed. */
+/** @type {{channel:string, message:string, title:string}|null} */
+let failure = null;
+/** @type {AudioContext|null} */
+let audioCtx = null;
+let username = () => '';
+let onChannelChange = () => {};
+let renderQueued = false;
+
+const audioBox = document.createElement('div');
+audioBox.id = 'voice-audio';
+audioBox.hidden = true;
+document.body.append(audioBox);
+
+const panelRoot = /** @type {HTMLElement} */ (document.getElementById('voice-panel'));
+const panel = new VoicePanel(panelRoot, {
+  leave: () => leave(),
+  retry: () => {
+    const ch = failure?.channel;
+    failure = null;
+    if (ch) join(ch);
+  },
+  dismiss: () => {
+    failure = null;
+    render();
+  },
+  toggleMute,
+  toggleDeafen,
+  settings: () => openSettings(),
+  volume: (user, v) => {
+    setUserVolume(user, v);
+    for (const r of session?.remotes.values() ?? []) if (r.user === user && r.audio) r.audio.volume = v;
+  },
+  enableSound: () => {
+    audioCtx?.resume();
+    for (const r of session?.remotes.values() ?? []) r.audio?.play().catch(() => {});
+    if (session) session.autoplayBlocked = false;
+    render();
+  },
+});
+
+// ---------------------------------------------------------------- public interface
+
+/**
+ * Tell the module who is signed in and what to call when the current voice channel changes.
+ * @param {{username:()=>string, onChange:()=>void}} opts
+ */
+export function configure(opts) {
+  username = opts.username;
+  onChannelChange = opts.onChange;
+}
+
+/** The voice settings dialog (devices, push-to-talk, relay only, TURN self-test). */
+export function openSettings() {
+  openSettingsDialog({
+    settings,
+    onChange: settingsChanged,
+    inputLevel: () => session?.meter?.level ?? 0,
+  });
+}
 
 /** @returns {boolean} */
 export function isInVoice() {
-  return false;
+  return !!session;
 }
+
+/** The voice channel this page is in, or ''. */
+export function currentChannel() {
+  return session?.channel ?? '';
+}
+
+/** Join a voice channel (leaving the current one). Called from a click: audio may start. @param {string} channel */
+export async function join(channel) {
+  if (session?.channel === channel) return;
+  if (session) leave(true);
+  failure = null;
+  const s = new Session(channel);
+  session = s;
+  performance.mark('voice:join');
+  ensureAudioContext();
+  onChannelChange();
+  render();
+
+  const iceServers = fetchIceServers().catch((err) => {
+    console.warn('voice: no ICE servers from the server; direct connections only', err);
+    return /** @type {RTCIceServer[]} */ ([]);
+  });
+  let stream;
+  try {
+    stream = await openMic(settings.inputId);
+  } catch (err) {
+    if (session !== s) return;
+    end(s);
+    failure = { channel, title: `Could not join ${channel}`, message: err instanceof Error ? err.message : String(err) };
+    toast(failure.message, 'error', 8000);
+    render();
+    return;
+  }
+  if (session !== s) {
+    for (const t of stream.getTracks()) t.stop();
+    return;
+  }
+  s.stream = stream;
+  if (audioCtx) s.meter = new LevelMeter(audioCtx, stream);
+  applyMic();
+  s.iceServers = await iceServers;
+  if (session !== s) return;
+  if (settings.relayOnly && !hasTurn(s.iceServers)) {
+    s.notice = 'Relay only is on, but this server has no TURN relay: nobody can be reached. Turn it off in the voice settings.';
+  }
+  const sock = new VoiceSocket(channel);
+  s.sock = sock;
+  sock.on('open', (f) => onWelcome(s, f));
+  sock.on('peer_joined', (f) => {
+    if (!f.peer || typeof f.peer.id !== 'string') return;
+    s.members.set(f.peer.id, f.peer);
+    addRemote(s, f.peer, false);
+    playCue(audioCtx, 'peer-join');
+    render();
+  });
+  sock.on('peer_left', (f) => {
+    s.members.delete(f.id);
+    if (removeRemote(s, f.id)) playCue(audioCtx, 'peer-leave');
+    render();
+  });
+  sock.on('peer_state', (f) => {
+    const m = s.members.get(f.id);
+    if (m) Object.assign(m, { muted: !!f.muted, deafened: !!f.deafened });
+    const r = s.remotes.get(f.id);
+    if (r) {
+      r.muted = !!f.muted;
+      r.deafened = !!f.deafened;
+      render();
+    }
+  });
+  /** @param {any} f */
+  const onDescription = (f) => {
+    const r = remoteFor(s, f.from);
+    r?.link.onDescription({ type: f.type, sdp: f.sdp }).catch((err) => console.warn('voice: negotiation failed', err));
+  };
+  sock.on('offer', onDescription);
+  sock.on('answer', onDescription);
+  sock.on('candidate', (f) => remoteFor(s, f.from)?.link.onCandidate(f.candidate));
+  sock.on('error', (f) => {
+    if (f.code === 'rate_limited') console.warn('voice: signaling rate limited', f);
+    else if (f.code !== 'not_found' || s.phase !== 'connected') console.warn('voice: server error', f);
+  });
+  sock.on('down', (f) => {
+    if (session !== s) return;
+    s.phase = 'reconnecting';
+    s.notice = `Voice connection lost (${f.reason}); reconnecting in ${(f.retryInMs / 1000).toFixed(1)} s…`;
+    // The server forgot us with the socket: the others drop our peer connections too.
+    for (const id of [...s.remotes.keys()]) removeRemote(s, id);
+    render();
+  });
+  sock.on('fatal', (f) => {
+    if (session !== s) return;
+    const message = f.code === 'room_full' ? `${channel} is full.`
+      : f.code === 'conflict' ? 'You joined voice in another tab or window.'
+        : f.message ? `${f.message[0].toUpperCase()}${f.message.slice(1)}.` : f.code;
+    end(s);
+    failure = { channel, title: s.everConnected ? `Disconnected from ${channel}` : `Could not join ${channel}`, message };
+    toast(`Voice: ${message}`, 'error', 6000);
+    render();
+  });
+}
+
+/** Leave the voice channel. @param {boolean} [quiet] no cue (switching channels) */
+export function leave(quiet = false) {
+  const s = session;
+  if (!s) return;
+  end(s);
+  if (!quiet) playCue(audioCtx, 'leave');
+  render();
+}
+
+// ---------------------------------------------------------------- session internals
+
+/** @param {Session} s */
+function end(s) {
+  s.ended = true;
+  s.sock?.close();
+  for (const id of [...s.remotes.keys()]) removeRemote(s, id);
+  s.meter?.close();
+  for (const t of s.stream?.getTracks() ?? []) t.stop();
+  if (session === s) {
+    session = null;
+    pttHeld = false;
+    onChannelChange();
+  }
+}
+
+/** @param {Session} s @param {{id:string, peers:PeerInfo[]}} f */
+function onWelcome(s, f) {
+  if (session !== s) return;
+  for (const id of [...s.remotes.keys()]) removeRemote(s, id);
+  s.myId = String(f.id);
+  s.phase = 'connected';
+  s.notice = s.notice.startsWith('Voice connection lost') ? '' : s.notice;
+  if (muted || deafened) sendState();
+  // API.md: the newcomer offers to everyone already in the room.
+  s.members = new Map((f.peers ?? []).filter((p) => typeof p?.id === 'string').map((p) => [p.id, p]));
+  for (const p of s.members.values()) addRemote(s, p, true);
+  if (!s.everConnected) playCue(audioCtx, 'join');
+  s.everConnected = true;
+  render();
+}
+
+/** @param {Session} s @param {PeerInfo} p @param {boolean} offer */
+function addRemote(s, p, offer) {
+  if (!s.myId || !p || typeof p.id !== 'string') return null;
+  removeRemote(s, p.id);
+  /** @type {RTCConfiguration} */
+  const config = { iceServers: s.iceServers };
+  if (settings.relayOnly) config.iceTransportPolicy = 'relay';
+  /** @type {Remote} */
+  const r = {
+    id: p.id, user: String(p.user ?? '?'), muted: !!p.muted, deafened: !!p.deafened,
+    audio: null, meter: null, speaking: false, connectedAfterMs: null,
+    link: new PeerLink({
+      id: p.id,
+      myId: s.myId,
+      config,
+      signal: (frame) => s.sock?.send(frame),
+      onTrack: (stream) => attachAudio(s, r, stream),
+      onChange: () => {
+        if (r.link.state === 'connected' && r.connectedAfterMs == null) {
+          r.connectedAfterMs = Math.round(performance.now() - s.startedAt);
+          performance.mark(`voice:connected:${r.user}`);
+          r.link.readStats().then(render); // show the path at once, not at the next stats tick
+        }
+        render();
+      },
+    }),
+  };
+  s.remotes.set(p.id, r);
+  const track = s.stream?.getAudioTracks()[0];
+  if (track && s.stream) r.link.setTrack(track, s.stream, offer);
+  return r;
+}
+
+/**
+ * The remote a signaling frame is from. A room member without a link yet gets one (answering
+ * side); frames from anyone the server has not announced in this room are ignored.
+ * @param {Session} s @param {string} id
+ */
+function remoteFor(s, id) {
+  if (typeof id !== 'string' || !id) return null;
+  const known = s.remotes.get(id);
+  if (known) return known;
+  const member = s.members.get(id);
+  return member ? addRemote(s, member, false) : null;
+}
+
+/** @param {Session} s @param {string} id */
+function removeRemote(s, id) {
+  const r = s.remotes.get(id);
+  if (!r) return false;
+  s.remotes.delete(id);
+  r.link.close();
+  r.meter?.close();
+  if (r.audio) {
+    r.audio.srcObject = null;
+    r.audio.remove();
+  }
+  return true;
+}
+
+/** @param {Session} s @param {Remote} r @param {MediaStream} stream */
+function attachAudio(s, r, stream) {
+  if (s.remotes.get(r.id) !== r) return;
+  if (r.audio) {
+    r.audio.srcObject = stream;
+  } else {
+    r.audio = createPlayer(audioBox, stream, settings.outputId);
+    r.audio.dataset.peer = r.id;
+    r.audio.dataset.user = r.user;
+    r.audio.play().catch(() => {
+      s.autoplayBlocked = true;
+      render();
+    });
+  }
+  r.audio.volume = userVolume(r.user);
+  r.audio.muted = deafened;
+  r.meter?.close();
+  r.meter = audioCtx ? new LevelMeter(audioCtx, stream) : null;
+}
+
+function ensureAudioContext() {
+  if (!audioCtx || audioCtx.state === 'closed') {
+    try {
+      audioCtx = new AudioContext();
+      if (settings.outputId) setSink(audioCtx, settings.outputId);
+    } catch {
+      audioCtx = null;
+    }
+  }
+  audioCtx?.resume().catch(() => {});
+}
+
+// ---------------------------------------------------------------- mute, deafen, push-to-talk
+
+/** The microphone sends only when not muted, not deafened, and (with push-to-talk) the key is held. */
+function applyMic() {
+  const on = !muted && !deafened && (!settings.ptt || pttHeld);
+  for (const t of session?.stream?.getAudioTracks() ?? []) t.enabled = on;
+  for (const r of session?.remotes.values() ?? []) if (r.audio) r.audio.muted = deafened;
+}
+
+function sendState() {
+  session?.sock?.send({ type: 'state', muted: muted || deafened, deafened });
+}
+
+function toggleMute() {
+  if (deafened) {
+    // Unmuting while deafened undeafens too: you cannot talk without hearing.
+    deafened = false;
+    muted = false;
+  } else {
+    muted = !muted;
+  }
+  applyMic();
+  sendState();
+  playCue(audioCtx, muted ? 'mute' : 'unmute');
+  render();
+}
+
+function toggleDeafen() {
+  deafened = !deafened;
+  applyMic();
+  sendState();
+  playCue(audioCtx, deafened ? 'mute' : 'unmute');
+  render();
+}
+
+/** @param {KeyboardEvent} ev */
+function typingInField(ev) {
+  const t = /** @type {HTMLElement|null} */ (ev.target);
+  const field = !!t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
+  return field && ev.key.length === 1; // a printable key in a text field is typing, not talking
+}
+
+window.addEventListener('keydown', (ev) => {
+  if (!session || !settings.ptt || ev.code !== settings.pttKey || ev.repeat || typingInField(ev)) return;
+  if (document.querySelector('dialog[open]')) return; // e.g. while picking a new key
+  pttHeld = true;
+  applyMic();
+  render();
+});
+window.addEventListener('keyup', (ev) => {
+  if (!pttHeld || ev.code !== settings.pttKey) return;
+  pttHeld = false;
+  applyMic();
+  render();
+});
+window.addEventListener('blur', () => {
+  // Push-to-talk works only while the tab is focused: a key released elsewhere never arrives.
+  if (!pttHeld) return;
+  pttHeld = false;
+  applyMic();
+  render();
+});
+window.addEventListener('online', () => session?.sock?.retryNow());
+
+// ---------------------------------------------------------------- settings
+
+/** @param {import('./voice/settings.js').VoiceSettings} next @param {string} what */
+async function settingsChanged(next, what) {
+  settings = next;
+  const s = session;
+  if (what === 'outputId') {
+    for (const r of s?.remotes.values() ?? []) if (r.audio) setSink(r.audio, settings.outputId);
+    if (audioCtx) setSink(audioCtx, settings.outputId);
+  } else if (what === 'inputId' && s?.stream) {
+    try {
+      const stream = await openMic(settings.inputId);
+      if (session !== s) {
+        for (const t of stream.getTracks()) t.stop();
+        return;
+      }
+      const old = s.stream;
+      s.stream = stream;
+      const track = stream.getAudioTracks()[0];
+      for (const r of s.remotes.values()) r.link.setTrack(track, stream, false);
+      s.meter?.close();
+      s.meter = audioCtx ? new LevelMeter(audioCtx, stream) : null;
+      for (const t of old.getTracks()) t.stop();
+      applyMic();
+    } catch (err) {
+      toast(err instanceof Error ? err.message : String(err), 'error');
+    }
+  } else if (what === 'relayOnly' && s) {
+    // The ICE policy is fixed per peer connection: join again so every link uses the new one.
+    const ch = s.channel;
+    leave(true);
+    join(ch);
+    toast(settings.relayOnly ? 'Relay only: voice now goes through the TURN relay.' : 'Relay only is off: direct connections are allowed again.', 'info');
+  } else if (what === 'ptt' || what === 'pttKey') {
+    pttHeld = false;
+    applyMic();
+  }
+  render();
+}
+
+// ---------------------------------------------------------------- rendering and meters
+
+/** @param {Remote} r */
+function connectionLine(r) {
+  const st = r.link.state;
+  if (st !== 'connected') {
+    const err = r.link.iceErrors.find((e) => e.code === 401);
+    if (err) return 'TURN refused the credentials (401)';
+    if (r.link.restarts && (st === 'failed' || st === 'disconnected')) return 'Reconnecting…';
+    return { new: 'Connecting…', connecting: 'Connecting…', disconnected: 'Interrupted…', failed: 'Failed', closed: 'Closed' }[st] ?? st;
+  }
+  const x = r.link.stats;
+  if (!x || !x.path) return 'Connected';
+  const parts = [x.path === 'relayed' ? 'Relayed' : 'Direct'];
+  if (x.rttMs != null) parts.push(`${x.rttMs} ms`);
+  if (x.lossPct != null) parts.push(`${x.lossPct > 0 && x.lossPct < 10 ? x.lossPct.toFixed(1) : Math.round(x.lossPct)}% loss`);
+  return parts.join(' · ');
+}
+
+function render() {
+  if (renderQueued) return;
+  renderQueued = true;
+  queueMicrotask(() => {
+    renderQueued = false;
+    renderNow();
+  });
+}
+
+function renderNow() {
+  const s = session;
+  if (!s) {
+    panel.update(/** @type {any} */ ({ phase: failure ? 'error' : 'idle', channel: failure?.channel ?? '', error: failure?.message ?? '', errorTitle: failure?.title ?? '' }));
+    return;
+  }
+  const me = username();
+  /** @type {import('./voice/panel.js').PersonView[]} */
+  const people = [{
+    id: 'self', user: me || 'you', self: true, muted: muted || deafened, deafened,
+    speaking: s.speaking, state: s.phase, path: '', title: '', volume: 1,
+    line: s.phase !== 'connected' ? (s.phase === 'joining' ? 'Joining…' : 'Reconnecting…')
+      : settings.ptt ? (pttHeld ? 'Talking' : `Push to talk (${keyLabel(settings.pttKey)})`) : 'Connected',
+  }];
+  const remotes = [...s.remotes.values()].sort((a, b) => a.user.localeCompare(b.user));
+  for (const r of remotes) {
+    const x = r.link.stats;
+    people.push({
+      id: r.id, user: r.user, self: false, muted: r.muted, deafened: r.deafened, speaking: r.speaking,
+      state: r.link.state, path: r.link.state === 'connected' ? x?.path ?? '' : '', line: connectionLine(r),
+      title: x && x.path ? `${x.path === 'relayed' ? 'Relayed through TURN' : 'Direct'} (local ${x.local}, remote ${x.remote})${r.connectedAfterMs != null ? `; connected ${r.connectedAfterMs} ms after joining` : ''}` : '',
+      volume: userVolume(r.user),
+    });
+  }
+  panel.update({
+    phase: s.phase, channel: s.channel, error: '', notice: s.notice, muted, deafened,
+    relayOnly: settings.relayOnly, ptt: settings.ptt, pttHeld, pttLabel: keyLabel(settings.pttKey),
+    autoplayBlocked: s.autoplayBlocked, people,
+  });
+}
+
+setInterval(() => {
+  const s = session;
+  if (!s) return;
+  if (s.meter) {
+    const live = s.stream?.getAudioTracks().some((t) => t.enabled) ?? false;
+    s.meter.sample();
+    const speaking = live && s.meter.speaking;
+    if (speaking !== s.speaking) {
+      s.speaking = speaking;
+      panel.speaking('self', speaking);
+    }
+  }
+  for (const r of s.remotes.values()) {
+    if (!r.meter) continue;
+    r.meter.sample();
+    const speaking = r.meter.speaking && !r.muted;
+    if (speaking !== r.speaking) {
+      r.speaking = speaking;
+      panel.speaking(r.id, speaking);
+    }
+  }
+}, METER_MS);
+
+setInterval(async () => {
+  const s = session;
+  if (!s || !s.remotes.size) return;
+  await Promise.all([...s.remotes.values()].map((r) => r.link.readStats()));
+  if (session === s) render();
+}, STATS_MS);

@@ -4,6 +4,7 @@
 
 import { h, reconcile, avatar, setChildren } from '../dom.js';
 import { icon } from '../icons.js';
+import { voiceIcon } from '../voice/panel.js';
 import { isUnread } from '../state.js';
 
 /**
@@ -39,7 +40,7 @@ export function renderSidebar(s, actions) {
         return JSON.stringify([c.topic, c.name === s.current, isUnread(s, c.name), cs?.mentions ?? 0]);
       }
       const members = s.voice.get(c.name);
-      return JSON.stringify([c.topic, members ? [...members] : []]);
+      return JSON.stringify([c.topic, members ? [...members] : [], actions.voiceChannel() === c.name]);
     },
     (r) => {
       if (r.kind === 'head') {
@@ -77,12 +78,14 @@ export function renderSidebar(s, actions) {
         );
       }
       const members = [...(s.voice.get(c.name) ?? new Map())].sort(([a], [b]) => a.localeCompare(b));
+      const here = actions.voiceChannel() === c.name;
       return h('div', { class: 'chan-row voice-row' },
         h('button', {
-          class: 'chan voice',
+          class: `chan voice${here ? ' connected' : ''}`,
           type: 'button',
-          title: c.topic || `Join ${c.name}`,
-          'aria-label': `Voice channel ${c.name}, ${members.length} connected`,
+          title: here ? `You are in ${c.name}` : c.topic || `Join ${c.name}`,
+          'aria-current': here ? 'true' : null,
+          'aria-label': `Voice channel ${c.name}, ${members.length} connected${here ? ', you are here' : ''}`,
           dataset: { channel: c.name, focus: 'chan' },
           onclick: () => actions.joinVoice(c.name),
         },
@@ -135,6 +138,14 @@ function renderUserPanel(s, actions) {
         onclick: () => actions.enableNotifications(),
       }, icon('bell'))
       : null,
+    h('button', {
+      class: 'icon-btn',
+      type: 'button',
+      title: 'Voice settings',
+      'aria-label': 'Voice settings',
+      id: 'voice-settings-btn',
+      onclick: () => actions.voiceSettings(),
+    }, voiceIcon('gear')),
     h('button', {
       class: 'icon-btn',
       type: 'button',

@@ -1,0 +1,229 @@
+// @ts-check
+//! One peer connection of the voice mesh: "perfect negotiation" (the W3C pattern: either
+//! side may offer at any time; on a collision the polite side rolls back and the impolite
+//! side ignores the other's offer), ICE restarts, and the connection facts the panel shows
+//! (direct or relayed, round-trip time, packet loss) read from `getStats()`.
+//! No DOM here: remote audio goes to the `onTrack` callback, which attaches it to <audio>.
+
+/** A peer `disconnected` this long gets an ICE restart (`failed` gets one at once). */
+export const DISCONNECTED_RESTART_MS = 3_000;
+/** An ICE restart that does not reconnect within this long is tried again. */
+const RESTART_RETRY_MS = 10_000;
+
+/**
+ * @typedef {{type:'offer'|'answer', sdp:string}} Description
+ * @typedef {{path:'direct'|'relayed'|'', local:string, remote:string, rttMs:number|null,
+ *   lossPct:number|null, bytesReceived:number, packetsReceived:number, audioEnergy:number}} LinkStats
+ */
+
+/**
+ * Whether we are the polite side towards `other`. Peer ids are the server's connection
+ * numbers; the lower id is polite. Both sides compute the same answer, so exactly one is.
+ * @param {string} me @param {string} other
+ */
+export function isPolite(me, other) {
+  const a = /^\d+$/.test(me) && /^\d+$/.test(other);
+  if (a) return BigInt(me) < BigInt(other);
+  return me < other;
+}
+
+export class PeerLink {
+  /**
+   * @param {{id:string, myId:string, config:RTCConfiguration,
+   *   signal:(frame:Record<string, any>)=>void,
+   *   onTrack:(stream:MediaStream)=>void, onChange:()=>void}} opts
+   */
+  constructor(opts) {
+    this.id = opts.id;
+    this.polite = isPolite(opts.myId, opts.id);
+    this.signal = opts.signal;
+    this.onChange = opts.onChange;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.closed = false;
+    /** @type {LinkStats|null} */
+    this.stats = null;
+    /** @type {{inRecv:number, inLost:number}|null} */
+    this.lastCounters = null;
+    /** ICE errors seen while gathering (e.g. 401 from a TURN server with bad credentials). */
+    /** @type {{code:number, text:string, url:string}[]} */
+    this.iceErrors = [];
+    this.restarts = 0;
+    /** @type {ReturnType<typeof setTimeout>|undefined} */
+    this.restartTimer = undefined;
+    /** @type {MediaStreamTrack|null} */
+    this.track = null;
+    /** @type {MediaStream|null} */
+    this.stream = null;
+    /** @type {RTCRtpSender|null} */
+    this.sender = null;
+
+    const pc = new RTCPeerConnection(opts.config);
+    this.pc = pc;
+    pc.onnegotiationneeded = async () => {
+      try {
+        this.makingOffer = true;
+        await pc.setLocalDescription();
+        const d = pc.localDescription;
+        if (d) this.signal({ type: d.type, to: this.id, sdp: d.sdp });
+      } catch (err) {
+        console.warn('voice: could not make an offer', err);
+      } finally {
+        this.makingOffer = false;
+      }
+    };
+    pc.onicecandidate = ({ candidate }) => {
+      // End-of-candidates (null) is implied by the SDP; not worth a frame.
+      if (candidate) this.signal({ type: 'candidate', to: this.id, candidate: candidate.toJSON() });
+    };
+    pc.addEventListener('icecandidateerror', (ev) => {
+      const e = /** @type {RTCPeerConnectionIceErrorEvent} */ (ev);
+      // 701 is "could not reach this STUN/TURN server" and is normal for unreachable STUN
+      // URLs (e.g. no internet); authentication (401) and other TURN answers are worth showing.
+      if (e.errorCode && e.errorCode !== 701 && this.iceErrors.length < 10) {
+        this.iceErrors.push({ code: e.errorCode, text: e.errorText ?? '', url: e.url ?? '' });
+        this.onChange();
+      }
+    });
+    pc.ontrack = ({ track, streams }) => {
+      opts.onTrack(streams[0] ?? new MediaStream([track]));
+    };
+    pc.onconnectionstatechange = () => {
+      this.watchConnection();
+      this.onChange();
+    };
+  }
+
+  get state() {
+    return this.pc.connectionState;
+  }
+
+  /**
+   * Our microphone for this peer. With `addNow` it is added at once (the offering side: this
+   * triggers negotiation); otherwise it is kept until the peer's offer arrives and goes into
+   * the answer. Once sending, a new track is swapped in without renegotiating.
+   * @param {MediaStreamTrack} track @param {MediaStream} stream @param {boolean} addNow
+   */
+  setTrack(track, stream, addNow) {
+    if (this.closed) return;
+    this.track = track;
+    this.stream = stream;
+    if (this.sender) {
+      if (this.sender.track !== track) this.sender.replaceTrack(track).catch((e) => console.warn('voice: replaceTrack', e));
+    } else if (addNow) {
+      this.sender = this.pc.addTrack(track, stream);
+    }
+  }
+
+  /** @param {Description} desc */
+  async onDescription(desc) {
+    const pc = this.pc;
+    const collision = desc.type === 'offer' && (this.makingOffer || pc.signalingState !== 'stable');
+    this.ignoreOffer = !this.polite && collision;
+    if (this.ignoreOffer) return;
+    await pc.setRemoteDescription(desc); // a polite side in collision rolls back implicitly
+    if (desc.type === 'offer') {
+      // Answering side: add our microphone now, so the answer already sends it (addTrack
+      // reuses the transceiver the offer created: no second round of negotiation).
+      if (this.track && this.stream && !this.sender) this.sender = pc.addTrack(this.track, this.stream);
+      await pc.setLocalDescription();
+      const d = pc.localDescription;
+      if (d) this.signal({ type: d.type, to: this.id, sdp: d.sdp });
+    }
+  }
+
+  /** @param {RTCIceCandidateInit|null} candidate */
+  async onCandidate(candidate) {
+    if (!candidate) return;
+    try {
+      await this.pc.addIceCandidate(candidate);
+    } catch (err) {
+      if (!this.ignoreOffer) console.warn('voice: bad ICE candidate', err);
+    }
+  }
+
+  /** @private */
+  watchConnection() {
+    const st = this.pc.connectionState;
+    clearTimeout(this.restartTimer);
+    if (this.closed) return;
+    if (st === 'failed') this.restartIce();
+    else if (st === 'disconnected') {
+      this.restartTimer = setTimeout(() => {
+        if (this.pc.connectionState === 'disconnected') this.restartIce();
+      }, DISCONNECTED_RESTART_MS);
+    }
+  }
+
+  /** Gather fresh candidates and renegotiate (the offer goes out via onnegotiationneeded). */
+  restartIce() {
+    if (this.closed) return;
+    this.restarts += 1;
+    this.pc.restartIce();
+    this.onChange();
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      const st = this.pc.connectionState;
+      if (st === 'failed' || st === 'disconnected') this.restartIce();
+    }, RESTART_RETRY_MS);
+  }
+
+  /** Refresh `this.stats` from getStats(). */
+  async readStats() {
+    if (this.closed) return this.stats;
+    let report;
+    try {
+      report = await this.pc.getStats();
+    } catch {
+      return this.stats;
+    }
+    /** @type {Map<string, any>} */
+    const byId = new Map();
+    report.forEach((s) => byId.set(s.id, s));
+    let pair = null;
+    for (const s of byId.values()) {
+      if (s.type === 'transport' && s.selectedCandidatePairId) pair = byId.get(s.selectedCandidatePairId);
+    }
+    if (!pair) {
+      for (const s of byId.values()) if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+    }
+    const local = pair ? byId.get(pair.localCandidateId)?.candidateType ?? '' : '';
+    const remote = pair ? byId.get(pair.remoteCandidateId)?.candidateType ?? '' : '';
+    let inRecv = 0, inLost = 0, bytes = 0, energy = 0;
+    for (const s of byId.values()) {
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+        inRecv += s.packetsReceived ?? 0;
+        inLost += Math.max(0, s.packetsLost ?? 0);
+        bytes += s.bytesReceived ?? 0;
+        energy += s.totalAudioEnergy ?? 0;
+      }
+    }
+    // Loss over the last interval (since the previous reading; the first reading: so far).
+    const prev = this.lastCounters ?? { inRecv: 0, inLost: 0 };
+    const recv = inRecv - prev.inRecv, lost = inLost - prev.inLost;
+    const lossPct = recv + lost > 0 ? (100 * Math.max(0, lost)) / (recv + lost) : this.stats?.lossPct ?? null;
+    this.lastCounters = { inRecv, inLost };
+    const rtt = pair?.currentRoundTripTime;
+    this.stats = {
+      path: pair ? (local === 'relay' || remote === 'relay' ? 'relayed' : 'direct') : '',
+      local,
+      remote,
+      rttMs: typeof rtt === 'number' ? Math.round(rtt * 1000) : null,
+      lossPct,
+      bytesReceived: bytes,
+      packetsReceived: inRecv,
+      audioEnergy: energy,
+    };
+    return this.stats;
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.restartTimer);
+    this.pc.onnegotiationneeded = null;
+    this.pc.onicecandidate = null;
+    this.pc.ontrack = null;
+    this.pc.onconnectionstatechange = null;
+    this.pc.close();
+  }
+}
