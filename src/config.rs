@@ -56,6 +56,9 @@ pub struct Config {
     /// `DB_SYNCHRONOUS`: `FULL` (default: an acknowledged message survives a power cut) or
     /// `NORMAL` (faster commits; survives a process crash but not a power cut).
     pub db_synchronous: String,
+    /// `STORE_BATCH`: most jobs per group-commit transaction, default 512; 1 turns group
+    /// commit off (a benchmark baseline, not a production setting).
+    pub store_batch: usize,
 }
 
 /// The placeholder secret of `.env.example`; running with it on a public address is warned about.
@@ -171,6 +174,13 @@ impl Config {
             )?,
             log_level,
             db_synchronous,
+            store_batch: number(
+                get("STORE_BATCH"),
+                "STORE_BATCH",
+                crate::store::DEFAULT_BATCH,
+                1,
+                4096,
+            )?,
         })
     }
 }

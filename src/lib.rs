@@ -65,7 +65,7 @@ pub fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot start logging: {e}"))?;
 
     return_big_allocations_to_the_os();
-    let store = store::Store::open(&config.data_dir, &config.db_synchronous)?;
+    let store = store::Store::open(&config.data_dir, &config.db_synchronous, config.store_batch)?;
     let (channels, last_ids) = store
         .call(|c| Ok((store::list_channels(c)?, store::last_ids(c)?)))
         .map_err(|e| format!("cannot read the database: {e}"))?;

@@ -25,9 +25,11 @@ use serde::Serialize;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::METRICS;
 
-/// At most this many jobs share one transaction: big enough to amortise the fsync of COMMIT
-/// under load, small enough that one batch never holds the answers back for long.
-const MAX_BATCH: usize = 512;
+/// At most this many jobs share one transaction by default (`STORE_BATCH`): big enough to
+/// amortise the fsync of COMMIT under load, small enough that one batch never holds the
+/// answers back for long. `STORE_BATCH=1` is one transaction per job, the baseline that
+/// `bench/` compares group commit against.
+pub const DEFAULT_BATCH: usize = 512;
 /// Callers block (their own thread only) when this many jobs are waiting.
 const QUEUE_BOUND: usize = 8192;
 
@@ -83,7 +85,7 @@ pub fn now_ms() -> i64 {
 
 impl Store {
     /// Opens (creating and migrating) the database and starts the store thread.
-    pub fn open(data_dir: &Path, synchronous: &str) -> Result<Store, String> {
+    pub fn open(data_dir: &Path, synchronous: &str, max_batch: usize) -> Result<Store, String> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| format!("cannot create DATA_DIR {}: {e}", data_dir.display()))?;
         let path = data_dir.join("chat.db");
@@ -95,7 +97,7 @@ impl Store {
         let (tx, rx) = bounded::<Job>(QUEUE_BOUND);
         std::thread::Builder::new()
             .name("store".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, max_batch.max(1)))
             .map_err(|e| format!("cannot start the store thread: {e}"))?;
         Ok(Store { jobs: tx })
     }
@@ -152,10 +154,10 @@ fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> ApiResult<R
     result
 }
 
-fn run(conn: Connection, jobs: Receiver<Job>) {
+fn run(conn: Connection, jobs: Receiver<Job>, max_batch: usize) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while batch.len() < max_batch {
             match jobs.try_recv() {
                 Ok(j) => batch.push(j),
                 Err(_) => break,
