@@ -1,0 +1,359 @@
+//! `fanout`: N sockets (sharing U users like browser tabs), S of them (distinct users) send at a
+//! fixed total rate R for D seconds; every socket checks what it receives.
+//!
+//! content = "<seq>:<send_ts_micros>", seq = local_seq * S + sender_index. A sender's own copy of
+//! its message is its acknowledgement (the `message` event follows the commit). Expected
+//! deliveries = acked × sockets; loss = acked messages some socket never saw.
+
+use crate::util::*;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+
+pub struct Shared {
+    pub delivered: AtomicU64,
+    pub acked: AtomicU64,
+}
+
+#[derive(Default)]
+pub struct SockStats {
+    pub seen: Vec<u64>,
+    pub deliveries: u64,
+    pub dups: u64,
+    pub reorders: u64,
+    pub id_regress: u64,
+    pub hist: Option<Histogram<u64>>,
+    pub errors: HashMap<String, u64>,
+    pub closed: Option<String>,
+    pub acked: Vec<u64>,
+    pub last_deliv: u64,
+}
+
+fn set_bit(v: &mut Vec<u64>, i: u64) -> bool {
+    let w = (i / 64) as usize;
+    if w >= v.len() {
+        v.resize(w + 1 + v.len() / 2, 0);
+    }
+    let m = 1u64 << (i % 64);
+    let was = v[w] & m != 0;
+    v[w] |= m;
+    was
+}
+
+fn parse_u64(b: &[u8]) -> (u64, usize) {
+    let mut n = 0u64;
+    let mut i = 0;
+    while i < b.len() && b[i].is_ascii_digit() {
+        n = n * 10 + (b[i] - b'0') as u64;
+        i += 1;
+    }
+    (n, i)
+}
+
+/// Fast path for `{"type":"message",...,"content":"<a>:<b>",...}`; returns (a, b, id).
+pub fn parse_message(b: &[u8]) -> Option<(u64, u64, u64)> {
+    memchr::memmem::find(b, br#""type":"message""#)?;
+    let p = memchr::memmem::find(b, br#""content":""#)? + 11;
+    let (a, la) = parse_u64(&b[p..]);
+    if la == 0 || b.get(p + la) != Some(&b':') {
+        return None;
+    }
+    let (t, lt) = parse_u64(&b[p + la + 1..]);
+    if lt == 0 {
+        return None;
+    }
+    let id = memchr::memmem::find(b, br#""id":"#).map(|q| parse_u64(&b[q + 5..]).0).unwrap_or(0);
+    Some((a, t, id))
+}
+
+pub fn error_code(b: &[u8]) -> Option<String> {
+    memchr::memmem::find(b, br#""type":"error""#)?;
+    let v: serde_json::Value = serde_json::from_slice(b).ok()?;
+    Some(v["code"].as_str().unwrap_or("?").to_string())
+}
+
+/// Read frames until `ready`. Returns the number of frames skipped or an error text.
+pub async fn wait_ready(ws: &mut Ws, timeout: Duration) -> Result<(), String> {
+    let dl = tokio::time::Instant::now() + timeout;
+    loop {
+        match tokio::time::timeout_at(dl, ws.next()).await {
+            Err(_) => return Err("ready timeout".into()),
+            Ok(None) => return Err("closed before ready".into()),
+            Ok(Some(Err(e))) => return Err(format!("error before ready: {e}")),
+            Ok(Some(Ok(Message::Text(t)))) => {
+                if memchr::memmem::find(t.as_bytes(), br#""type":"ready""#).is_some() {
+                    return Ok(());
+                }
+            }
+            Ok(Some(Ok(Message::Close(c)))) => return Err(format!("close before ready: {:?}", c.map(|c| u16::from(c.code)))),
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+/// Open `n` sockets (user i % tokens.len(), source address i % src_ips), each waiting for `ready`.
+pub async fn open_all(addr: SocketAddr, tokens: &[String], n: usize, src_ips: usize, conc: usize) -> (Vec<(usize, Ws)>, HashMap<String, u64>) {
+    let sem = Arc::new(tokio::sync::Semaphore::new(conc));
+    let mut hs = Vec::new();
+    for i in 0..n {
+        let tok = tokens[i % tokens.len()].clone();
+        let sem = sem.clone();
+        hs.push(tokio::spawn(async move {
+            let _p = sem.acquire_owned().await.unwrap();
+            let mut ws = match ws_connect(addr, src_ip(i, src_ips), &tok).await {
+                Ok(ws) => ws,
+                Err(WsErr::Status(s)) => return Err(format!("http {s}")),
+                Err(e) => return Err(format!("{e:?}")),
+            };
+            wait_ready(&mut ws, Duration::from_secs(30)).await?;
+            Ok(ws)
+        }));
+    }
+    let mut ok = Vec::new();
+    let mut fails: HashMap<String, u64> = HashMap::new();
+    for (i, h) in hs.into_iter().enumerate() {
+        match h.await.unwrap() {
+            Ok(ws) => ok.push((i, ws)),
+            Err(e) => *fails.entry(e).or_default() += 1,
+        }
+    }
+    (ok, fails)
+}
+
+async fn reader<S>(mut stream: S, mut stop: watch::Receiver<bool>, shared: Arc<Shared>, me: Option<u64>, senders: u64) -> SockStats
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let mut st = SockStats { hist: Some(hist()), ..Default::default() };
+    let h = st.hist.as_mut().unwrap();
+    let mut last_local = vec![-1i64; senders as usize];
+    let mut last_id = 0u64;
+    loop {
+        let m = tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            m = stream.next() => m,
+        };
+        let t = match m {
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Close(c))) => {
+                st.closed = Some(format!("close {:?}", c.map(|c| u16::from(c.code))));
+                break;
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
+                st.closed = Some(format!("error: {e}"));
+                break;
+            }
+            None => {
+                st.closed = Some("eof".into());
+                break;
+            }
+        };
+        let b = t.as_bytes();
+        if let Some((seq, ts, id)) = parse_message(b) {
+            let now = now_micros();
+            if set_bit(&mut st.seen, seq) {
+                st.dups += 1;
+                continue;
+            }
+            st.deliveries += 1;
+            shared.delivered.fetch_add(1, Ordering::Relaxed);
+            let _ = h.record(now.saturating_sub(ts).max(1));
+            let (sender, local) = (seq % senders, (seq / senders) as i64);
+            if local < last_local[sender as usize] {
+                st.reorders += 1;
+            } else {
+                last_local[sender as usize] = local;
+            }
+            if id != 0 {
+                if id <= last_id {
+                    st.id_regress += 1;
+                }
+                last_id = last_id.max(id);
+            }
+            st.last_deliv = now;
+            if me == Some(sender) {
+                st.acked.push(seq);
+                shared.acked.fetch_add(1, Ordering::Relaxed);
+            }
+        } else if let Some(code) = error_code(b) {
+            *st.errors.entry(code).or_default() += 1;
+        }
+    }
+    st
+}
+
+pub async fn run(args: Args) {
+    let addr = args.addr();
+    let pid = args.pid();
+    let users: usize = args.num("users", 100);
+    let n: usize = args.num("sockets", 1000);
+    let senders: usize = args.num("senders", 10);
+    let rate: f64 = args.num("rate", 200.0);
+    let dur: f64 = args.num("duration", 20.0);
+    let drain: f64 = args.num("drain", 10.0);
+    let src_ips: usize = args.num("src-ips", ((n + 199) / 200).clamp(8, 240));
+    let prefix = args.str("prefix", "lg");
+    let label = args.str("label", "");
+    assert!(senders >= 1 && senders <= users && users <= n, "need 1 <= senders <= users <= sockets");
+    raise_nofile(n as u64 + 4096);
+
+    let tokens = accounts(addr, &prefix, users, 4).await;
+    let t_conn = Instant::now();
+    let (socks, fails) = open_all(addr, &tokens, n, src_ips, args.num("conc", 200)).await;
+    let ready = socks.len();
+    let connect_s = t_conn.elapsed().as_secs_f64();
+    eprintln!("# {ready}/{n} sockets ready in {connect_s:.2} s; failures: {fails:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await; // let presence traffic settle
+
+    let shared = Arc::new(Shared { delivered: AtomicU64::new(0), acked: AtomicU64::new(0) });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let run_id = now_micros() % 1_000_000_000;
+    let start = tokio::time::Instant::now() + Duration::from_millis(300);
+    let end = start + Duration::from_secs_f64(dur);
+    let period = Duration::from_secs_f64(senders as f64 / rate);
+    let mut readers = Vec::new();
+    let mut writers = Vec::new();
+    for (i, ws) in socks {
+        let sender_idx = if i < senders { Some(i as u64) } else { None };
+        let (mut sink, stream) = ws.split();
+        readers.push(tokio::spawn(reader(stream, stop_rx.clone(), shared.clone(), sender_idx, senders as u64)));
+        if let Some(si) = sender_idx {
+            let s = senders as u64;
+            let mut stop = stop_rx.clone();
+            writers.push(tokio::spawn(async move {
+                let mut sent = 0u64;
+                let first = start + period.mul_f64(si as f64 / s as f64);
+                for k in 0u64.. {
+                    let at = first + period * k as u32;
+                    if at >= end {
+                        break;
+                    }
+                    tokio::time::sleep_until(at).await;
+                    let seq = k * s + si;
+                    let txt = format!(r#"{{"type":"send","channel":"general","content":"{}:{}","nonce":"{run_id}-{seq}"}}"#, seq, now_micros());
+                    if sink.send(Message::text(txt)).await.is_err() {
+                        break;
+                    }
+                    sent += 1;
+                }
+                let _ = stop.changed().await;
+                let _ = sink.close().await;
+                sent
+            }));
+        } else {
+            // keep the sink alive (dropping half of a split stream is fine, but be explicit)
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let _ = stop.changed().await;
+                drop(sink);
+            });
+        }
+    }
+    tokio::time::sleep_until(start).await;
+    let cpu0 = pid.and_then(cpu_secs);
+    let self0 = self_cpu_secs();
+    let mach0 = machine_busy_secs();
+    let t0 = now_micros();
+    tokio::time::sleep_until(end).await;
+    // drain: until every acked message reached every socket, or `drain` seconds
+    let dl = Instant::now() + Duration::from_secs_f64(drain);
+    let mut last_acked = u64::MAX;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let a = shared.acked.load(Ordering::Relaxed);
+        let d = shared.delivered.load(Ordering::Relaxed);
+        if (a == last_acked && d >= a * ready as u64) || Instant::now() >= dl {
+            break;
+        }
+        last_acked = a;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await; // late duplicates
+    let cpu1 = pid.and_then(cpu_secs);
+    let self1 = self_cpu_secs();
+    let mach1 = machine_busy_secs();
+    let wall = (now_micros() - t0) as f64 / 1e6;
+    let rss = pid.and_then(|p| status_field(p, "VmRSS"));
+    let hwm = pid.and_then(|p| status_field(p, "VmHWM"));
+    let threads = pid.and_then(|p| status_field(p, "Threads"));
+    let _ = stop_tx.send(true);
+    let mut sent = 0;
+    for w in writers {
+        sent += w.await.unwrap_or(0);
+    }
+    let mut stats = Vec::new();
+    for r in readers {
+        stats.push(r.await.unwrap());
+    }
+    // tally
+    let mut acked_bits = Vec::new();
+    let mut acked = 0u64;
+    for s in &stats {
+        for &q in &s.acked {
+            if !set_bit(&mut acked_bits, q) {
+                acked += 1;
+            }
+        }
+    }
+    let (mut missing, mut unacked_deliv, mut dups, mut reorders, mut idr, mut deliveries, mut last) = (0u64, 0u64, 0, 0, 0, 0, 0);
+    let mut errors: HashMap<String, u64> = HashMap::new();
+    let mut closed: HashMap<String, u64> = HashMap::new();
+    let mut h = hist();
+    for s in &stats {
+        for w in 0..acked_bits.len().max(s.seen.len()) {
+            let a = acked_bits.get(w).copied().unwrap_or(0);
+            let v = s.seen.get(w).copied().unwrap_or(0);
+            missing += (a & !v).count_ones() as u64;
+            unacked_deliv += (v & !a).count_ones() as u64;
+        }
+        dups += s.dups;
+        reorders += s.reorders;
+        idr += s.id_regress;
+        deliveries += s.deliveries;
+        last = last.max(s.last_deliv);
+        for (k, v) in &s.errors {
+            *errors.entry(k.clone()).or_default() += v;
+        }
+        if let Some(c) = &s.closed {
+            *closed.entry(c.clone()).or_default() += 1;
+        }
+        h.add(s.hist.as_ref().unwrap()).unwrap();
+    }
+    let expected = acked * ready as u64;
+    let span = (last.saturating_sub(t0)) as f64 / 1e6;
+    let cpu = match (cpu0, cpu1) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let v = json!({
+        "mode": "fanout", "label": label, "sockets": n, "ready": ready, "not_ready": fails,
+        "users": users, "senders": senders, "rate": rate, "duration_s": dur, "connect_s": r2(connect_s),
+        "sent": sent, "acked": acked, "expected": expected, "delivered": deliveries,
+        "lost": missing, "loss_pct": r2(if expected > 0 { missing as f64 * 100.0 / expected as f64 } else { 0.0 }),
+        "delivered_unacked": unacked_deliv, "dups": dups, "reorders": reorders, "id_regress": idr,
+        "errors": errors, "closed": closed,
+        "send_rate_achieved": r2(acked as f64 / dur),
+        "deliveries_per_s": r2(deliveries as f64 / span.max(dur)),
+        "p50_ms": r2(ms(&h, 0.5)), "p99_ms": r2(ms(&h, 0.99)), "p999_ms": r2(ms(&h, 0.999)), "max_ms": r2(max_ms(&h)),
+        "server_cpu_s": cpu.map(r2), "server_cpu_s_per_M": cpu.map(|c| r2(c / (deliveries as f64 / 1e6))),
+        "server_cores": cpu.map(|c| r2(c / span.max(dur))),
+        "server_rss_kb": rss, "server_hwm_kb": hwm, "server_threads": threads,
+        "loadgen_cpu_s": r2(self1 - self0),
+        // CPU used by everything else on the machine during the window (should be ~0: a busy
+        // machine makes every number here worse)
+        "other_cores": r2(((mach1 - mach0) - (self1 - self0) - cpu.unwrap_or(0.0)).max(0.0) / wall),
+    });
+    eprintln!(
+        "# fanout {label}: sent {sent} acked {acked} expected {expected} delivered {deliveries} lost {missing} dups {dups} reorders {reorders} | {:.0} deliveries/s | p50 {:.2} p99 {:.2} max {:.2} ms | server cpu {:?} s, rss {:?} kB",
+        deliveries as f64 / span.max(dur), ms(&h, 0.5), ms(&h, 0.99), max_ms(&h), cpu, rss
+    );
+    emit(&args, v);
+}

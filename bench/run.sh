@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# mini-discord benchmarks, side by side with the reference peer (bench/reference: axum + tokio
+# broadcast), in one run, on 127.0.0.1 only. Every load step is bounded in time and count.
+#
+#   bench/run.sh            full run (~7 min on the 2-core box, plus up to 3 min waiting for a quiet machine per fan-out)
+#   bench/run.sh --quick    smoke run (~1-2 min; small numbers, not for quoting)
+#
+# Env knobs: SERVER_BIN (skip building the server, use this binary; default: `cargo build
+# --release` of the work tree into bench/target/server), BUILD_WAIT (seconds to keep
+# retrying `cargo build --release` while the server does not compile yet; default 0 = no retry),
+# SEED_COUNT (messages seeded for the history benchmark; default 1000000), OUT (results folder).
+# Results: $OUT/results.jsonl (one JSON line per measurement), $OUT/table.md, server logs.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$ROOT/bench
+QUICK=0
+for a in "$@"; do
+  case "$a" in
+    --quick) QUICK=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "unknown argument $a" >&2; exit 2 ;;
+  esac
+done
+SUFFIX=""; [ $QUICK = 1 ] && SUFFIX=-quick
+OUT=${OUT:-$BENCH/results/$(date -u +%Y%m%dT%H%M%SZ)$SUFFIX}
+mkdir -p "$OUT"
+JSON=$OUT/results.jsonl
+: > "$JSON"
+LG=$BENCH/target/release/loadgen
+REF=$BENCH/target/release/reference
+
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+# ------------------------------------------------------------------ build
+log "building bench/ (loadgen, reference) in release"
+(cd "$BENCH" && cargo build --release --quiet)
+if [ -z "${SERVER_BIN:-}" ]; then
+  # the server's own release build, in a target dir of its own (bench/target/server) so that
+  # it neither waits for nor disturbs a developer's build in target/
+  export CARGO_TARGET_DIR=$BENCH/target/server
+  SERVER_BIN=$CARGO_TARGET_DIR/release/mini-discord
+  deadline=$(( $(date +%s) + ${BUILD_WAIT:-0} ))
+  until (cd "$ROOT" && cargo build --release --quiet 2> "$OUT/server-build.log"); do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      log "the server does not build (see $OUT/server-build.log)"; tail -20 "$OUT/server-build.log" >&2; exit 1
+    fi
+    log "server build failed; retrying in 60 s"; sleep 60
+  done
+fi
+[ -x "$SERVER_BIN" ] || { log "no server binary at $SERVER_BIN"; exit 1; }
+log "server binary: $SERVER_BIN ($(stat -c %s "$SERVER_BIN") bytes)"
+
+# ------------------------------------------------------------------ servers
+PID=""; ADDR=""; DATA=""; SLOG=""; CEILING=""
+# Server settings for benchmarks: the per-user send rate limit is lifted (the senders are few
+# users sending far above 5/s on purpose); everything else is the default.
+OURS_ENV=(REGISTRATION=open SEND_RATE=1000000 SEND_BURST=1000000 LOG_LEVEL=info)
+
+wait_listening() {
+  local i
+  for i in $(seq 1 400); do
+    ADDR=$(grep -ao 'listening on [0-9.]*:[0-9]*' "$SLOG" | head -1 | awk '{print $3}' || true)
+    [ -n "$ADDR" ] && return 0
+    kill -0 "$PID" 2>/dev/null || { log "server died at start:"; tail -20 "$SLOG" >&2; return 1; }
+    sleep 0.05
+  done
+  log "no 'listening on' line in 20 s"; tail -20 "$SLOG" >&2; return 1
+}
+
+start_ours() { # $1 = tag
+  DATA=$(mktemp -d /tmp/md-bench-XXXXXX); SLOG=$OUT/ours-$1.log
+  # run in the temp dir so that no .env of the work tree is read
+  (cd "$DATA" && exec env "${OURS_ENV[@]}" ${EXTRA_ENV:-} LISTEN_ADDR=127.0.0.1:0 DATA_DIR="$DATA/data" "$SERVER_BIN") > "$SLOG" 2>&1 &
+  PID=$!
+  wait_listening
+  # the derived connection ceiling, as logged at start
+  CEILING=$(grep -aiE 'max(imum)?[ _-]?connections|ceiling' "$SLOG" | head -1 \
+            | grep -aoiE '(max(imum)?[ _-]?connections|ceiling)[^0-9]{0,24}[0-9]+' | grep -aoE '[0-9]+$' | head -1 || true)
+  log "ours started: pid $PID on $ADDR (derived ceiling: ${CEILING:-not found in log})"
+}
+
+start_ref() { # $1 = tag
+  DATA=""; SLOG=$OUT/ref-$1.log
+  "$REF" 127.0.0.1:0 > "$SLOG" 2>&1 &
+  PID=$!
+  wait_listening
+  log "reference started: pid $PID on $ADDR"
+}
+
+stop_server() {
+  [ -n "$PID" ] || return 0
+  kill "$PID" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
+  kill -9 "$PID" 2>/dev/null || true
+  wait "$PID" 2>/dev/null || true
+  [ -n "$DATA" ] && rm -rf "$DATA"
+  PID=""; DATA=""
+}
+trap stop_server EXIT
+
+busy_cores() { # CPU busy on the whole machine over $1 seconds, in cores
+  local a b
+  a=$(head -1 /proc/stat); sleep "$1"; b=$(head -1 /proc/stat)
+  echo "$a" "$b" | awk -v n="$(nproc)" '{ for (i = 2; i <= 9; i++) { x[i] = $i; y[i] = $(i + 11) }
+    t = 0; for (i = 2; i <= 9; i++) t += y[i] - x[i]; idle = (y[5] - x[5]) + (y[6] - x[6]);
+    printf "%.2f", (t - idle) / t * n }'
+}
+
+wait_quiet() { # the fan-out numbers need the two cores: wait (at most 3 min) until the machine is idle
+  local i b
+  for i in $(seq 1 36); do
+    b=$(busy_cores 5)
+    awk -v b="$b" 'BEGIN { exit !(b < 0.3) }' && return 0
+    [ "$i" = 1 ] && log "machine busy ($b cores used by others); waiting up to 3 min for quiet"
+  done
+  log "machine still busy ($b cores); measuring anyway (see other_cores)"
+}
+
+lg() { # loadgen with the common arguments; bounded by timeout in any case
+  local limit=$1; shift
+  timeout --signal=INT --kill-after=10 "$limit" "$LG" "$@" --json "$JSON" 2>> "$OUT/loadgen.log" | grep -a '^RESULT' || {
+    log "loadgen $1 failed or timed out (see $OUT/loadgen.log)"; tail -5 "$OUT/loadgen.log" >&2; }
+}
+
+if [ $QUICK = 1 ]; then
+  SOCKETS=1000; DUR=5; STARTS=2; IDLE_EXTRA=200; IDLE_MAX=2000; HOLD=2; ACK_DUR=3; SEED=${SEED_COUNT:-20000}; HREQ=300
+else
+  SOCKETS=1000; DUR=20; STARTS=5; IDLE_EXTRA=500; IDLE_MAX=100000; HOLD=10; ACK_DUR=10; SEED=${SEED_COUNT:-1000000}; HREQ=2000
+fi
+log "load: $(uptime)"
+
+# ------------------------------------------------------------------ start-up, idle RSS, size
+log "start-up time (exec -> /healthz 200) and idle RSS, $STARTS starts each"
+lg 120 startup --bin "$SERVER_BIN" --runs $STARTS --label startup/ours --env REGISTRATION=open
+lg 120 startup --bin "$REF" --runs $STARTS --label startup/ref
+
+# ------------------------------------------------------------------ fan-out
+for who in ours ref; do
+  start_$who fanout
+  for rate in 200 1000; do
+    wait_quiet
+    log "fanout $who: $SOCKETS sockets (100 users), 10 senders, $rate msg/s for $DUR s"
+    lg $((DUR + 180)) fanout --addr "$ADDR" --server-pid "$PID" --sockets $SOCKETS --users 100 --senders 10 \
+      --rate $rate --duration $DUR --label "fanout$rate/$who"
+    sleep 2
+  done
+  stop_server
+done
+
+# ------------------------------------------------------------------ idle hold up to the ceiling
+start_ours idle
+if [ -n "$CEILING" ]; then IDLE_N=$((CEILING + IDLE_EXTRA)); else IDLE_N=15500; fi
+[ "$IDLE_N" -gt "$IDLE_MAX" ] && IDLE_N=$IDLE_MAX
+log "idle ours: up to $IDLE_N sockets (ceiling ${CEILING:-?} + $IDLE_EXTRA), hold $HOLD s"
+lg 600 idle --addr "$ADDR" --server-pid "$PID" --count $IDLE_N --hold $HOLD --label "idle/ours" --ceiling "${CEILING:-0}"
+stop_server
+sleep 3
+start_ref idle
+log "idle reference: up to $IDLE_N sockets, hold $HOLD s"
+lg 600 idle --addr "$ADDR" --server-pid "$PID" --count $IDLE_N --hold $HOLD --label "idle/ref"
+stop_server
+sleep 3
+
+# ------------------------------------------------------------------ acknowledged inserts/s (ours)
+start_ours acks
+log "acks ours: 10 senders x window 32 (group commit), $ACK_DUR s"
+lg $((ACK_DUR + 60)) acks --addr "$ADDR" --server-pid "$PID" --senders 10 --window 32 --duration $ACK_DUR --label "acks-group/ours"
+log "acks ours: 1 sender x window 1 (one message in flight), $ACK_DUR s"
+lg $((ACK_DUR + 60)) acks --addr "$ADDR" --server-pid "$PID" --senders 1 --window 1 --duration $ACK_DUR --label "acks-single/ours" --prefix ack1x
+stop_server
+EXTRA_ENV="STORE_BATCH=1" start_ours acks-batch1
+log "acks ours with STORE_BATCH=1 (one transaction per message): 10 senders x window 32, $ACK_DUR s"
+lg $((ACK_DUR + 60)) acks --addr "$ADDR" --server-pid "$PID" --senders 10 --window 32 --duration $ACK_DUR --label "acks-batch1/ours"
+stop_server
+
+# ------------------------------------------------------------------ history at SEED messages (ours)
+start_ours history
+log "seeding $SEED messages through the WebSocket API (8 senders x window 64)"
+lg 1800 seed --addr "$ADDR" --server-pid "$PID" --count "$SEED" --senders 8 --window 64 --label "seed/ours"
+log "history: $HREQ requests per variant"
+lg 300 history --addr "$ADDR" --server-pid "$PID" --requests $HREQ --label "history/ours"
+du -b "$DATA/data" 2>/dev/null | tail -1 | awk '{print "{\"mode\":\"db\",\"label\":\"db/ours\",\"bytes\":"$1"}"}' >> "$JSON"
+stop_server
+
+log "done; results in $OUT"
+python3 "$BENCH/report.py" "$JSON" "$SERVER_BIN" "$REF" | tee "$OUT/table.md"
