@@ -71,7 +71,7 @@ pub fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot read the database: {e}"))?;
     let writer =
         writer::Writer::start().map_err(|e| format!("cannot start the writer thread: {e}"))?;
-    let router = router::start(channels, last_ids, config.voice_max_peers)
+    let router = router::start(channels, last_ids, config.voice_max_peers, writer.clone())
         .map_err(|e| format!("cannot start the router thread: {e}"))?;
     let ceiling = limits::derive(config.max_connections);
     log::info!(

@@ -22,7 +22,7 @@ use crate::frame::{self, Frame};
 use crate::protocol::{Presence, ServerEvent};
 use crate::store::{Channel, User};
 use crate::voice::{VoicePeer, VoiceRooms};
-use crate::writer::Outbox;
+use crate::writer::{Outbox, Writer};
 
 /// One typing event per user and channel is forwarded at most this often.
 const TYPING_INTERVAL: Duration = Duration::from_millis(2500);
@@ -105,6 +105,7 @@ pub struct Router {
     /// (username, channel) → when their last typing event went out.
     typing: HashMap<(String, String), Instant>,
     voice_max_peers: usize,
+    writer: Writer,
 }
 
 /// Starts the router thread with the channel list and newest ids read at start.
@@ -112,6 +113,7 @@ pub fn start(
     channels: Vec<Channel>,
     last_ids: HashMap<String, i64>,
     voice_max_peers: usize,
+    writer: Writer,
 ) -> std::io::Result<RouterHandle> {
     let (tx, rx) = unbounded();
     let router = Router {
@@ -123,6 +125,7 @@ pub fn start(
         rooms: VoiceRooms::default(),
         typing: HashMap::new(),
         voice_max_peers,
+        writer,
     };
     std::thread::Builder::new()
         .name("router".into())
@@ -193,11 +196,16 @@ impl Router {
         }
     }
 
-    /// Queues `f` to every `/ws` connection for which `keep` holds.
+    /// Queues `f` to every `/ws` connection for which `keep` holds, then wakes the writer
+    /// once for all of them.
     fn fan_out(&self, f: &Frame, keep: impl Fn(&TextConn) -> bool) {
+        let mut wake = Vec::new();
         for c in self.text.values().filter(|c| keep(c)) {
             // A full outbox closes that connection (4008); its reader then sends `Leave`.
-            let _ = c.outbox.push(f.clone());
+            let _ = c.outbox.push_deferred(f.clone(), &mut wake);
+        }
+        if !wake.is_empty() {
+            self.writer.wake_all(wake);
         }
     }
 

@@ -120,27 +120,43 @@ impl Store {
         H: FnOnce(&R) + Send + 'static,
     {
         let (reply_tx, reply_rx) = bounded::<ApiResult<R>>(1);
+        self.submit(f, move |result| {
+            if let Ok(r) = &result {
+                after_commit(r);
+            }
+            let _ = reply_tx.send(result);
+        })?;
+        reply_rx.recv().map_err(|_| ApiError::internal())?
+    }
+
+    /// Queues `f` for the next transaction and returns at once (blocking only while the
+    /// queue is full). `done` runs on the store thread after the COMMIT, in commit order,
+    /// with the job's result; it must not block. A WebSocket reader uses this so that it can
+    /// go on reading while its writes wait for their group commit: a reader that waited for
+    /// each commit would cap a batch at one job per connection.
+    pub fn submit<R, F, D>(&self, f: F, done: D) -> ApiResult<()>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> ApiResult<R> + Send + 'static,
+        D: FnOnce(ApiResult<R>) + Send + 'static,
+    {
         let job: Job = Box::new(move |conn: &Connection| {
             let result = in_savepoint(conn, f);
             Box::new(move |committed: bool| {
-                let result = match result {
-                    Ok(r) if committed => {
-                        after_commit(&r);
-                        Ok(r)
-                    }
+                done(match result {
+                    Ok(r) if committed => Ok(r),
                     Ok(_) => Err(ApiError::internal()),
                     Err(e) => Err(e),
-                };
-                let _ = reply_tx.send(result);
+                })
             })
         });
-        self.jobs.send(job).map_err(|_| ApiError::internal())?;
-        reply_rx.recv().map_err(|_| ApiError::internal())?
+        self.jobs.send(job).map_err(|_| ApiError::internal())
     }
 }
 
 fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> ApiResult<R>) -> ApiResult<R> {
-    conn.execute_batch("SAVEPOINT job")?;
+    // Cached statements: these run twice per job, so they are parsed once, not every time.
+    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
     // A panic inside a job must not kill the store thread (and with it every write).
     let result =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| {
@@ -148,9 +164,9 @@ fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> ApiResult<R
             Err(ApiError::internal())
         });
     if result.is_err() {
-        conn.execute_batch("ROLLBACK TO job")?;
+        conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
     }
-    conn.execute_batch("RELEASE job")?;
+    conn.prepare_cached("RELEASE job")?.execute([])?;
     result
 }
 

@@ -86,25 +86,45 @@ impl Outbox {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues one whole frame. Never blocks on the network.
+    /// Queues one whole frame and wakes the writer if needed. Never blocks on the network.
     pub fn push(self: &Arc<Self>, f: Frame) -> Result<(), PushError> {
+        let mut wake = Vec::new();
+        let result = self.push_deferred(f, &mut wake);
+        if !wake.is_empty() {
+            self.writer.wake_all(wake);
+        }
+        result
+    }
+
+    /// Queues one whole frame; if the writer must be woken for it, adds this outbox to `wake`
+    /// instead of waking it at once. The router fans one event out to every connection and
+    /// then wakes the writer once for all of them (`Writer::wake_all`).
+    pub fn push_deferred(
+        self: &Arc<Self>,
+        f: Frame,
+        wake: &mut Vec<Arc<Outbox>>,
+    ) -> Result<(), PushError> {
         let mut q = self.lock();
         if q.closed {
             return Err(PushError::Closed);
         }
-        if q.bytes + f.len() > MAX_QUEUED_BYTES {
+        let result = if q.bytes + f.len() > MAX_QUEUED_BYTES {
             q.closed = true;
             q.kill = true;
             METRICS.slow_clients_dropped.fetch_add(1, Relaxed);
             log::info!("connection {} is not reading; closing it (4008)", self.id);
-            self.schedule(&mut q);
-            return Err(PushError::SlowConsumer);
+            Err(PushError::SlowConsumer)
+        } else {
+            q.bytes += f.len();
+            q.frames.push_back(f);
+            METRICS.deliveries.fetch_add(1, Relaxed);
+            Ok(())
+        };
+        if !q.scheduled {
+            q.scheduled = true;
+            wake.push(self.clone());
         }
-        q.bytes += f.len();
-        q.frames.push_back(f);
-        METRICS.deliveries.fetch_add(1, Relaxed);
-        self.schedule(&mut q);
-        Ok(())
+        result
     }
 
     /// Queues a close frame; once the queue drains the socket is shut down.
@@ -118,50 +138,65 @@ impl Outbox {
         q.frames.push_back(f);
         q.closed = true;
         q.shutdown_after = true;
-        self.schedule(&mut q);
+        if !q.scheduled {
+            q.scheduled = true;
+            drop(q);
+            self.writer.wake_all(vec![self.clone()]);
+        }
     }
 
     pub fn is_closed(&self) -> bool {
         self.lock().closed
     }
 
-    fn schedule(self: &Arc<Self>, q: &mut Queue) {
-        if !q.scheduled {
-            q.scheduled = true;
-            let _ = self.writer.wake.send(self.clone());
-        }
-    }
-
-    /// Sends what the kernel will take right now. Returns `true` when nothing is left to do.
-    fn flush(&self) -> bool {
-        let mut q = self.lock();
+    /// Sends what the kernel will take right now; `true` when nothing is left to do.
+    ///
+    /// Only the writer thread calls this, so only it removes frames. The queue's lock is held
+    /// just to copy out (reference-count) the frames to send and, after the syscall, to drop
+    /// what was sent: never during `sendmsg` itself, so the router's pushes never wait for the
+    /// kernel.
+    fn flush(&self, batch: &mut Vec<Frame>) -> bool {
         let sock = SockRef::from(&*self.sock);
-        if q.kill {
-            // A slow consumer: tell it why if no frame is half-sent, then reset the
-            // connection. SO_LINGER 0 frees the kernel buffers at once instead of leaving a
-            // FIN-WAIT socket holding megabytes for a peer that is not reading.
-            if q.sent_of_front == 0 {
-                let f = frame::close(frame::code::SLOW_CONSUMER, "slow consumer");
-                let _ = sock.send_with_flags(&f, libc::MSG_DONTWAIT);
-            }
-            let _ = sock.set_linger(Some(Duration::ZERO));
-            let _ = self.sock.shutdown(Shutdown::Both);
-            q.frames.clear();
-            q.bytes = 0;
-            q.kill = false;
-            q.scheduled = false;
-            return true;
-        }
-        while !q.frames.is_empty() {
-            let skip = q.sent_of_front;
-            let slices: Vec<IoSlice> = q
-                .frames
+        loop {
+            let skip = {
+                let mut q = self.lock();
+                if q.kill {
+                    // A slow consumer: tell it why if no frame is half-sent, then reset the
+                    // connection. SO_LINGER 0 frees the kernel buffers at once instead of
+                    // leaving a FIN-WAIT socket holding megabytes for a peer that is not reading.
+                    if q.sent_of_front == 0 {
+                        let f = frame::close(frame::code::SLOW_CONSUMER, "slow consumer");
+                        let _ = sock.send_with_flags(&f, libc::MSG_DONTWAIT);
+                    }
+                    let _ = sock.set_linger(Some(Duration::ZERO));
+                    let _ = self.sock.shutdown(Shutdown::Both);
+                    q.frames.clear();
+                    q.bytes = 0;
+                    q.kill = false;
+                    q.scheduled = false;
+                    return true;
+                }
+                if q.frames.is_empty() {
+                    q.scheduled = false;
+                    if q.shutdown_after {
+                        q.shutdown_after = false;
+                        let _ = self.sock.shutdown(Shutdown::Write);
+                    }
+                    return true;
+                }
+                batch.clear();
+                batch.extend(q.frames.iter().take(MAX_IOVECS).cloned());
+                q.sent_of_front
+            };
+            let slices: Vec<IoSlice> = batch
                 .iter()
-                .take(MAX_IOVECS)
                 .enumerate()
                 .map(|(i, f)| IoSlice::new(if i == 0 { &f[skip..] } else { &f[..] }))
                 .collect();
-            match sock.send_vectored_with_flags(&slices, libc::MSG_DONTWAIT) {
+            let sent = sock.send_vectored_with_flags(&slices, libc::MSG_DONTWAIT);
+            drop(slices);
+            let mut q = self.lock();
+            match sent {
                 Ok(mut n) => {
                     q.bytes -= n;
                     while n > 0 {
@@ -177,46 +212,47 @@ impl Outbox {
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => {
                     // The peer is gone; its reader will notice and clean up.
                     q.frames.clear();
                     q.bytes = 0;
                     q.closed = true;
+                    q.scheduled = false;
                     let _ = self.sock.shutdown(Shutdown::Both);
-                    break;
+                    return true;
                 }
             }
         }
-        q.scheduled = false;
-        if q.shutdown_after {
-            q.shutdown_after = false;
-            let _ = self.sock.shutdown(Shutdown::Write);
-        }
-        true
     }
 }
 
 /// A handle that wakes the writer thread.
 #[derive(Clone)]
 pub struct Writer {
-    wake: Sender<Arc<Outbox>>,
+    wake: Sender<Vec<Arc<Outbox>>>,
 }
 
 impl Writer {
     /// Starts the writer thread.
     pub fn start() -> std::io::Result<Writer> {
-        let (tx, rx) = unbounded::<Arc<Outbox>>();
+        let (tx, rx) = unbounded::<Vec<Arc<Outbox>>>();
         std::thread::Builder::new()
             .name("writer".into())
             .spawn(move || run(rx))?;
         Ok(Writer { wake: tx })
     }
+
+    /// Hands the writer outboxes that have frames to send (each at most once until drained).
+    pub fn wake_all(&self, outboxes: Vec<Arc<Outbox>>) {
+        let _ = self.wake.send(outboxes);
+    }
 }
 
-fn run(wake: Receiver<Arc<Outbox>>) {
+fn run(wake: Receiver<Vec<Arc<Outbox>>>) {
     // Outboxes whose kernel buffer was full last time, retried on every tick.
     let mut waiting: HashMap<u64, Arc<Outbox>> = HashMap::new();
+    let mut batch: Vec<Frame> = Vec::with_capacity(MAX_IOVECS);
     loop {
         let timeout = if waiting.is_empty() {
             Duration::from_secs(3600)
@@ -224,20 +260,20 @@ fn run(wake: Receiver<Arc<Outbox>>) {
             RETRY_TICK
         };
         match wake.recv_timeout(timeout) {
-            Ok(ob) => {
-                if !ob.flush() {
-                    waiting.insert(ob.id, ob);
-                }
-                // Take everything else that is ready before going back to the retry list.
-                while let Ok(ob) = wake.try_recv() {
-                    if !ob.flush() {
-                        waiting.insert(ob.id, ob);
+            Ok(first) => {
+                // Take everything else that is ready too before going back to the retry list.
+                for list in std::iter::once(first).chain(wake.try_iter()) {
+                    for ob in list {
+                        if !ob.flush(&mut batch) {
+                            waiting.insert(ob.id, ob);
+                        }
                     }
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        waiting.retain(|_, ob| !ob.flush());
+        waiting.retain(|_, ob| !ob.flush(&mut batch));
+        batch.clear();
     }
 }

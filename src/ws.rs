@@ -272,7 +272,14 @@ pub fn serve_text(app: &Arc<App>, stream: Arc<TcpStream>, leftover: Vec<u8>, use
 
 #[inline(never)]
 fn handle_text_op(app: &Arc<App>, conn: &Conn, user: &User, op: ClientText) {
-    let result: ApiResult<()> = match op {
+    let outbox = conn.outbox.clone();
+    // What a write's answer does once it is committed: publish to everyone, or tell this
+    // connection what went wrong. Runs on the store thread; pushing never blocks.
+    let reply_error = move |e: ApiError, nonce: Option<String>| {
+        let _ = outbox.push(frame::json(&ServerEvent::error(&e, nonce)));
+    };
+    let (u, router) = (user.clone(), app.router.clone());
+    let queued: ApiResult<()> = match op {
         ClientText::Ping => {
             conn.send(&ServerEvent::Pong);
             Ok(())
@@ -290,113 +297,86 @@ fn handle_text_op(app: &Arc<App>, conn: &Conn, user: &User, op: ClientText) {
             nonce,
             reply_to,
         } => {
-            let result = send_message(app, user, channel, content, nonce.clone(), reply_to);
-            match result {
-                // A repeated nonce: the stored message again, to this connection only.
-                Ok(Some(ev)) => conn.send(&ev),
-                Ok(None) => {}
-                Err(e) => conn.send_error(&e, nonce),
+            let checked = validate::content(&content)
+                .and_then(|c| nonce.as_deref().map_or(Ok(()), validate::nonce).map(|_| c))
+                .and_then(|c| take_send_token(app, user).map(|_| c));
+            match checked {
+                Err(e) => {
+                    conn.send_error(&e, nonce);
+                    return;
+                }
+                Ok(content) => {
+                    let (n, outbox) = (nonce.clone(), conn.outbox.clone());
+                    app.store.submit(
+                        move |c| {
+                            store::insert_message(c, &u, &channel, &content, reply_to, n.as_deref())
+                        },
+                        move |result| match result {
+                            Ok((message, false)) => {
+                                METRICS.messages_stored.fetch_add(1, Relaxed);
+                                router.send(Cmd::Publish(ServerEvent::Message { message, nonce }));
+                            }
+                            // A repeated nonce: the stored message again, to this connection only.
+                            Ok((message, true)) => {
+                                let _ = outbox
+                                    .push(frame::json(&ServerEvent::Message { message, nonce }));
+                            }
+                            Err(e) => reply_error(e, nonce),
+                        },
+                    )
+                }
             }
-            Ok(())
         }
-        ClientText::Edit { id, content } => (|| {
-            let content = validate::content(&content)?;
-            take_send_token(app, user)?;
-            let (u, router) = (user.clone(), app.router.clone());
-            app.store
-                .call_then(
+        ClientText::Edit { id, content } => validate::content(&content)
+            .and_then(|content| take_send_token(app, user).map(|_| content))
+            .and_then(|content| {
+                app.store.submit(
                     move |c| store::edit_message(c, &u, id, &content),
-                    move |m| {
-                        router.send(Cmd::Publish(ServerEvent::MessageUpdate {
-                            message: m.clone(),
-                        }))
+                    move |result| match result {
+                        Ok(message) => {
+                            router.send(Cmd::Publish(ServerEvent::MessageUpdate { message }))
+                        }
+                        Err(e) => reply_error(e, None),
                     },
                 )
-                .map(|_| ())
-        })(),
-        ClientText::Delete { id } => (|| {
-            take_send_token(app, user)?;
-            let (u, router) = (user.clone(), app.router.clone());
-            app.store
-                .call_then(
-                    move |c| store::delete_message(c, &u, id),
-                    move |channel| {
-                        router.send(Cmd::Publish(ServerEvent::MessageDelete {
-                            id,
-                            channel: channel.clone(),
-                        }))
-                    },
-                )
-                .map(|_| ())
-        })(),
-        ClientText::React { id, emoji } => (|| {
-            validate::emoji(&emoji)?;
-            take_send_token(app, user)?;
-            let (u, router, name) = (user.clone(), app.router.clone(), user.username.clone());
-            let e2 = emoji.clone();
-            app.store
-                .call_then(
+            }),
+        ClientText::Delete { id } => take_send_token(app, user).and_then(|_| {
+            app.store.submit(
+                move |c| store::delete_message(c, &u, id),
+                move |result| match result {
+                    Ok(channel) => {
+                        router.send(Cmd::Publish(ServerEvent::MessageDelete { id, channel }))
+                    }
+                    Err(e) => reply_error(e, None),
+                },
+            )
+        }),
+        ClientText::React { id, emoji } => validate::emoji(&emoji)
+            .and_then(|_| take_send_token(app, user))
+            .and_then(|_| {
+                let (name, e2) = (user.username.clone(), emoji.clone());
+                app.store.submit(
                     move |c| store::toggle_reaction(c, &u, id, &e2),
-                    move |(channel, on)| {
-                        router.send(Cmd::Publish(ServerEvent::Reaction {
+                    move |result| match result {
+                        Ok((channel, on)) => router.send(Cmd::Publish(ServerEvent::Reaction {
                             id,
-                            channel: channel.clone(),
+                            channel,
                             emoji,
                             user: name,
-                            on: *on,
-                        }))
+                            on,
+                        })),
+                        Err(e) => reply_error(e, None),
                     },
                 )
-                .map(|_| ())
-        })(),
+            }),
     };
-    if let Err(e) = result {
+    if let Err(e) = queued {
         conn.send_error(&e, None);
     }
 }
 
 fn take_send_token(app: &App, user: &User) -> ApiResult<()> {
     app.send_limit.take(user.id).map_err(ApiError::rate_limited)
-}
-
-/// Validates, rate-limits and stores a message. The `message` event reaches every
-/// connection from the store's after-commit hook; a repeated nonce returns the stored
-/// message for the sender alone.
-fn send_message(
-    app: &App,
-    user: &User,
-    channel: String,
-    content: String,
-    nonce: Option<String>,
-    reply_to: Option<i64>,
-) -> ApiResult<Option<ServerEvent>> {
-    let content = validate::content(&content)?;
-    if let Some(n) = &nonce {
-        validate::nonce(n)?;
-    }
-    take_send_token(app, user)?;
-    let (u, router, n, reply_nonce) = (
-        user.clone(),
-        app.router.clone(),
-        nonce.clone(),
-        nonce.clone(),
-    );
-    let (message, duplicate) = app.store.call_then(
-        move |c| store::insert_message(c, &u, &channel, &content, reply_to, n.as_deref()),
-        move |(m, duplicate)| {
-            if !duplicate {
-                METRICS.messages_stored.fetch_add(1, Relaxed);
-                router.send(Cmd::Publish(ServerEvent::Message {
-                    message: m.clone(),
-                    nonce,
-                }));
-            }
-        },
-    )?;
-    Ok(duplicate.then_some(ServerEvent::Message {
-        message,
-        nonce: reply_nonce,
-    }))
 }
 
 /// Runs a `/ws/voice` connection in `room` to its end on the current thread.
