@@ -4,33 +4,24 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './lib/server.mjs';
-import { launchBrowser, openUser, send, message, shownIds, seed, closeQuietly } from './lib/browser.mjs';
+import { openTwoUsers, closeTwoUsers, send, message, shownIds, seed } from './lib/browser.mjs';
 
 describe('chat between two browsers', { timeout: 120_000 }, () => {
-  /** @type {Awaited<ReturnType<typeof startServer>>} */
+  /** @type {Awaited<ReturnType<typeof openTwoUsers>>['server']} */
   let server;
-  /** @type {import('playwright-core').Browser} */
+  /** @type {Awaited<ReturnType<typeof openTwoUsers>>['browser']} */
   let browser;
-  /** @type {Awaited<ReturnType<typeof openUser>>} */
+  /** @type {Awaited<ReturnType<typeof openTwoUsers>>['alice']} */
   let alice;
-  /** @type {Awaited<ReturnType<typeof openUser>>} */
+  /** @type {Awaited<ReturnType<typeof openTwoUsers>>['bob']} */
   let bob;
 
   before(async () => {
     // Seeding history goes faster than the default per-user send rate allows.
-    server = await startServer({ env: { SEND_RATE: '1000', SEND_BURST: '1000' } });
-    browser = await launchBrowser();
-    alice = await openUser(browser, server.url, 'alice');
-    bob = await openUser(browser, server.url, 'bob');
+    ({ server, browser, alice, bob } = await openTwoUsers({ SEND_RATE: '1000', SEND_BURST: '1000' }));
   });
 
-  after(async () => {
-    await closeQuietly(alice);
-    await closeQuietly(bob);
-    await browser?.close().catch(() => {});
-    await server?.dispose();
-  });
+  after(() => closeTwoUsers({ server, browser, alice, bob }));
 
   it('makes the first account admin, and shows both people online', async () => {
     await alice.page.locator('#invite-btn').waitFor({ state: 'visible' });

@@ -5,33 +5,24 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './lib/server.mjs';
-import { launchBrowser, openUser, message, closeQuietly, waitConnected } from './lib/browser.mjs';
+import { openTwoUsers, closeTwoUsers, message, waitConnected } from './lib/browser.mjs';
 
 describe('error states', { timeout: 90_000 }, () => {
-  /** @type {Awaited<ReturnType<typeof startServer>>} */
+  /** @type {Awaited<ReturnType<typeof openTwoUsers>>['server']} */
   let server;
-  /** @type {import('playwright-core').Browser} */
+  /** @type {Awaited<ReturnType<typeof openTwoUsers>>['browser']} */
   let browser;
-  /** @type {Awaited<ReturnType<typeof openUser>>} */
+  /** @type {Awaited<ReturnType<typeof openTwoUsers>>['alice']} */
   let alice;
-  /** @type {Awaited<ReturnType<typeof openUser>>} */
+  /** @type {Awaited<ReturnType<typeof openTwoUsers>>['bob']} */
   let bob;
 
   before(async () => {
     // A tight limit so the test can hit it: 3 at once, then 2 per second.
-    server = await startServer({ env: { SEND_RATE: '2', SEND_BURST: '3' } });
-    browser = await launchBrowser();
-    alice = await openUser(browser, server.url, 'alice');
-    bob = await openUser(browser, server.url, 'bob');
+    ({ server, browser, alice, bob } = await openTwoUsers({ SEND_RATE: '2', SEND_BURST: '3' }));
   });
 
-  after(async () => {
-    await closeQuietly(alice);
-    await closeQuietly(bob);
-    await browser?.close().catch(() => {});
-    await server?.dispose();
-  });
+  after(() => closeTwoUsers({ server, browser, alice, bob }));
 
   it('when rate limited, says how long to wait and then sends everything in order', async () => {
     const input = alice.page.locator('#composer-input');

@@ -4,8 +4,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './lib/server.mjs';
-import { launchBrowser, openUser, send, message, closeQuietly } from './lib/browser.mjs';
+import { openTwoUsers, closeTwoUsers, send, message } from './lib/browser.mjs';
 
 const PAYLOADS = [
   '<img src=x onerror="window.__xss=1">',
@@ -17,28 +16,20 @@ const PAYLOADS = [
 ];
 
 describe('user text never becomes markup', { timeout: 90_000 }, () => {
-  /** @type {Awaited<ReturnType<typeof startServer>>} */
+  /** @type {Awaited<ReturnType<typeof openTwoUsers>>['server']} */
   let server;
-  /** @type {import('playwright-core').Browser} */
+  /** @type {Awaited<ReturnType<typeof openTwoUsers>>['browser']} */
   let browser;
-  /** @type {Awaited<ReturnType<typeof openUser>>} */
+  /** @type {Awaited<ReturnType<typeof openTwoUsers>>['alice']} */
   let alice;
-  /** @type {Awaited<ReturnType<typeof openUser>>} */
+  /** @type {Awaited<ReturnType<typeof openTwoUsers>>['bob']} */
   let bob;
 
   before(async () => {
-    server = await startServer({ env: { SEND_RATE: '1000', SEND_BURST: '1000' } });
-    browser = await launchBrowser();
-    alice = await openUser(browser, server.url, 'alice');
-    bob = await openUser(browser, server.url, 'bob');
+    ({ server, browser, alice, bob } = await openTwoUsers({ SEND_RATE: '1000', SEND_BURST: '1000' }));
   });
 
-  after(async () => {
-    await closeQuietly(alice);
-    await closeQuietly(bob);
-    await browser?.close().catch(() => {});
-    await server?.dispose();
-  });
+  after(() => closeTwoUsers({ server, browser, alice, bob }));
 
   /** No script ran, and no markup came from user text, on either page. */
   async function assertInert() {

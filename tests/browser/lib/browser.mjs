@@ -96,6 +96,28 @@ export function shownIds(page) {
   return page.$$eval('#messages li.msg[data-id]', (els) => els.map((e) => Number(/** @type {HTMLElement} */ (e).dataset.id)));
 }
 
+/**
+ * The usual fixture: a fresh server (with extra `env`), one browser, and alice (the first
+ * account, so admin) and bob signed in, each in their own context.
+ * @param {Record<string, string>} env
+ */
+export async function openTwoUsers(env) {
+  const { startServer } = await import('./server.mjs');
+  const server = await startServer({ env });
+  const browser = await launchBrowser();
+  const alice = await openUser(browser, server.url, 'alice');
+  const bob = await openUser(browser, server.url, 'bob');
+  return { server, browser, alice, bob };
+}
+
+/** Tears down what `openTwoUsers` opened, whatever state it is in. */
+export async function closeTwoUsers(/** @type {Partial<Awaited<ReturnType<typeof openTwoUsers>>>} */ f) {
+  await closeQuietly(f.alice);
+  await closeQuietly(f.bob);
+  await f.browser?.close().catch(() => {});
+  await f.server?.dispose();
+}
+
 /** Close a user's context, ignoring errors from an already-closed browser. */
 export async function closeQuietly(/** @type {{context: import('playwright-core').BrowserContext}|undefined} */ user) {
   try {
