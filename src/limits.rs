@@ -62,6 +62,30 @@ pub fn release_unused_stack() {
     }
 }
 
+/// glibc keeps up to 7 freed blocks per size class in a cache per thread (tcache). With a
+/// thread per connection, what the HTTP phase freed stays parked in every idle reader's cache.
+/// Measured with 3,000 idle sockets: 17.9 KiB RSS per socket with the cache, 15.4 KiB without.
+/// At 1M deliveries/s server CPU was 0.92-0.95 s per million either way. The cache can only be
+/// turned off through `GLIBC_TUNABLES`, which glibc reads when a process starts, so the server
+/// re-executes itself once with it set. An operator who sets `GLIBC_TUNABLES` keeps their own.
+pub fn reexec_without_thread_caches() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::process::CommandExt;
+        if std::env::var_os("GLIBC_TUNABLES").is_some() {
+            return;
+        }
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        // `exec` only returns if it failed; then we simply run with the cache on.
+        let _ = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0")
+            .exec();
+    }
+}
+
 /// The ceiling, and how it was derived (logged at start).
 #[derive(Debug, Clone)]
 pub struct Ceiling {
