@@ -109,7 +109,7 @@ fn count_maps() -> u64 {
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit and returns the soft limit in force.
-fn raise_nofile() -> u64 {
+pub fn raise_nofile() -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -727,7 +727,7 @@ fn per_address_cap_refuses_one_address_and_serves_the_others() {
 #[test]
 #[ignore = "holds ~15,000 sockets; run by tests/attack/full.sh"]
 fn flood_at_the_real_derived_ceiling() {
-    let nofile = raise_own_nofile();
+    let nofile = mini_discord::limits::raise_nofile();
     let s = Server::start(&[("MAX_CONNECTIONS_PER_IP", "1000000")]);
     let pid = s.pid();
     let log = s.log_text();
@@ -778,28 +778,6 @@ fn flood_at_the_real_derived_ceiling() {
                "threads_after": after, "rss_base_kib": rss0, "rss_full_kib": rss_full,
                "rss_per_socket_kib": (rss_full as f64 - rss0 as f64) / n as f64}),
     );
-}
-
-/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit; returns the soft limit.
-fn raise_own_nofile() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim.rlim_cur = lim.rlim_max;
-            }
-        }
-    }
-    lim.rlim_cur
 }
 
 // ---------------------------------------------------------- malformed and hostile frames
