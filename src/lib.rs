@@ -60,7 +60,6 @@ pub fn run(config: Config) -> Result<(), String> {
     let started = Instant::now();
     simple_logger::SimpleLogger::new()
         .with_level(config.log_level)
-        .env()
         .init()
         .map_err(|e| format!("cannot start logging: {e}"))?;
 
