@@ -36,7 +36,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     say "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$LOG_DIR/apt.log" 2>&1 \
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >"$LOG_DIR/apt.log" 2>&1 \
       || { echo "apt-get install failed; see $LOG_DIR/apt.log"; tail -20 "$LOG_DIR/apt.log"; }
   else
     echo "missing: ${missing[*]} (not root, so not installing; the tests that need them will fail)"
