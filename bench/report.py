@@ -64,6 +64,15 @@ for rate in (200, 1000):
     row(f"{t}: server RSS", fmt(a and a / 1024, " MiB"), fmt(b and b / 1024, " MiB"), ratio(a, b))
     both("loadgen_cpu_s", " s", "", False)
     both("other_cores", "", "~0 (quiet machine)", False)
+    m = rows.get(f"fanout{rate}/ours-metrics")
+    if m and m.get("sends"):
+        row(f"{t}: frames per sendmsg (ours, whole run)", f"{m['deliveries'] / m['sends']:.2f}", None)
+    nd = f"fanout{rate}/refnd"
+    if nd in rows:
+        for key, unit in (("p50_ms", " ms"), ("p99_ms", " ms"), ("server_cpu_s_per_M", " s")):
+            a, b = g(o, key), g(nd, key)
+            row(f"{t}: {key} vs reference with TCP_NODELAY", fmt(a, unit), fmt(b, unit), ratio(a, b))
+        row(f"{t}: lost, reference with TCP_NODELAY", "–", f"{fmt(g(nd,'lost'))} of {fmt(g(nd,'expected'))}")
     for lab in (o, r):
         for k in ("errors", "closed", "not_ready"):
             if rows.get(lab, {}).get(k):

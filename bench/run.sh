@@ -80,9 +80,17 @@ start_ours() { # $1 = tag
   log "ours started: pid $PID on $ADDR (derived ceiling: ${CEILING:-not found in log})"
 }
 
+start_refnd() { # $1 = tag: the reference with TCP_NODELAY, as mini-discord sets it
+  DATA=""; SLOG=$OUT/refnd-$1.log
+  REF_NODELAY=1 "$REF" 127.0.0.1:0 > "$SLOG" 2>&1 &
+  PID=$!
+  wait_listening
+  log "reference (TCP_NODELAY) started: pid $PID on $ADDR"
+}
+
 start_ref() { # $1 = tag
   DATA=""; SLOG=$OUT/ref-$1.log
-  "$REF" 127.0.0.1:0 > "$SLOG" 2>&1 &
+  REF_NODELAY=0 "$REF" 127.0.0.1:0 > "$SLOG" 2>&1 &
   PID=$!
   wait_listening
   log "reference started: pid $PID on $ADDR"
@@ -117,6 +125,12 @@ wait_quiet() { # the fan-out numbers need the two cores: wait (at most 3 min) un
   log "machine still busy ($b cores); measuring anyway (see other_cores)"
 }
 
+metrics_line() { # $1 = label: the writer's counters from /metrics, as one JSON line
+  curl -s --max-time 5 "http://$ADDR/metrics" | awk -v l="$1" '
+    $1 == "md_deliveries_total" { d = $2 } $1 == "md_writer_sends_total" { s = $2 }
+    END { if (s > 0) printf "{\"mode\":\"metrics\",\"label\":\"%s\",\"deliveries\":%d,\"sends\":%d}\n", l, d, s }' >> "$JSON" || true
+}
+
 lg() { # loadgen with the common arguments; bounded by timeout in any case
   local limit=$1; shift
   timeout --signal=INT --kill-after=10 "$limit" "$LG" "$@" --json "$JSON" 2>> "$OUT/loadgen.log" | grep -a '^RESULT' || {
@@ -136,13 +150,18 @@ lg 120 startup --bin "$SERVER_BIN" --runs $STARTS --label startup/ours --env REG
 lg 120 startup --bin "$REF" --runs $STARTS --label startup/ref
 
 # ------------------------------------------------------------------ fan-out
-for who in ours ref; do
+# "ref" is axum as a Rust user gets it (Nagle's algorithm on); "refnd" is the same server with
+# TCP_NODELAY, which mini-discord sets: like for like. Ratios are reported against both.
+for who in ours ref refnd; do
   start_$who fanout
   for rate in 200 1000; do
     wait_quiet
     log "fanout $who: $SOCKETS sockets (100 users), 10 senders, $rate msg/s for $DUR s"
     lg $((DUR + 180)) fanout --addr "$ADDR" --server-pid "$PID" --sockets $SOCKETS --users 100 --senders 10 \
       --rate $rate --duration $DUR --label "fanout$rate/$who"
+    if [ $who = ours ]; then # frames per sendmsg, from the server's own counters
+      metrics_line "fanout$rate/ours-metrics"
+    fi
     sleep 2
   done
   stop_server

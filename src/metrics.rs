@@ -13,6 +13,7 @@ pub struct Metrics {
     pub http_requests: AtomicU64,
     pub messages_stored: AtomicU64,
     pub deliveries: AtomicU64,
+    pub writer_syscalls: AtomicU64,
     pub slow_clients_dropped: AtomicU64,
     pub store_batches: AtomicU64,
     pub store_jobs: AtomicU64,
@@ -30,6 +31,7 @@ pub static METRICS: Metrics = Metrics {
     http_requests: AtomicU64::new(0),
     messages_stored: AtomicU64::new(0),
     deliveries: AtomicU64::new(0),
+    writer_syscalls: AtomicU64::new(0),
     slow_clients_dropped: AtomicU64::new(0),
     store_batches: AtomicU64::new(0),
     store_jobs: AtomicU64::new(0),
@@ -53,7 +55,7 @@ impl Metrics {
     pub fn render(&self, max_connections: usize) -> String {
         let g = |a: &AtomicU64| a.load(Relaxed).to_string();
         let secs = |a: &AtomicU64| format!("{:.6}", a.load(Relaxed) as f64 / 1e6);
-        let rows: [(&str, &str, &str, String); 16] = [
+        let rows: [(&str, &str, &str, String); 17] = [
             (
                 "md_connections_open",
                 "gauge",
@@ -101,6 +103,12 @@ impl Metrics {
                 "counter",
                 "Frames queued to WebSocket clients.",
                 g(&self.deliveries),
+            ),
+            (
+                "md_writer_sends_total",
+                "counter",
+                "sendmsg calls by the writer thread (deliveries / sends = frames per call).",
+                g(&self.writer_syscalls),
             ),
             (
                 "md_slow_clients_dropped_total",

@@ -12,7 +12,9 @@
 //!
 //! Address: first argument, else `LISTEN_ADDR`, else 127.0.0.1:8001. Prints `listening on ADDR`.
 //! Env: `REF_BROADCAST_CAP` (default 4096), `REF_BATCH` (default 1: write every frame that is
-//! already waiting, then flush once; 0: one `send` (write+flush) per frame, as axum's chat example).
+//! already waiting, then flush once; 0: one `send` (write+flush) per frame, as axum's chat example),
+//! `REF_NODELAY` (default 0: axum's default, Nagle's algorithm on; 1: TCP_NODELAY on every
+//! accepted socket, as mini-discord does).
 
 use axum::{
     extract::{ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade}, State},
@@ -183,5 +185,14 @@ async fn main() {
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     println!("listening on {}", listener.local_addr().unwrap());
-    axum::serve(listener, app).await.unwrap();
+    if std::env::var("REF_NODELAY").is_ok_and(|v| v == "1") {
+        // Like-for-like with mini-discord, which sets TCP_NODELAY on every socket.
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|s| {
+            let _ = s.set_nodelay(true);
+        });
+        axum::serve(listener, app).await.unwrap();
+    } else {
+        axum::serve(listener, app).await.unwrap();
+    }
 }
