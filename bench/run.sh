@@ -2,7 +2,7 @@
 # mini-discord benchmarks, side by side with the reference peer (bench/reference: axum + tokio
 # broadcast), in one run, on 127.0.0.1 only. Every load step is bounded in time and count.
 #
-#   bench/run.sh            full run (~7 min on the 2-core box, plus up to 3 min waiting for a quiet machine per fan-out)
+#   bench/run.sh            full run (~8 min on the 2-core box, plus up to 3 min waiting for a quiet machine per fan-out)
 #   bench/run.sh --quick    smoke run (~1-2 min; small numbers, not for quoting)
 #
 # Env knobs: SERVER_BIN (skip building the server, use this binary; default: `cargo build
