@@ -235,13 +235,32 @@ impl Default for Throttles {
     }
 }
 
+/// The key of per-address throttles: an IPv4 address, or an IPv6 address's /64. One IPv6
+/// host usually holds a whole /64, so keying on the full address would let it step around
+/// the limits by changing addresses.
 pub fn ip_key(ip: IpAddr) -> String {
-    ip.to_string()
+    match crate::proxy::canonical(ip) {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let net = u128::from(v6) & !(u64::MAX as u128);
+            format!("{}/64", std::net::Ipv6Addr::from(net))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_key_groups_an_ipv6_slash_64() {
+        let k = |s: &str| ip_key(s.parse().unwrap());
+        assert_eq!(k("203.0.113.9"), "203.0.113.9");
+        assert_eq!(k("::ffff:203.0.113.9"), "203.0.113.9");
+        assert_eq!(k("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(k("2001:db8:1:2:bbbb::2"), k("2001:db8:1:2:aaaa::1"));
+        assert_ne!(k("2001:db8:1:3::1"), k("2001:db8:1:2::1"));
+    }
 
     #[test]
     fn password_round_trip() {

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::proxy::TrustedProxies;
+
 /// Who may create an account once the first (admin) account exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registration {
@@ -50,7 +52,11 @@ pub struct Config {
     /// `MAX_CONNECTIONS`; `None` means derived from the machine's limits at start.
     pub max_connections: Option<usize>,
     /// `MAX_CONNECTIONS_PER_IP`, default 256 (a small community behind one NAT fits easily).
+    /// Trusted proxies are not held to it.
     pub max_connections_per_ip: usize,
+    /// `TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` names the client (default:
+    /// none; the header is ignored).
+    pub trusted_proxies: TrustedProxies,
     /// `LOG_LEVEL`: error, warn, info (default), debug, trace.
     pub log_level: log::LevelFilter,
     /// `DB_SYNCHRONOUS`: `FULL` (default: an acknowledged message survives a power cut) or
@@ -172,6 +178,7 @@ impl Config {
                 1,
                 1_000_000,
             )?,
+            trusted_proxies: TrustedProxies::parse(get("TRUSTED_PROXIES").unwrap_or(""))?,
             log_level,
             db_synchronous,
             store_batch: number(
@@ -259,6 +266,7 @@ mod tests {
         assert_eq!((c.send_rate, c.send_burst), (5.0, 10.0));
         assert_eq!(c.max_connections, None);
         assert_eq!(c.db_synchronous, "FULL");
+        assert!(c.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -293,6 +301,11 @@ mod tests {
         assert!(cfg(&[("ALLOWED_ORIGINS", "https://a.example/")]).is_err());
         assert!(cfg(&[("TURN_USERNAME", "u")]).is_err());
         assert!(cfg(&[("LOG_LEVEL", "loud")]).is_err());
+        assert_eq!(
+            cfg(&[("TRUSTED_PROXIES", "127.0.0.1, caddy")]).unwrap_err(),
+            "TRUSTED_PROXIES entries must be addresses or networks such as 127.0.0.1 or \
+             172.16.0.0/12, got \"caddy\""
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod protocol;
+pub mod proxy;
 pub mod ratelimit;
 pub mod router;
 pub mod server;
@@ -84,7 +85,11 @@ pub fn run(config: Config) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     warn_about_placeholders(&config, local);
     let app = Arc::new(App {
-        admission: limits::Admission::new(ceiling.max_connections, config.max_connections_per_ip),
+        admission: limits::Admission::new(
+            ceiling.max_connections,
+            config.max_connections_per_ip,
+            config.trusted_proxies.clone(),
+        ),
         throttles: auth::Throttles::default(),
         send_limit: ratelimit::PerUser::new(config.send_rate, config.send_burst),
         config,

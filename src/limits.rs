@@ -13,6 +13,8 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
+use crate::proxy::TrustedProxies;
+
 /// The stack of a connection thread. Only virtual size: RSS is what is touched (measured:
 /// 64 KiB, 128 KiB and 2 MiB stacks gave the same RSS per socket). 256 KiB leaves ample room
 /// for Argon2, serde_json (whose depth we cap at 16 before parsing) and tungstenite.
@@ -231,6 +233,9 @@ pub fn derive(configured: Option<usize>) -> Ceiling {
 pub struct Admission {
     max: usize,
     per_ip: usize,
+    /// Reverse proxies (`TRUSTED_PROXIES`): every client behind one shares its address, so
+    /// only the global ceiling applies to them.
+    exempt: TrustedProxies,
     open: AtomicUsize,
     by_ip: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -242,10 +247,11 @@ pub struct Ticket {
 }
 
 impl Admission {
-    pub fn new(max: usize, per_ip: usize) -> Arc<Admission> {
+    pub fn new(max: usize, per_ip: usize, exempt: TrustedProxies) -> Arc<Admission> {
         Arc::new(Admission {
             max,
             per_ip,
+            exempt,
             open: AtomicUsize::new(0),
             by_ip: Mutex::new(HashMap::new()),
         })
@@ -263,7 +269,7 @@ impl Admission {
     pub fn try_admit(self: &Arc<Self>, ip: IpAddr) -> Option<Ticket> {
         let mut by_ip = self.by_ip.lock().unwrap_or_else(|e| e.into_inner());
         let n = by_ip.get(&ip).copied().unwrap_or(0);
-        if n >= self.per_ip || self.open.load(SeqCst) >= self.max {
+        if (n >= self.per_ip && !self.exempt.contains(ip)) || self.open.load(SeqCst) >= self.max {
             return None;
         }
         self.open.fetch_add(1, SeqCst);
@@ -298,7 +304,7 @@ mod tests {
 
     #[test]
     fn caps_and_tickets() {
-        let a = Admission::new(3, 2);
+        let a = Admission::new(3, 2, TrustedProxies::default());
         let ip1: IpAddr = "127.0.0.1".parse().unwrap();
         let ip2: IpAddr = "127.0.0.2".parse().unwrap();
         let t1 = a.try_admit(ip1).unwrap();
@@ -308,6 +314,18 @@ mod tests {
         assert!(a.try_admit(ip2).is_none(), "global cap");
         drop(t1);
         assert!(a.try_admit(ip1).is_some());
+    }
+
+    #[test]
+    fn trusted_proxies_meet_only_the_global_cap() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let a = Admission::new(3, 1, TrustedProxies::parse("127.0.0.1").unwrap());
+        let _t: Vec<Ticket> = (0..3).map(|_| a.try_admit(proxy).unwrap()).collect();
+        assert!(a.try_admit(proxy).is_none(), "global cap");
+        let b = Admission::new(3, 1, TrustedProxies::parse("127.0.0.1").unwrap());
+        let other: IpAddr = "127.0.0.2".parse().unwrap();
+        let _u = b.try_admit(other).unwrap();
+        assert!(b.try_admit(other).is_none(), "others keep the per-IP cap");
     }
 
     #[test]

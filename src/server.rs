@@ -112,7 +112,7 @@ fn http_phase(mut stream: TcpStream, peer: SocketAddr, app: &Arc<App>) -> Option
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::new();
     loop {
-        let req = match http::read_request(&mut stream, &mut buf, peer.ip()) {
+        let mut req = match http::read_request(&mut stream, &mut buf, peer.ip()) {
             Ok(r) => r,
             Err(ReadError::Closed) => return None,
             Err(ReadError::Reply(e)) => {
@@ -125,6 +125,15 @@ fn http_phase(mut stream: TcpStream, peer: SocketAddr, app: &Arc<App>) -> Option
             }
         };
         METRICS.http_requests.fetch_add(1, Relaxed);
+        if !app.config.trusted_proxies.is_empty() {
+            // From here on, per-client limits and logs see the client behind the proxy.
+            let forwarded = req
+                .headers
+                .iter()
+                .filter(|(k, _)| k == "x-forwarded-for")
+                .map(|(_, v)| v.as_str());
+            req.peer = app.config.trusted_proxies.client_ip(req.peer, forwarded);
+        }
         if req.method == "GET" && (req.path == "/ws" || req.path == "/ws/voice") {
             return upgrade(app, req, stream, std::mem::take(&mut buf));
         }

@@ -719,6 +719,38 @@ fn per_address_cap_refuses_one_address_and_serves_the_others() {
     }
 }
 
+/// A trusted reverse proxy (`TRUSTED_PROXIES`) carries every client's connection, so the
+/// per-address cap does not apply to it; an untrusted address keeps the cap.
+#[test]
+fn trusted_proxy_is_not_held_to_the_per_address_cap() {
+    let per_ip = 3;
+    let s = Server::start(&[
+        ("MAX_CONNECTIONS_PER_IP", &per_ip.to_string()),
+        ("TRUSTED_PROXIES", "127.0.0.9"),
+    ]);
+    let proxy = Some(Ipv4Addr::new(127, 0, 0, 9));
+    let other = Some(Ipv4Addr::new(127, 0, 0, 10));
+    let held: Vec<TcpStream> = (0..per_ip * 3)
+        .map(|_| connect_from(s.addr, proxy).unwrap())
+        .collect();
+    let held_other: Vec<TcpStream> = (0..per_ip)
+        .map(|_| connect_from(s.addr, other).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut c = connect_from(s.addr, proxy).unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let r = read_response(&mut c).unwrap();
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "ok"),
+        "the proxy is served"
+    );
+    let mut c = connect_from(s.addr, other).unwrap();
+    assert_refusal(&read_response(&mut c).unwrap(), "others keep the cap");
+    drop((held, held_other));
+}
+
 /// The derived ceiling itself (no `MAX_CONNECTIONS`): read `max connections: N` from the log,
 /// hold N idle WebSockets (each with its own reader thread), and the process neither aborts
 /// nor refuses one of them; the N+1st and later get 503; after release it serves again.

@@ -377,6 +377,57 @@ fn login_429_with_retry_after_after_10_failures_per_username() {
     assert_eq!(login(&s, "bob", "password123").status, 200);
 }
 
+fn login_via(s: &Server, xff: &str, name: &str, password: &str) -> HttpResponse {
+    s.request(
+        "POST",
+        "/api/login",
+        &[("X-Forwarded-For", xff)],
+        Some(&json!({"username": name, "password": password})),
+    )
+}
+
+/// Behind a trusted reverse proxy (`TRUSTED_PROXIES`; here the test client plays the proxy on
+/// 127.0.0.1), the per-IP login throttle counts the client the proxy forwards, so one
+/// client's failures do not lock everybody out; a client cannot dodge it by forging the
+/// header, because the proxy appends the address it saw. Without the setting the header is
+/// ignored and everyone behind the proxy shares one address.
+#[test]
+fn login_throttle_counts_the_forwarded_client_only_behind_a_trusted_proxy() {
+    let s = Server::start(&[("TRUSTED_PROXIES", "127.0.0.1")]);
+    s.register("alice");
+    for i in 0..30 {
+        let r = login_via(&s, "203.0.113.1", &format!("user{}", i % 5), "wrong");
+        assert_error(&r, 401, "unauthorized", &format!("failure {i}"));
+    }
+    assert_error(
+        &login_via(&s, "203.0.113.1", "alice", "password123"),
+        429,
+        "rate_limited",
+        "the failing client is throttled",
+    );
+    assert_error(
+        &login_via(&s, "203.0.113.2, 203.0.113.1", "alice", "password123"),
+        429,
+        "rate_limited",
+        "a forged left-hand entry changes nothing",
+    );
+    let r = login_via(&s, "203.0.113.2", "alice", "password123");
+    assert_eq!(r.status, 200, "another client logs in: {}", r.text());
+
+    let plain = Server::start(&[]);
+    plain.register("alice");
+    for i in 0..30 {
+        let r = login_via(&plain, "203.0.113.1", &format!("user{}", i % 5), "wrong");
+        assert_error(&r, 401, "unauthorized", &format!("failure {i}"));
+    }
+    assert_error(
+        &login_via(&plain, "203.0.113.2", "alice", "password123"),
+        429,
+        "rate_limited",
+        "without TRUSTED_PROXIES the header is ignored",
+    );
+}
+
 #[test]
 fn login_429_after_30_failures_from_one_ip_across_usernames() {
     let s = Server::start(&[]);
