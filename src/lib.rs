@@ -126,6 +126,11 @@ fn warn_about_placeholders(config: &Config, local: SocketAddr) {
         log::warn!("!!! TURN_SECRET is still the placeholder from .env.example while listening on {local}.");
         log::warn!("!!! Anyone can mint TURN credentials for your relay. Generate one: openssl rand -hex 32");
     }
+    for wide in config.trusted_proxies.wide_entries() {
+        log::warn!(
+            "TRUSTED_PROXIES entry {wide} is a very wide network: any client in it can claim any address in X-Forwarded-For. List only your proxies."
+        );
+    }
 }
 
 /// `mini-discord healthcheck`: exit 0 if the server on `LISTEN_ADDR`'s port answers

@@ -85,6 +85,16 @@ impl TrustedProxies {
         self.0.iter().any(|n| n.contains(ip))
     }
 
+    /// Entries wider than a /8 (warned about at start): more than any
+    /// set of proxies needs, and likely to take in clients too.
+    pub fn wide_entries(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|n| n.prefix < 8)
+            .map(|n| format!("{}/{}", n.addr, n.prefix))
+            .collect()
+    }
+
     /// The client's address: `peer` itself, unless `peer` is a trusted proxy that forwarded
     /// one (`forwarded_for`: every `X-Forwarded-For` value of the request, in order).
     pub fn client_ip<'a>(
@@ -154,6 +164,13 @@ mod tests {
         assert!(TrustedProxies::parse("0.0.0.0/0")
             .unwrap()
             .contains(ip("8.8.8.8")));
+        assert_eq!(
+            TrustedProxies::parse("0.0.0.0/0, 10.0.0.0/8, ::/0, fd00::/8")
+                .unwrap()
+                .wide_entries(),
+            vec!["0.0.0.0/0", "::/0"]
+        );
+        assert!(t.wide_entries().is_empty());
     }
 
     #[test]

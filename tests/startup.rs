@@ -99,6 +99,20 @@ fn placeholder_turn_secret_on_a_public_address_is_warned_about() {
 }
 
 #[test]
+fn a_trusted_proxy_network_wider_than_a_slash_8_is_warned_about() {
+    let wide = Server::start(&[("TRUSTED_PROXIES", "127.0.0.1, 0.0.0.0/0")]);
+    let narrow = Server::start(&[("TRUSTED_PROXIES", "127.0.0.1, 172.16.0.0/12")]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        wide.log_text()
+            .contains("TRUSTED_PROXIES entry 0.0.0.0/0 is a very wide network"),
+        "{}",
+        wide.log_text()
+    );
+    assert!(!narrow.log_text().contains("very wide"));
+}
+
+#[test]
 fn the_derived_ceiling_is_logged_and_max_connections_lowers_it() {
     let s = Server::start(&[]);
     let log = s.log_text();
