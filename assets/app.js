@@ -251,6 +251,8 @@ conn.on('ready', async (/** @type {import('./protocol.js').ReadyFrame} */ f) => 
   for (const v of f.voice ?? []) voiceSet(v.channel, v.user, true, v.muted, v.deafened);
   const names = new Set(f.channels.map((c) => c.name));
   for (const name of [...state.chans.keys()]) if (!names.has(name)) state.chans.delete(name);
+  // Deleted while this page was away: its voice socket would only ever get 404 back.
+  if (voice.currentChannel() && !names.has(voice.currentChannel())) leaveDeletedVoice(voice.currentChannel());
   for (const [name, id] of Object.entries(f.last_ids ?? {})) {
     const c = chan(state, name);
     if (id > c.lastId) c.lastId = id;
@@ -351,7 +353,14 @@ conn.on('channel_create', (f) => {
   changed();
 });
 
+/** The voice channel this page is in no longer exists: end the call and say why. @param {string} name */
+function leaveDeletedVoice(name) {
+  voice.leave(true);
+  toast(`Voice channel ${name} was deleted. You left the call.`, 'info', 6000);
+}
+
 conn.on('channel_delete', (f) => {
+  if (voice.currentChannel() === f.name) leaveDeletedVoice(f.name);
   state.channels = state.channels.filter((c) => c.name !== f.name);
   state.chans.delete(f.name);
   state.voice.delete(f.name);

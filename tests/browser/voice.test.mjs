@@ -356,6 +356,27 @@ describe('voice: direct calls', { timeout: 90_000 }, () => {
     await measureJoins(bob, alice, 'direct', t);
     for (const u of [alice, bob, carol]) assert.deepEqual(u?.problems ?? [], [], `${u?.username}: no page errors`);
   });
+
+  it('leaves the call when its voice channel was deleted while the page was away', async () => {
+    /** @param {string} method @param {string} path @param {object} [body] */
+    const api = (method, path, body) => alice.page.evaluate(async ([method, path, body]) => {
+      const res = await fetch(path, { method, headers: { 'Content-Type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+      return res.status;
+    }, /** @type {const} */ ([method, path, body]));
+    assert.equal(await api('POST', '/api/channels', { name: 'attic', kind: 'voice' }), 201);
+    await joinVoice(bob, 'attic');
+    await bob.context.setOffline(true); // bob cannot reconnect until we say so
+    await server.restart();
+    await alice.page.locator('#banner').waitFor({ state: 'hidden', timeout: 15_000 });
+    assert.equal(await api('DELETE', '/api/channels/attic'), 204);
+    await bob.context.setOffline(false);
+    // Without the leave, the voice socket would retry its 404 handshake for as long as the page lives.
+    await bob.page.locator('#toasts .toast', { hasText: 'Voice channel attic was deleted' }).waitFor({ timeout: 20_000 });
+    await bob.page.waitForTimeout(1500);
+    assert.equal(await bob.page.locator('#voice-panel > *').count(), 0, 'bob is out of the call');
+    assert.equal(await bob.page.locator('#sidebar .chan.voice[data-channel="attic"]').count(), 0);
+    assert.deepEqual(bob.problems, []);
+  });
 });
 
 describe('voice: microphone problems', { timeout: 30_000 }, () => {
