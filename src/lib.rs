@@ -83,7 +83,7 @@ pub fn run(config: Config) -> Result<(), String> {
     let listener = server::bind(config.listen_addr)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen_addr))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    warn_about_placeholders(&config, local);
+    warn_about_risky_settings(&config, local);
     let app = Arc::new(App {
         admission: limits::Admission::new(
             ceiling.max_connections,
@@ -119,7 +119,8 @@ fn return_big_allocations_to_the_os() {
     }
 }
 
-fn warn_about_placeholders(config: &Config, local: SocketAddr) {
+/// Settings that work but leave the server open: said loudly in the log at start.
+fn warn_about_risky_settings(config: &Config, local: SocketAddr) {
     if config.turn_secret.as_deref() == Some(config::PLACEHOLDER_TURN_SECRET)
         && !local.ip().is_loopback()
     {

@@ -174,6 +174,13 @@ fn read_response(s: &mut TcpStream) -> std::io::Result<common::HttpResponse> {
 }
 
 /// Checks a 503 refusal: status, JSON code, Retry-After.
+/// `GET /healthz` on a new connection from `src`; the server's answer.
+fn healthz_from(addr: SocketAddr, src: Option<Ipv4Addr>) -> std::io::Result<common::HttpResponse> {
+    let mut c = connect_from(addr, src)?;
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    read_response(&mut c)
+}
+
 fn assert_refusal(r: &common::HttpResponse, what: &str) {
     assert_eq!(r.status, 503, "{what}: {r:?}");
     assert_eq!(r.error_code(), "unavailable", "{what}");
@@ -693,10 +700,7 @@ fn per_address_cap_refuses_one_address_and_serves_the_others() {
     std::thread::sleep(Duration::from_millis(100));
     let mut c = connect_from(s.addr, one).unwrap();
     assert_refusal(&read_response(&mut c).unwrap(), "past the per-address cap");
-    let mut c = connect_from(s.addr, other).unwrap();
-    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let r = read_response(&mut c).unwrap();
+    let r = healthz_from(s.addr, other).unwrap();
     assert_eq!(
         (r.status, r.text().as_str()),
         (200, "ok"),
@@ -705,10 +709,7 @@ fn per_address_cap_refuses_one_address_and_serves_the_others() {
     drop(held);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let mut c = connect_from(s.addr, one).unwrap();
-        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        if read_response(&mut c).is_ok_and(|r| r.status == 200) {
+        if healthz_from(s.addr, one).is_ok_and(|r| r.status == 200) {
             break;
         }
         assert!(
@@ -737,10 +738,7 @@ fn trusted_proxy_is_not_held_to_the_per_address_cap() {
         .map(|_| connect_from(s.addr, other).unwrap())
         .collect();
     std::thread::sleep(Duration::from_millis(100));
-    let mut c = connect_from(s.addr, proxy).unwrap();
-    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let r = read_response(&mut c).unwrap();
+    let r = healthz_from(s.addr, proxy).unwrap();
     assert_eq!(
         (r.status, r.text().as_str()),
         (200, "ok"),

@@ -47,10 +47,14 @@ fn register_with(s: &Server, body: Value) -> HttpResponse {
 }
 
 fn login(s: &Server, name: &str, password: &str) -> HttpResponse {
+    login_with(s, &[], name, password)
+}
+
+fn login_with(s: &Server, headers: &[(&str, &str)], name: &str, password: &str) -> HttpResponse {
     s.request(
         "POST",
         "/api/login",
-        &[],
+        headers,
         Some(&json!({"username": name, "password": password})),
     )
 }
@@ -378,12 +382,7 @@ fn login_429_with_retry_after_after_10_failures_per_username() {
 }
 
 fn login_via(s: &Server, xff: &str, name: &str, password: &str) -> HttpResponse {
-    s.request(
-        "POST",
-        "/api/login",
-        &[("X-Forwarded-For", xff)],
-        Some(&json!({"username": name, "password": password})),
-    )
+    login_with(s, &[("X-Forwarded-For", xff)], name, password)
 }
 
 /// Behind a trusted reverse proxy (`TRUSTED_PROXIES`; here the test client plays the proxy on
