@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::proxy::TrustedProxies;
+use crate::http::proxy::TrustedProxies;
 
 /// Who may create an account once the first (admin) account exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,26 +10,20 @@
 //!
 //! docs/ARCHITECTURE.md draws the picture; `App` below is what every thread shares.
 
-pub mod api;
-pub mod assets;
-pub mod auth;
 pub mod config;
 pub mod error;
-pub mod frame;
 pub mod http;
-pub mod limits;
 pub mod metrics;
-pub mod protocol;
-pub mod proxy;
 pub mod ratelimit;
-pub mod router;
-pub mod server;
+pub mod realtime;
 pub mod store;
-pub mod turn;
 pub mod validate;
 pub mod voice;
-pub mod writer;
-pub mod ws;
+
+// The paths the integration and fuzz tests name (`mini_discord::ws::MAX_MESSAGE_BYTES`, …)
+// from before the code was grouped into folders.
+pub use http::{assets, limits};
+pub use realtime::{protocol, ws};
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -42,10 +36,10 @@ use config::Config;
 pub struct App {
     pub config: Config,
     pub store: store::Store,
-    pub router: router::RouterHandle,
-    pub writer: writer::Writer,
-    pub admission: Arc<limits::Admission>,
-    pub throttles: auth::Throttles,
+    pub router: realtime::router::RouterHandle,
+    pub writer: realtime::writer::Writer,
+    pub admission: Arc<http::limits::Admission>,
+    pub throttles: http::auth::Throttles,
     pub send_limit: ratelimit::PerUser,
 }
 
@@ -53,7 +47,7 @@ pub struct App {
 const _: fn() = || {
     fn shared<T: Send + Sync>() {}
     shared::<App>();
-    shared::<writer::Outbox>();
+    shared::<realtime::writer::Outbox>();
 };
 
 /// Starts every thread and serves until the process is stopped.
@@ -69,28 +63,29 @@ pub fn run(config: Config) -> Result<(), String> {
     let (channels, last_ids) = store
         .call(|c| Ok((store::list_channels(c)?, store::last_ids(c)?)))
         .map_err(|e| format!("cannot read the database: {e}"))?;
-    let writer =
-        writer::Writer::start().map_err(|e| format!("cannot start the writer thread: {e}"))?;
-    let router = router::start(channels, last_ids, config.voice_max_peers, writer.clone())
-        .map_err(|e| format!("cannot start the router thread: {e}"))?;
-    let ceiling = limits::derive(config.max_connections);
+    let writer = realtime::writer::Writer::start()
+        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+    let router =
+        realtime::router::start(channels, last_ids, config.voice_max_peers, writer.clone())
+            .map_err(|e| format!("cannot start the router thread: {e}"))?;
+    let ceiling = http::limits::derive(config.max_connections);
     log::info!(
         "max connections: {} (derived from {})",
         ceiling.max_connections,
         ceiling.explanation
     );
 
-    let listener = server::bind(config.listen_addr)
+    let listener = http::server::bind(config.listen_addr)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen_addr))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     warn_about_risky_settings(&config, local);
     let app = Arc::new(App {
-        admission: limits::Admission::new(
+        admission: http::limits::Admission::new(
             ceiling.max_connections,
             config.max_connections_per_ip,
             config.trusted_proxies.clone(),
         ),
-        throttles: auth::Throttles::default(),
+        throttles: http::auth::Throttles::default(),
         send_limit: ratelimit::PerUser::new(config.send_rate, config.send_burst),
         config,
         store,
@@ -103,7 +98,7 @@ pub fn run(config: Config) -> Result<(), String> {
         app.config.data_dir.display(),
         started.elapsed().as_millis()
     );
-    server::accept_loop(listener, app);
+    http::server::accept_loop(listener, app);
     Ok(())
 }
 

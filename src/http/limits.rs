@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
-use crate::proxy::TrustedProxies;
+use crate::http::proxy::TrustedProxies;
 
 /// The stack of a connection thread. Only virtual size: RSS is what is touched (measured:
 /// 64 KiB, 128 KiB and 2 MiB stacks gave the same RSS per socket). 256 KiB leaves ample room

@@ -6,14 +6,16 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{self, Source};
+use super::assets;
 use crate::config::Registration;
 use crate::error::{ApiError, ApiResult};
+use crate::http::auth::{self, Source};
 use crate::http::{Request, Response};
-use crate::protocol::ServerEvent;
-use crate::router::Cmd;
+use crate::realtime::protocol::ServerEvent;
+use crate::realtime::router::Cmd;
 use crate::store::{self, now_ms, Channel, Page, User};
-use crate::{assets, turn, validate, App};
+use crate::voice::turn;
+use crate::{validate, App};
 
 /// API.md: history pages default to 50 and are capped at 200.
 const HISTORY_DEFAULT: i64 = 50;
@@ -116,7 +118,7 @@ fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
     }
     let text =
         std::str::from_utf8(&req.body).map_err(|_| ApiError::bad_request("body is not UTF-8"))?;
-    if crate::protocol::too_deep(text) {
+    if crate::realtime::protocol::too_deep(text) {
         return Err(ApiError::bad_request("JSON nests too deeply"));
     }
     let value: serde_json::Value = serde_json::from_str(text)

@@ -18,11 +18,11 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::frame::{self, Frame};
-use crate::protocol::{Presence, ServerEvent};
+use crate::realtime::frame::{self, Frame};
+use crate::realtime::protocol::{Presence, ServerEvent};
+use crate::realtime::writer::{Outbox, Writer};
 use crate::store::{Channel, User};
 use crate::voice::{VoicePeer, VoiceRooms};
-use crate::writer::{Outbox, Writer};
 
 /// One typing event per user and channel is forwarded at most this often.
 const TYPING_INTERVAL: Duration = Duration::from_millis(2500);

@@ -19,13 +19,13 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message as WsMessage, WebSocket};
 
 use crate::error::{ApiError, ApiResult};
-use crate::frame::{self, code};
 use crate::metrics::METRICS;
-use crate::protocol::{self, ClientText, ClientVoice, ServerEvent};
 use crate::ratelimit::Bucket;
-use crate::router::Cmd;
+use crate::realtime::frame::{self, code};
+use crate::realtime::protocol::{self, ClientText, ClientVoice, ServerEvent};
+use crate::realtime::router::Cmd;
+use crate::realtime::writer::Outbox;
 use crate::store::{self, User};
-use crate::writer::Outbox;
 use crate::{validate, App};
 
 /// API.md: frames and messages over 64 KiB are closed with 1009.

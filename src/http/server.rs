@@ -14,12 +14,14 @@ use std::time::Duration;
 
 use socket2::{Domain, Socket, Type};
 
+use super::{api, assets, auth};
 use crate::error::ApiError;
+use crate::http::limits::{Ticket, CONNECTION_STACK_BYTES};
 use crate::http::{self, ReadError, Request, Response};
-use crate::limits::{Ticket, CONNECTION_STACK_BYTES};
 use crate::metrics::METRICS;
+use crate::realtime::ws;
 use crate::store;
-use crate::{api, assets, auth, ws, App};
+use crate::App;
 
 /// std's listen backlog is 128: under a burst of connects the kernel drops SYNs and clients
 /// wait a 1 s retry (measured here: p99 connect 1.6 s). 4096 removes that.
@@ -91,7 +93,7 @@ struct Upgraded {
 fn connection(stream: TcpStream, peer: SocketAddr, ticket: Ticket, app: Arc<App>) {
     METRICS.http_connections_open.fetch_add(1, Relaxed);
     if let Some(up) = http_phase(stream, peer, &app) {
-        crate::limits::release_unused_stack();
+        crate::http::limits::release_unused_stack();
         websocket_phase(&app, up);
     }
     drop(ticket);

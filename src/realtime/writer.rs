@@ -24,8 +24,8 @@ use std::time::Duration;
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use socket2::SockRef;
 
-use crate::frame::{self, Frame};
 use crate::metrics::METRICS;
+use crate::realtime::frame::{self, Frame};
 
 /// A client that lets this much pile up (on top of what the kernel already holds) is not
 /// reading: about a thousand typical chat events.

@@ -239,7 +239,7 @@ impl Default for Throttles {
 /// host usually holds a whole /64, so keying on the full address would let it step around
 /// the limits by changing addresses.
 pub fn ip_key(ip: IpAddr) -> String {
-    match crate::proxy::canonical(ip) {
+    match crate::http::proxy::canonical(ip) {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {
             let net = u128::from(v6) & !(u64::MAX as u128);
