@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod model;
 pub mod ratelimit;
 pub mod realtime;
 pub mod store;

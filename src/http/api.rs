@@ -11,9 +11,10 @@ use crate::config::Registration;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{self, Source};
 use crate::http::{Request, Response};
+use crate::model::{Channel, ChannelKind, User};
 use crate::realtime::protocol::ServerEvent;
 use crate::realtime::router::Cmd;
-use crate::store::{self, now_ms, Channel, Page, User};
+use crate::store::{self, now_ms, Page};
 use crate::voice::turn;
 use crate::{validate, App};
 
@@ -321,12 +322,11 @@ fn create_channel(req: &Request, app: &App) -> ApiResult<Response> {
     admin(req, app)?;
     let b: ChannelBody = body(req)?;
     validate::channel_name(&b.name)?;
-    if b.kind != "text" && b.kind != "voice" {
-        return Err(ApiError::bad_request("kind must be \"text\" or \"voice\""));
-    }
+    let kind = ChannelKind::parse(&b.kind)
+        .ok_or_else(|| ApiError::bad_request("kind must be \"text\" or \"voice\""))?;
     let channel = Channel {
         name: b.name,
-        kind: b.kind,
+        kind,
         topic: validate::topic(b.topic.as_deref().unwrap_or(""))?,
     };
     let (ch, published, router) = (channel.clone(), channel.clone(), app.router.clone());

@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::Request;
-use crate::store::{self, Store, User};
+use crate::model::User;
+use crate::store::{self, Store};
 
 /// The session cookie's name (API.md).
 pub const COOKIE: &str = "md_session";

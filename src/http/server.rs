@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::http::limits::{Ticket, CONNECTION_STACK_BYTES};
 use crate::http::{self, ReadError, Request, Response};
 use crate::metrics::METRICS;
+use crate::model::ChannelKind;
 use crate::realtime::ws;
 use crate::store;
 use crate::App;
@@ -81,7 +82,7 @@ fn refuse(mut stream: TcpStream) {
 struct Upgraded {
     stream: Arc<TcpStream>,
     leftover: Vec<u8>,
-    user: crate::store::User,
+    user: crate::model::User,
     /// `Some(voice channel)` for `/ws/voice`.
     room: Option<String>,
 }
@@ -178,7 +179,7 @@ fn upgrade(
                 move |c| store::channel(c, &name)
             })?;
             match ch {
-                Some((_, c)) if c.kind == "voice" => Some(name),
+                Some((_, c)) if c.kind == ChannelKind::Voice => Some(name),
                 _ => return Err(ApiError::not_found("no such voice channel")),
             }
         } else {

@@ -18,10 +18,10 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
+use crate::model::{Channel, ChannelKind, User};
 use crate::realtime::frame::{self, Frame};
 use crate::realtime::protocol::{Presence, ServerEvent};
 use crate::realtime::writer::{Outbox, Writer};
-use crate::store::{Channel, User};
 use crate::voice::{VoicePeer, VoiceRooms};
 
 /// One typing event per user and channel is forwarded at most this often.
@@ -321,7 +321,7 @@ impl Router {
         if !self
             .channels
             .iter()
-            .any(|ch| ch.name == channel && ch.kind == "text")
+            .any(|ch| ch.name == channel && ch.kind == ChannelKind::Text)
         {
             return;
         }
@@ -353,7 +353,7 @@ impl Router {
         if !self
             .channels
             .iter()
-            .any(|c| c.name == room && c.kind == "voice")
+            .any(|c| c.name == room && c.kind == ChannelKind::Voice)
         {
             return Err(ApiError::not_found("no such voice channel"));
         }

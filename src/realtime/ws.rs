@@ -20,12 +20,13 @@ use tungstenite::{Error as WsError, Message as WsMessage, WebSocket};
 
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::METRICS;
+use crate::model::User;
 use crate::ratelimit::Bucket;
 use crate::realtime::frame::{self, code};
 use crate::realtime::protocol::{self, ClientText, ClientVoice, ServerEvent};
 use crate::realtime::router::Cmd;
 use crate::realtime::writer::Outbox;
-use crate::store::{self, User};
+use crate::store;
 use crate::{validate, App};
 
 /// API.md: frames and messages over 64 KiB are closed with 1009.

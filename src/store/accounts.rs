@@ -3,8 +3,9 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{now_ms, User};
+use super::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::model::User;
 
 fn user_row(r: &rusqlite::Row) -> rusqlite::Result<User> {
     Ok(User {

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{now_ms, Channel};
+use super::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::model::{Channel, ChannelKind};
 
 pub fn list_channels(conn: &Connection) -> ApiResult<Vec<Channel>> {
     let mut st = conn.prepare_cached("SELECT name, kind, topic FROM channels ORDER BY kind, id")?;
@@ -43,7 +44,7 @@ pub fn channel(conn: &Connection, name: &str) -> ApiResult<Option<(i64, Channel)
 pub fn text_channel_id(conn: &Connection, name: &str) -> ApiResult<i64> {
     match channel(conn, name)? {
         None => Err(ApiError::not_found(format!("no channel named {name:?}"))),
-        Some((_, c)) if c.kind != "text" => Err(ApiError::bad_request(format!(
+        Some((_, c)) if c.kind != ChannelKind::Text => Err(ApiError::bad_request(format!(
             "{name:?} is a voice channel"
         ))),
         Some((id, _)) => Ok(id),
@@ -107,8 +108,8 @@ mod tests {
         assert_eq!(
             names,
             vec![
-                ("general".into(), "text".into()),
-                ("lounge".into(), "voice".into())
+                ("general".into(), ChannelKind::Text),
+                ("lounge".into(), ChannelKind::Voice)
             ]
         );
     }

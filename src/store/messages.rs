@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{now_ms, text_channel_id, Message, Page, User};
+use super::{now_ms, text_channel_id, Page};
 use crate::error::{ApiError, ApiResult};
+use crate::model::{Message, User};
 
 const MESSAGE_COLUMNS: &str = "m.id, c.name, u.username, m.content, m.ts, m.edited_ts, m.reply_to";
 

@@ -17,13 +17,11 @@
 //! sessions, invites), `channels.rs`, and `messages.rs` (messages, reactions, history,
 //! search). The query functions are re-exported here, so callers write `store::history`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use rusqlite::Connection;
-use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::METRICS;
@@ -54,32 +52,6 @@ type Job = Box<dyn FnOnce(&Connection) -> Done + Send>;
 #[derive(Clone)]
 pub struct Store {
     jobs: Sender<Job>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct User {
-    pub id: i64,
-    pub username: String,
-    pub admin: bool,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Channel {
-    pub name: String,
-    pub kind: String,
-    pub topic: String,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Message {
-    pub id: i64,
-    pub channel: String,
-    pub author: String,
-    pub content: String,
-    pub ts: i64,
-    pub edited_ts: Option<i64>,
-    pub reply_to: Option<i64>,
-    pub reactions: BTreeMap<String, Vec<String>>,
 }
 
 /// Which page of history to read.
