@@ -12,8 +12,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{self, Source};
 use crate::http::{Request, Response};
 use crate::model::{Channel, ChannelKind, User};
+use crate::realtime::chat;
 use crate::realtime::protocol::ServerEvent;
-use crate::realtime::router::Cmd;
 use crate::store::{self, now_ms, Page};
 use crate::voice::turn;
 use crate::{validate, App};
@@ -329,30 +329,45 @@ fn create_channel(req: &Request, app: &App) -> ApiResult<Response> {
         kind,
         topic: validate::topic(b.topic.as_deref().unwrap_or(""))?,
     };
-    let (ch, published, router) = (channel.clone(), channel.clone(), app.router.clone());
-    app.store.call_then(
+    let (ch, published) = (channel.clone(), channel.clone());
+    commit_publish_and_wait(
+        app,
         move |c| store::insert_channel(c, &ch),
-        move |_| {
-            router.send(Cmd::Publish(ServerEvent::ChannelCreate {
-                channel: published,
-            }))
-        },
+        move |_| ServerEvent::ChannelCreate { channel: published },
     )?;
     Ok(Response::json(201, &json!(channel)))
 }
 
 fn delete_channel(req: &Request, app: &App, name: &str) -> ApiResult<Response> {
     admin(req, app)?;
-    let (n, router) = (name.to_string(), app.router.clone());
-    app.store.call_then(
+    let n = name.to_string();
+    commit_publish_and_wait(
+        app,
         move |c| store::delete_channel(c, &n),
-        move |c| {
-            router.send(Cmd::Publish(ServerEvent::ChannelDelete {
-                name: c.name.clone(),
-            }))
+        |c| ServerEvent::ChannelDelete {
+            name: c.name.clone(),
         },
     )?;
     Ok(Response::no_content())
+}
+
+/// `chat::commit_then_publish` for a route: publishes `event` of the committed result (from
+/// inside the store's answer, so in commit order), then waits for that result, so the
+/// response is written only once the change is durable and on its way to every client.
+fn commit_publish_and_wait<R, F, E>(app: &App, job: F, event: E) -> ApiResult<R>
+where
+    R: Send + 'static,
+    F: FnOnce(&rusqlite::Connection) -> ApiResult<R> + Send + 'static,
+    E: FnOnce(&R) -> ServerEvent + Send + 'static,
+{
+    let (reply_tx, reply_rx) = crossbeam_channel::bounded::<ApiResult<R>>(1);
+    chat::commit_then_publish(app, job, move |result, publisher| {
+        if let Ok(r) = &result {
+            publisher.publish(event(r));
+        }
+        let _ = reply_tx.send(result);
+    })?;
+    reply_rx.recv().map_err(|_| ApiError::internal())?
 }
 
 /// Parses an integer query parameter: absent → `None`, not an integer → 400.

@@ -10,6 +10,7 @@
 //! - `frame.rs` (encoding server frames) and `protocol.rs` (the wire types of API.md) are
 //!   pure and own nothing.
 
+pub mod chat;
 pub mod frame;
 pub mod protocol;
 pub mod router;

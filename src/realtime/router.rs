@@ -289,7 +289,7 @@ impl Router {
             }
             ServerEvent::ChannelCreate { channel } => {
                 self.channels.push(channel.clone());
-                self.channels.sort_by(|a, b| a.kind.cmp(&b.kind));
+                self.channels.sort_by_key(|c| c.kind);
             }
             ServerEvent::ChannelDelete { name } => {
                 self.channels.retain(|c| &c.name != name);

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message as WsMessage, WebSocket};
 
+use super::chat;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::METRICS;
 use crate::model::User;
@@ -26,8 +27,8 @@ use crate::realtime::frame::{self, code};
 use crate::realtime::protocol::{self, ClientText, ClientVoice, ServerEvent};
 use crate::realtime::router::Cmd;
 use crate::realtime::writer::Outbox;
-use crate::store;
-use crate::{validate, App};
+
+use crate::App;
 
 /// API.md: frames and messages over 64 KiB are closed with 1009.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -271,113 +272,28 @@ pub fn serve_text(app: &Arc<App>, stream: Arc<TcpStream>, leftover: Vec<u8>, use
     METRICS.ws_connections_open.fetch_sub(1, Relaxed);
 }
 
+/// Hands one `/ws` op to its chat rule (`chat.rs`). Kept out of the reader loop's frame so
+/// that the loop's stack stays shallow (see `memory::release_unused_stack`).
 #[inline(never)]
 fn handle_text_op(app: &Arc<App>, conn: &Conn, user: &User, op: ClientText) {
-    let outbox = conn.outbox.clone();
-    // What a write's answer does once it is committed: publish to everyone, or tell this
-    // connection what went wrong. Runs on the store thread; pushing never blocks.
-    let reply_error = move |e: ApiError, nonce: Option<String>| {
-        let _ = outbox.push(frame::json(&ServerEvent::error(&e, nonce)));
+    let from = chat::Client {
+        conn: conn.id,
+        user,
+        outbox: &conn.outbox,
     };
-    let (u, router) = (user.clone(), app.router.clone());
-    let queued: ApiResult<()> = match op {
-        ClientText::Ping => {
-            conn.send(&ServerEvent::Pong);
-            Ok(())
-        }
-        ClientText::Typing { channel } => {
-            app.router.send(Cmd::Typing {
-                conn: conn.id,
-                channel,
-            });
-            Ok(())
-        }
+    match op {
+        ClientText::Ping => conn.send(&ServerEvent::Pong),
+        ClientText::Typing { channel } => chat::typing(app, &from, channel),
         ClientText::Send {
             channel,
             content,
             nonce,
             reply_to,
-        } => {
-            let checked = validate::content(&content)
-                .and_then(|c| nonce.as_deref().map_or(Ok(()), validate::nonce).map(|_| c))
-                .and_then(|c| take_send_token(app, user).map(|_| c));
-            match checked {
-                Err(e) => {
-                    conn.send_error(&e, nonce);
-                    return;
-                }
-                Ok(content) => {
-                    let (n, outbox) = (nonce.clone(), conn.outbox.clone());
-                    app.store.submit(
-                        move |c| {
-                            store::insert_message(c, &u, &channel, &content, reply_to, n.as_deref())
-                        },
-                        move |result| match result {
-                            Ok((message, false)) => {
-                                METRICS.messages_stored.fetch_add(1, Relaxed);
-                                router.send(Cmd::Publish(ServerEvent::Message { message, nonce }));
-                            }
-                            // A repeated nonce: the stored message again, to this connection only.
-                            Ok((message, true)) => {
-                                let _ = outbox
-                                    .push(frame::json(&ServerEvent::Message { message, nonce }));
-                            }
-                            Err(e) => reply_error(e, nonce),
-                        },
-                    )
-                }
-            }
-        }
-        ClientText::Edit { id, content } => validate::content(&content)
-            .and_then(|content| take_send_token(app, user).map(|_| content))
-            .and_then(|content| {
-                app.store.submit(
-                    move |c| store::edit_message(c, &u, id, &content),
-                    move |result| match result {
-                        Ok(message) => {
-                            router.send(Cmd::Publish(ServerEvent::MessageUpdate { message }))
-                        }
-                        Err(e) => reply_error(e, None),
-                    },
-                )
-            }),
-        ClientText::Delete { id } => take_send_token(app, user).and_then(|_| {
-            app.store.submit(
-                move |c| store::delete_message(c, &u, id),
-                move |result| match result {
-                    Ok(channel) => {
-                        router.send(Cmd::Publish(ServerEvent::MessageDelete { id, channel }))
-                    }
-                    Err(e) => reply_error(e, None),
-                },
-            )
-        }),
-        ClientText::React { id, emoji } => validate::emoji(&emoji)
-            .and_then(|_| take_send_token(app, user))
-            .and_then(|_| {
-                let (name, e2) = (user.username.clone(), emoji.clone());
-                app.store.submit(
-                    move |c| store::toggle_reaction(c, &u, id, &e2),
-                    move |result| match result {
-                        Ok((channel, on)) => router.send(Cmd::Publish(ServerEvent::Reaction {
-                            id,
-                            channel,
-                            emoji,
-                            user: name,
-                            on,
-                        })),
-                        Err(e) => reply_error(e, None),
-                    },
-                )
-            }),
-    };
-    if let Err(e) = queued {
-        conn.send_error(&e, None);
+        } => chat::send(app, &from, channel, content, nonce, reply_to),
+        ClientText::Edit { id, content } => chat::edit(app, &from, id, content),
+        ClientText::Delete { id } => chat::delete(app, &from, id),
+        ClientText::React { id, emoji } => chat::react(app, &from, id, emoji),
     }
-}
-
-fn take_send_token(app: &App, user: &User) -> ApiResult<()> {
-    app.send_limit.take(user.id).map_err(ApiError::rate_limited)
 }
 
 /// Runs a `/ws/voice` connection in `room` to its end on the current thread.

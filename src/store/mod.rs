@@ -1,15 +1,17 @@
 //! The store thread: the one owner of the one SQLite connection (`DATA_DIR/chat.db`).
 //!
 //! Other threads never touch SQLite. They hand the store a job — a closure that runs on the
-//! store thread against the connection — through a bounded crossbeam channel, and wait on
-//! their own `bounded(1)` reply channel. The store thread takes every job that is queued
-//! (group commit), runs each inside its own SAVEPOINT (one job's error never undoes
-//! another's work) within a single transaction, COMMITs once, and only then answers each
-//! job. An answer is therefore a promise that the write is durable: with
-//! `synchronous=FULL` (the default) even a power cut cannot lose it.
+//! store thread against the connection — through a bounded crossbeam channel. The store
+//! thread takes every job that is queued (group commit), runs each inside its own SAVEPOINT
+//! (one job's error never undoes another's work) within a single transaction, COMMITs once,
+//! and only then answers each job, in commit order. An answer is therefore a promise that
+//! the write is durable: with `synchronous=FULL` (the default) even a power cut cannot
+//! lose it.
 //!
-//! Jobs may also carry an after-commit hook (`call_then`); the store runs the hooks in
-//! commit order, which is how new messages reach the router in id order.
+//! Two ways to hand in a job: `submit` queues it and returns at once, its answer a closure
+//! that runs on the store thread after COMMIT (WebSocket readers use it, through
+//! `realtime::chat::commit_then_publish`, which is how committed changes reach the router
+//! in id order); `call` queues it and waits on its own `bounded(1)` reply (HTTP handlers).
 //!
 //! Everything in this folder runs on the **store thread**, the one owner of SQLite: this
 //! file is the thread and its job queue; the SQL is split by domain — `schema.rs` (pragmas
@@ -88,28 +90,16 @@ impl Store {
         Ok(Store { jobs: tx })
     }
 
-    /// Runs `f` on the store thread inside the next transaction; answers after COMMIT.
+    /// Runs `f` on the store thread inside the next transaction and waits for its answer,
+    /// which comes after COMMIT. For reads, and for writes no `/ws` client needs to hear of
+    /// (a change they must hear of goes through `realtime::chat::commit_then_publish`).
     pub fn call<R, F>(&self, f: F) -> ApiResult<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> ApiResult<R> + Send + 'static,
     {
-        self.call_then(f, |_| {})
-    }
-
-    /// Like `call`, and runs `after_commit` on the store thread right after a successful
-    /// COMMIT, in commit order, before the caller gets its answer.
-    pub fn call_then<R, F, H>(&self, f: F, after_commit: H) -> ApiResult<R>
-    where
-        R: Send + 'static,
-        F: FnOnce(&Connection) -> ApiResult<R> + Send + 'static,
-        H: FnOnce(&R) + Send + 'static,
-    {
         let (reply_tx, reply_rx) = bounded::<ApiResult<R>>(1);
         self.submit(f, move |result| {
-            if let Ok(r) = &result {
-                after_commit(r);
-            }
             let _ = reply_tx.send(result);
         })?;
         reply_rx.recv().map_err(|_| ApiError::internal())?
