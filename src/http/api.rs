@@ -136,7 +136,7 @@ fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
 fn signed_in(req: &Request, app: &App) -> ApiResult<(User, String)> {
     let (user, source, token) = auth::authenticate(req, &app.store)?;
     if source == Source::Cookie && req.method != "GET" && req.method != "HEAD" {
-        check_origin(req, app, false)?;
+        auth::check_origin(req, &app.config, false)?;
     }
     Ok((user, token))
 }
@@ -147,26 +147,6 @@ fn admin(req: &Request, app: &App) -> ApiResult<User> {
         return Err(ApiError::forbidden("only an admin can do that"));
     }
     Ok(user)
-}
-
-/// `Origin` must be this server's own origin or in `ALLOWED_ORIGINS`. When `required`, a
-/// missing Origin is refused too (browsers always send one on WebSocket handshakes).
-pub fn check_origin(req: &Request, app: &App, required: bool) -> ApiResult<()> {
-    let Some(origin) = req.header("origin") else {
-        return if required {
-            Err(ApiError::forbidden("origin not allowed"))
-        } else {
-            Ok(())
-        };
-    };
-    let host = req.header("host").unwrap_or("");
-    let own = !host.is_empty()
-        && (origin == format!("http://{host}") || origin == format!("https://{host}"));
-    if own || app.config.allowed_origins.iter().any(|o| o == origin) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("origin not allowed"))
-    }
 }
 
 fn session_cookie(token: &str) -> String {
@@ -200,7 +180,7 @@ struct RegisterBody {
 }
 
 fn register(req: &Request, app: &App) -> ApiResult<Response> {
-    check_origin(req, app, false)?;
+    auth::check_origin(req, &app.config, false)?;
     let b: RegisterBody = body(req)?;
     validate::username(&b.username)?;
     validate::password(&b.password)?;
@@ -245,7 +225,7 @@ struct LoginBody {
 static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 fn login(req: &Request, app: &App) -> ApiResult<Response> {
-    check_origin(req, app, false)?;
+    auth::check_origin(req, &app.config, false)?;
     let b: LoginBody = body(req)?;
     let ip = auth::ip_key(req.peer);
     let user_key = b.username.to_ascii_lowercase();

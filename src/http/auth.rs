@@ -13,6 +13,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use sha2::{Digest, Sha256};
 
+use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::Request;
 use crate::model::User;
@@ -246,6 +247,28 @@ pub fn ip_key(ip: IpAddr) -> String {
             let net = u128::from(v6) & !(u64::MAX as u128);
             format!("{}/64", std::net::Ipv6Addr::from(net))
         }
+    }
+}
+
+/// `Origin` must be this server's own origin or in `ALLOWED_ORIGINS`. When `required`, a
+/// missing Origin is refused too (browsers always send one on WebSocket handshakes). Every
+/// path that trusts a cookie calls this: state-changing routes (CSRF) and the WebSocket
+/// handshake (cross-site WebSocket hijacking).
+pub fn check_origin(req: &Request, config: &Config, required: bool) -> ApiResult<()> {
+    let Some(origin) = req.header("origin") else {
+        return if required {
+            Err(ApiError::forbidden("origin not allowed"))
+        } else {
+            Ok(())
+        };
+    };
+    let host = req.header("host").unwrap_or("");
+    let own = !host.is_empty()
+        && (origin == format!("http://{host}") || origin == format!("https://{host}"));
+    if own || config.allowed_origins.iter().any(|o| o == origin) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("origin not allowed"))
     }
 }
 

@@ -350,11 +350,9 @@ impl Router {
         room: String,
         outbox: Arc<Outbox>,
     ) -> ApiResult<String> {
-        if !self
-            .channels
-            .iter()
-            .any(|c| c.name == room && c.kind == ChannelKind::Voice)
-        {
+        // The handshake checked that `room` is a voice channel (`ws::voice_channel`); it may
+        // have been deleted since, and then there is no room to join.
+        if !self.channels.iter().any(|c| c.name == room) {
             return Err(ApiError::not_found("no such voice channel"));
         }
         let peer = VoicePeer {

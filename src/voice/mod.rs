@@ -5,6 +5,7 @@
 //! `GET /api/webrtc-config`.
 
 pub mod rooms;
+pub mod signaling;
 pub mod turn;
 
 pub use rooms::{VoicePeer, VoiceRooms};
