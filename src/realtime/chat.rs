@@ -186,7 +186,7 @@ pub fn react(app: &App, from: &Client, id: i64, emoji: String) {
 }
 
 /// `typing`: the router forwards it to everyone else, at most once per
-/// `TYPING_INTERVAL` (router.rs) per user and channel. Nothing is stored.
+/// `presence::TYPING_INTERVAL` per user and channel. Nothing is stored.
 pub fn typing(app: &App, from: &Client, channel: String) {
     app.router.send(Cmd::Typing {
         conn: from.conn,

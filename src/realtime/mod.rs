@@ -12,6 +12,7 @@
 
 pub mod chat;
 pub mod frame;
+pub mod presence;
 pub mod protocol;
 pub mod router;
 pub mod writer;
