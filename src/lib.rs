@@ -13,6 +13,7 @@
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod ratelimit;
@@ -59,7 +60,7 @@ pub fn run(config: Config) -> Result<(), String> {
         .init()
         .map_err(|e| format!("cannot start logging: {e}"))?;
 
-    return_big_allocations_to_the_os();
+    memory::return_big_allocations_to_the_os();
     let store = store::Store::open(&config.data_dir, &config.db_synchronous, config.store_batch)?;
     let (channels, last_ids) = store
         .call(|c| Ok((store::list_channels(c)?, store::last_ids(c)?)))
@@ -101,18 +102,6 @@ pub fn run(config: Config) -> Result<(), String> {
     );
     http::server::accept_loop(listener, app);
     Ok(())
-}
-
-/// glibc raises its mmap threshold each time a large block is freed, after which Argon2's
-/// 19 MiB blocks come from the heap arenas and stay resident after the hash is done (seen:
-/// ~600 MiB kept after a burst of logins). A fixed 1 MiB threshold keeps every large block
-/// an mmap that is returned to the OS when freed.
-fn return_big_allocations_to_the_os() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tuning; it is called before other threads start.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
 }
 
 /// Settings that work but leave the server open: said loudly in the log at start.

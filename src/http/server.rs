@@ -79,11 +79,11 @@ fn refuse(mut stream: TcpStream) {
 /// A connection thread's body. The HTTP phase runs in its own (never inlined) call, so its
 /// deep frames are gone before the WebSocket reader starts; the reader then runs from a
 /// shallow stack whose unused pages are handed back (`release_unused_stack`), which is what
-/// keeps an idle socket at a few KiB of resident stack.
+/// keeps an idle socket's resident stack small (the figure is in `memory.rs`).
 fn connection(stream: TcpStream, peer: SocketAddr, ticket: Ticket, app: Arc<App>) {
     METRICS.http_connections_open.fetch_add(1, Relaxed);
     if let Some(up) = http_phase(stream, peer, &app) {
-        crate::http::limits::release_unused_stack();
+        crate::memory::release_unused_stack();
         websocket_phase(&app, up);
     }
     drop(ticket);

@@ -39,8 +39,9 @@ use crate::App;
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// tungstenite's default read buffer is 128 KiB, zero-filled on first read (measured: 135 KiB
 /// RSS per idle connection). Nearly every client frame is a few hundred bytes; a larger one
-/// (up to the 64 KiB cap) is simply read in more chunks. 1 KiB instead of 4 KiB took idle RSS
-/// from 20.9 to 18.0 KiB per socket (2,000 idle sockets, measured with /proc/PID/smaps).
+/// (up to the 64 KiB cap) is simply read in more chunks. 1 KiB instead of 4 KiB saved 2.9 KiB
+/// per idle socket when it was made (2,000 idle sockets, /proc/PID/smaps); what an idle
+/// socket costs today is in `memory.rs`.
 pub const READ_BUFFER_BYTES: usize = 1024;
 /// API.md: the server pings every 30 s…
 pub const PING_INTERVAL: Duration = Duration::from_secs(30);
