@@ -1,13 +1,17 @@
 //! mini-discord: a small self-hosted Discord-style chat and voice server.
 //!
-//! One process, plain threads, no async runtime. The threads and who owns what:
-//! - the **accept loop** (`server.rs`) admits connections (`limits.rs`) and gives each its
-//!   own thread, which reads HTTP (`http.rs`, `api.rs`) and, after an upgrade, WebSocket
-//!   frames (`ws.rs`);
-//! - the **store thread** (`store.rs`) owns the SQLite connection;
-//! - the **router thread** (`router.rs`) owns realtime state and fans events out;
-//! - the **writer thread** (`writer.rs`) owns every upgraded socket's write side.
+//! One process, plain threads, no async runtime. The folders are the capabilities, and the
+//! threads and who owns what:
+//! - the **accept loop** (`http/server.rs`) admits connections (`http/limits.rs`) and gives
+//!   each its own thread, which reads HTTP (`http/`) and, after an upgrade, WebSocket frames
+//!   (`realtime/ws.rs`, with the chat ops in `realtime/chat.rs` and the signaling rules in
+//!   `voice/signaling.rs`);
+//! - the **store thread** (`store/`) owns the SQLite connection;
+//! - the **router thread** (`realtime/router.rs`) owns realtime state and fans events out;
+//! - the **writer thread** (`realtime/writer.rs`) owns every upgraded socket's write side.
 //!
+//! Shared by all of them and owned by none: `model.rs` (the wire types), `config.rs`,
+//! `error.rs`, `metrics.rs`, `memory.rs`, `validate.rs`, `ratelimit.rs`.
 //! docs/ARCHITECTURE.md draws the picture; `App` below is what every thread shares.
 
 pub mod config;

@@ -2,9 +2,9 @@
 //! memory small. Runs once at start (`main` and `run`, before other threads exist) and once
 //! per connection thread when it becomes a WebSocket reader; owns no state.
 //!
-//! The figures, from docs/PERFORMANCE.md ("Memory per idle connection"): an idle `/ws`
-//! socket costs 15.6 KiB of RSS (15,523 idle sockets, from /proc/PID/smaps), of which
-//! about 8 KiB is resident stack.
+//! The figures, from docs/PERFORMANCE.md: an idle `/ws` socket costs 15.6 KiB of RSS
+//! (15,523 idle sockets, the "idle" rows), of which 12 KiB is its reader's resident stack
+//! ("Resident stack per idle socket", 2,000 idle sockets, /proc/PID/smaps).
 //!
 //! Environment: the re-exec below needs to know whether the operator set `GLIBC_TUNABLES`;
 //! it asks `config::glibc_tunables_set`, so config.rs stays the only reader of the

@@ -1,5 +1,6 @@
 //! Accounts and sessions: Argon2id password hashes, random session tokens kept only as
-//! SHA-256 hashes, cookie/Bearer extraction, and the login throttle.
+//! SHA-256 hashes, cookie/Bearer extraction, the login throttle, and the Origin check that
+//! every cookie-trusting path calls (state-changing routes and the WebSocket handshake).
 //!
 //! Hashing runs on the calling connection thread (it is deliberately slow), never on the
 //! store thread. Nothing here logs a password or token.

@@ -122,64 +122,67 @@ pub fn send(
 
 /// `edit`: the author changes a message's content; everyone gets `message_update`.
 pub fn edit(app: &App, from: &Client, id: i64, content: String) {
-    let (user, outbox) = (from.user.clone(), from.outbox.clone());
-    let queued = validate::content(&content)
-        .and_then(|content| from.take_send_token(app).map(|_| content))
-        .and_then(|content| {
-            commit_then_publish(
-                app,
-                move |c| store::edit_message(c, &user, id, &content),
-                move |result, publisher| match result {
-                    Ok(message) => publisher.publish(ServerEvent::MessageUpdate { message }),
-                    Err(e) => reply_error(&outbox, &e, None),
-                },
-            )
-        });
-    if let Err(e) = queued {
-        from.error(&e, None);
-    }
+    let checked = validate::content(&content).and_then(|c| from.take_send_token(app).map(|_| c));
+    let content = match checked {
+        Ok(c) => c,
+        Err(e) => return from.error(&e, None),
+    };
+    let user = from.user.clone();
+    broadcast_after_commit(
+        app,
+        from,
+        move |c| store::edit_message(c, &user, id, &content),
+        |message| ServerEvent::MessageUpdate { message },
+    );
 }
 
 /// `delete`: the author or an admin removes a message; everyone gets `message_delete`.
 pub fn delete(app: &App, from: &Client, id: i64) {
-    let (user, outbox) = (from.user.clone(), from.outbox.clone());
-    let queued = from.take_send_token(app).and_then(|_| {
-        commit_then_publish(
-            app,
-            move |c| store::delete_message(c, &user, id),
-            move |result, publisher| match result {
-                Ok(channel) => publisher.publish(ServerEvent::MessageDelete { id, channel }),
-                Err(e) => reply_error(&outbox, &e, None),
-            },
-        )
-    });
-    if let Err(e) = queued {
-        from.error(&e, None);
+    if let Err(e) = from.take_send_token(app) {
+        return from.error(&e, None);
     }
+    let user = from.user.clone();
+    broadcast_after_commit(
+        app,
+        from,
+        move |c| store::delete_message(c, &user, id),
+        move |channel| ServerEvent::MessageDelete { id, channel },
+    );
 }
 
 /// `react`: toggles the user's emoji on a message; everyone gets `reaction`.
 pub fn react(app: &App, from: &Client, id: i64, emoji: String) {
-    let (user, outbox) = (from.user.clone(), from.outbox.clone());
-    let queued = validate::emoji(&emoji)
-        .and_then(|_| from.take_send_token(app))
-        .and_then(|_| {
-            let (e2, name) = (emoji.clone(), from.user.username.clone());
-            commit_then_publish(
-                app,
-                move |c| store::toggle_reaction(c, &user, id, &e2),
-                move |result, publisher| match result {
-                    Ok((channel, on)) => publisher.publish(ServerEvent::Reaction {
-                        id,
-                        channel,
-                        emoji,
-                        user: name,
-                        on,
-                    }),
-                    Err(e) => reply_error(&outbox, &e, None),
-                },
-            )
-        });
+    if let Err(e) = validate::emoji(&emoji).and_then(|_| from.take_send_token(app)) {
+        return from.error(&e, None);
+    }
+    let (user, e2, name) = (from.user.clone(), emoji.clone(), from.user.username.clone());
+    broadcast_after_commit(
+        app,
+        from,
+        move |c| store::toggle_reaction(c, &user, id, &e2),
+        move |(channel, on)| ServerEvent::Reaction {
+            id,
+            channel,
+            emoji,
+            user: name,
+            on,
+        },
+    );
+}
+
+/// The shape edit, delete and react share once their checks passed: commit `job`, then
+/// publish `event` of its result to everyone, or tell this connection what went wrong.
+fn broadcast_after_commit<R, F, E>(app: &App, from: &Client, job: F, event: E)
+where
+    R: Send + 'static,
+    F: FnOnce(&Connection) -> ApiResult<R> + Send + 'static,
+    E: FnOnce(R) -> ServerEvent + Send + 'static,
+{
+    let outbox = from.outbox.clone();
+    let queued = commit_then_publish(app, job, move |result, publisher| match result {
+        Ok(r) => publisher.publish(event(r)),
+        Err(e) => reply_error(&outbox, &e, None),
+    });
     if let Err(e) = queued {
         from.error(&e, None);
     }
