@@ -1,5 +1,7 @@
 //! Configuration: the environment (plus an optional `.env` file) read once at start into a
-//! validated `Config`. Nothing else in the program reads `std::env`.
+//! validated `Config`. Nothing else in the program reads an environment variable (`main.rs`
+//! and `memory.rs` use `std::env` only for the program's own arguments and path), and
+//! `glibc_tunables_set` is the one variable read before `Config` exists.
 //!
 //! Rules: a `.env` in the working directory is read first and real environment variables
 //! override it; an empty value means "unset" (so `.env.example` can list every key); a bad
@@ -9,7 +11,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::proxy::TrustedProxies;
+use crate::http::proxy::TrustedProxies;
 
 /// Who may create an account once the first (admin) account exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +67,13 @@ pub struct Config {
     /// `STORE_BATCH`: most jobs per group-commit transaction, default 512; 1 turns group
     /// commit off (a benchmark baseline, not a production setting).
     pub store_batch: usize,
+}
+
+/// Whether the operator set `GLIBC_TUNABLES` in the real environment (not `.env`: glibc only
+/// reads the environment a process starts with). Read before `Config` exists, because the
+/// server may re-execute itself to set it (`memory::reexec_without_thread_caches`).
+pub fn glibc_tunables_set() -> bool {
+    std::env::var_os("GLIBC_TUNABLES").is_some()
 }
 
 /// The placeholder secret of `.env.example`; running with it on a public address is warned about.

@@ -1,35 +1,35 @@
 //! mini-discord: a small self-hosted Discord-style chat and voice server.
 //!
-//! One process, plain threads, no async runtime. The threads and who owns what:
-//! - the **accept loop** (`server.rs`) admits connections (`limits.rs`) and gives each its
-//!   own thread, which reads HTTP (`http.rs`, `api.rs`) and, after an upgrade, WebSocket
-//!   frames (`ws.rs`);
-//! - the **store thread** (`store.rs`) owns the SQLite connection;
-//! - the **router thread** (`router.rs`) owns realtime state and fans events out;
-//! - the **writer thread** (`writer.rs`) owns every upgraded socket's write side.
+//! One process, plain threads, no async runtime. The folders are the capabilities, and the
+//! threads and who owns what:
+//! - the **accept loop** (`http/server.rs`) admits connections (`http/limits.rs`) and gives
+//!   each its own thread, which reads HTTP (`http/`) and, after an upgrade, WebSocket frames
+//!   (`realtime/ws.rs`, with the chat ops in `realtime/chat.rs` and the signaling rules in
+//!   `voice/signaling.rs`);
+//! - the **store thread** (`store/`) owns the SQLite connection;
+//! - the **router thread** (`realtime/router.rs`) owns realtime state and fans events out;
+//! - the **writer thread** (`realtime/writer.rs`) owns every upgraded socket's write side.
 //!
+//! Shared by all of them and owned by none: `model.rs` (the wire types), `config.rs`,
+//! `error.rs`, `metrics.rs`, `memory.rs`, `validate.rs`, `ratelimit.rs`.
 //! docs/ARCHITECTURE.md draws the picture; `App` below is what every thread shares.
 
-pub mod api;
-pub mod assets;
-pub mod auth;
 pub mod config;
 pub mod error;
-pub mod frame;
 pub mod http;
-pub mod limits;
+pub mod memory;
 pub mod metrics;
-pub mod protocol;
-pub mod proxy;
+pub mod model;
 pub mod ratelimit;
-pub mod router;
-pub mod server;
+pub mod realtime;
 pub mod store;
-pub mod turn;
 pub mod validate;
 pub mod voice;
-pub mod writer;
-pub mod ws;
+
+// The paths the integration and fuzz tests name (`mini_discord::ws::MAX_MESSAGE_BYTES`, …)
+// from before the code was grouped into folders.
+pub use http::{assets, limits};
+pub use realtime::{protocol, ws};
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -42,10 +42,10 @@ use config::Config;
 pub struct App {
     pub config: Config,
     pub store: store::Store,
-    pub router: router::RouterHandle,
-    pub writer: writer::Writer,
-    pub admission: Arc<limits::Admission>,
-    pub throttles: auth::Throttles,
+    pub router: realtime::router::RouterHandle,
+    pub writer: realtime::writer::Writer,
+    pub admission: Arc<http::limits::Admission>,
+    pub throttles: http::auth::Throttles,
     pub send_limit: ratelimit::PerUser,
 }
 
@@ -53,7 +53,7 @@ pub struct App {
 const _: fn() = || {
     fn shared<T: Send + Sync>() {}
     shared::<App>();
-    shared::<writer::Outbox>();
+    shared::<realtime::writer::Outbox>();
 };
 
 /// Starts every thread and serves until the process is stopped.
@@ -64,33 +64,34 @@ pub fn run(config: Config) -> Result<(), String> {
         .init()
         .map_err(|e| format!("cannot start logging: {e}"))?;
 
-    return_big_allocations_to_the_os();
+    memory::return_big_allocations_to_the_os();
     let store = store::Store::open(&config.data_dir, &config.db_synchronous, config.store_batch)?;
     let (channels, last_ids) = store
         .call(|c| Ok((store::list_channels(c)?, store::last_ids(c)?)))
         .map_err(|e| format!("cannot read the database: {e}"))?;
-    let writer =
-        writer::Writer::start().map_err(|e| format!("cannot start the writer thread: {e}"))?;
-    let router = router::start(channels, last_ids, config.voice_max_peers, writer.clone())
-        .map_err(|e| format!("cannot start the router thread: {e}"))?;
-    let ceiling = limits::derive(config.max_connections);
+    let writer = realtime::writer::Writer::start()
+        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+    let router =
+        realtime::router::start(channels, last_ids, config.voice_max_peers, writer.clone())
+            .map_err(|e| format!("cannot start the router thread: {e}"))?;
+    let ceiling = http::limits::derive(config.max_connections);
     log::info!(
         "max connections: {} (derived from {})",
         ceiling.max_connections,
         ceiling.explanation
     );
 
-    let listener = server::bind(config.listen_addr)
+    let listener = http::server::bind(config.listen_addr)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen_addr))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     warn_about_risky_settings(&config, local);
     let app = Arc::new(App {
-        admission: limits::Admission::new(
+        admission: http::limits::Admission::new(
             ceiling.max_connections,
             config.max_connections_per_ip,
             config.trusted_proxies.clone(),
         ),
-        throttles: auth::Throttles::default(),
+        throttles: http::auth::Throttles::default(),
         send_limit: ratelimit::PerUser::new(config.send_rate, config.send_burst),
         config,
         store,
@@ -103,20 +104,8 @@ pub fn run(config: Config) -> Result<(), String> {
         app.config.data_dir.display(),
         started.elapsed().as_millis()
     );
-    server::accept_loop(listener, app);
+    http::server::accept_loop(listener, app);
     Ok(())
-}
-
-/// glibc raises its mmap threshold each time a large block is freed, after which Argon2's
-/// 19 MiB blocks come from the heap arenas and stay resident after the hash is done (seen:
-/// ~600 MiB kept after a burst of logins). A fixed 1 MiB threshold keeps every large block
-/// an mmap that is returned to the OS when freed.
-fn return_big_allocations_to_the_os() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tuning; it is called before other threads start.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
 }
 
 /// Settings that work but leave the server open: said loudly in the log at start.

@@ -23,7 +23,7 @@ fn main() {
             std::process::exit(2);
         }
     }
-    mini_discord::limits::reexec_without_thread_caches();
+    mini_discord::memory::reexec_without_thread_caches();
     let config = match mini_discord::config::Config::from_env() {
         Ok(c) => c,
         Err(e) => {

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
-use crate::proxy::TrustedProxies;
+use crate::http::proxy::TrustedProxies;
 
 /// The stack of a connection thread. Only virtual size: RSS is what is touched (measured:
 /// 64 KiB, 128 KiB and 2 MiB stacks gave the same RSS per socket). 256 KiB leaves ample room
@@ -25,68 +25,6 @@ const RESERVED_FDS: u64 = 128;
 const MAP_MARGIN: f64 = 0.05;
 /// Threads kept back for the rest of the machine and our own fixed threads.
 const RESERVED_THREADS: u64 = 512;
-
-/// Headroom kept resident below the current stack pointer when trimming a reader's stack:
-/// the reader loop (tungstenite read, serde_json, the store call of a send) stays within it.
-const STACK_HEADROOM_BYTES: usize = 4 * 1024;
-
-/// Gives back to the kernel the pages of this thread's stack that lie below the current
-/// stack pointer (minus headroom). Called once a connection has become an idle-mostly
-/// WebSocket reader: the handshake (Argon2 on a keep-alive login, JSON, SQL) may have touched
-/// deep stack that the reader loop never needs again. Those pages are zero-filled on demand if
-/// they are ever touched again, so this is always safe; it only lowers RSS per idle socket
-/// (measured in the notes: 16 KiB of resident stack without it, 8 KiB with it).
-pub fn release_unused_stack() {
-    #[cfg(all(target_os = "linux", any(target_env = "gnu", target_env = "musl")))]
-    // SAFETY: we only read our own thread's stack bounds and madvise pages strictly below
-    // the live part of the stack (the current frame's address minus STACK_HEADROOM_BYTES);
-    // MADV_DONTNEED on anonymous private memory makes those pages read back as zero.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-            return;
-        }
-        let mut addr: *mut libc::c_void = std::ptr::null_mut();
-        let mut size: libc::size_t = 0;
-        let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
-        libc::pthread_attr_destroy(&mut attr);
-        if !ok || addr.is_null() {
-            return;
-        }
-        let page = 4096usize;
-        let marker = 0u8;
-        let sp = std::ptr::addr_of!(marker) as usize;
-        let low = (addr as usize).div_ceil(page) * page;
-        let high = sp.saturating_sub(STACK_HEADROOM_BYTES) / page * page;
-        if high > low && sp < addr as usize + size {
-            libc::madvise(low as *mut libc::c_void, high - low, libc::MADV_DONTNEED);
-        }
-    }
-}
-
-/// glibc keeps up to 7 freed blocks per size class in a cache per thread (tcache). With a
-/// thread per connection, what the HTTP phase freed stays parked in every idle reader's cache.
-/// Measured with 3,000 idle sockets: 17.9 KiB RSS per socket with the cache, 15.4 KiB without.
-/// At 1M deliveries/s server CPU was 0.92-0.95 s per million either way. The cache can only be
-/// turned off through `GLIBC_TUNABLES`, which glibc reads when a process starts, so the server
-/// re-executes itself once with it set. An operator who sets `GLIBC_TUNABLES` keeps their own.
-pub fn reexec_without_thread_caches() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        use std::os::unix::process::CommandExt;
-        if std::env::var_os("GLIBC_TUNABLES").is_some() {
-            return;
-        }
-        let Ok(exe) = std::env::current_exe() else {
-            return;
-        };
-        // `exec` only returns if it failed; then we simply run with the cache on.
-        let _ = std::process::Command::new(exe)
-            .args(std::env::args_os().skip(1))
-            .env("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0")
-            .exec();
-    }
-}
 
 /// The ceiling, and how it was derived (logged at start).
 #[derive(Debug, Clone)]

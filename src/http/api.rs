@@ -6,14 +6,17 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{self, Source};
+use super::assets;
 use crate::config::Registration;
 use crate::error::{ApiError, ApiResult};
+use crate::http::auth::{self, Source};
 use crate::http::{Request, Response};
-use crate::protocol::ServerEvent;
-use crate::router::Cmd;
-use crate::store::{self, now_ms, Channel, Page, User};
-use crate::{assets, turn, validate, App};
+use crate::model::{Channel, ChannelKind, User};
+use crate::realtime::chat;
+use crate::realtime::protocol::ServerEvent;
+use crate::store::{self, now_ms, Page};
+use crate::voice::turn;
+use crate::{validate, App};
 
 /// API.md: history pages default to 50 and are capped at 200.
 const HISTORY_DEFAULT: i64 = 50;
@@ -116,7 +119,7 @@ fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
     }
     let text =
         std::str::from_utf8(&req.body).map_err(|_| ApiError::bad_request("body is not UTF-8"))?;
-    if crate::protocol::too_deep(text) {
+    if crate::realtime::protocol::too_deep(text) {
         return Err(ApiError::bad_request("JSON nests too deeply"));
     }
     let value: serde_json::Value = serde_json::from_str(text)
@@ -133,7 +136,7 @@ fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
 fn signed_in(req: &Request, app: &App) -> ApiResult<(User, String)> {
     let (user, source, token) = auth::authenticate(req, &app.store)?;
     if source == Source::Cookie && req.method != "GET" && req.method != "HEAD" {
-        check_origin(req, app, false)?;
+        auth::check_origin(req, &app.config, false)?;
     }
     Ok((user, token))
 }
@@ -144,26 +147,6 @@ fn admin(req: &Request, app: &App) -> ApiResult<User> {
         return Err(ApiError::forbidden("only an admin can do that"));
     }
     Ok(user)
-}
-
-/// `Origin` must be this server's own origin or in `ALLOWED_ORIGINS`. When `required`, a
-/// missing Origin is refused too (browsers always send one on WebSocket handshakes).
-pub fn check_origin(req: &Request, app: &App, required: bool) -> ApiResult<()> {
-    let Some(origin) = req.header("origin") else {
-        return if required {
-            Err(ApiError::forbidden("origin not allowed"))
-        } else {
-            Ok(())
-        };
-    };
-    let host = req.header("host").unwrap_or("");
-    let own = !host.is_empty()
-        && (origin == format!("http://{host}") || origin == format!("https://{host}"));
-    if own || app.config.allowed_origins.iter().any(|o| o == origin) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("origin not allowed"))
-    }
 }
 
 fn session_cookie(token: &str) -> String {
@@ -197,7 +180,7 @@ struct RegisterBody {
 }
 
 fn register(req: &Request, app: &App) -> ApiResult<Response> {
-    check_origin(req, app, false)?;
+    auth::check_origin(req, &app.config, false)?;
     let b: RegisterBody = body(req)?;
     validate::username(&b.username)?;
     validate::password(&b.password)?;
@@ -242,7 +225,7 @@ struct LoginBody {
 static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 fn login(req: &Request, app: &App) -> ApiResult<Response> {
-    check_origin(req, app, false)?;
+    auth::check_origin(req, &app.config, false)?;
     let b: LoginBody = body(req)?;
     let ip = auth::ip_key(req.peer);
     let user_key = b.username.to_ascii_lowercase();
@@ -319,38 +302,52 @@ fn create_channel(req: &Request, app: &App) -> ApiResult<Response> {
     admin(req, app)?;
     let b: ChannelBody = body(req)?;
     validate::channel_name(&b.name)?;
-    if b.kind != "text" && b.kind != "voice" {
-        return Err(ApiError::bad_request("kind must be \"text\" or \"voice\""));
-    }
+    let kind = ChannelKind::parse(&b.kind)
+        .ok_or_else(|| ApiError::bad_request("kind must be \"text\" or \"voice\""))?;
     let channel = Channel {
         name: b.name,
-        kind: b.kind,
+        kind,
         topic: validate::topic(b.topic.as_deref().unwrap_or(""))?,
     };
-    let (ch, published, router) = (channel.clone(), channel.clone(), app.router.clone());
-    app.store.call_then(
+    let (ch, published) = (channel.clone(), channel.clone());
+    commit_publish_and_wait(
+        app,
         move |c| store::insert_channel(c, &ch),
-        move |_| {
-            router.send(Cmd::Publish(ServerEvent::ChannelCreate {
-                channel: published,
-            }))
-        },
+        move |_| ServerEvent::ChannelCreate { channel: published },
     )?;
     Ok(Response::json(201, &json!(channel)))
 }
 
 fn delete_channel(req: &Request, app: &App, name: &str) -> ApiResult<Response> {
     admin(req, app)?;
-    let (n, router) = (name.to_string(), app.router.clone());
-    app.store.call_then(
+    let n = name.to_string();
+    commit_publish_and_wait(
+        app,
         move |c| store::delete_channel(c, &n),
-        move |c| {
-            router.send(Cmd::Publish(ServerEvent::ChannelDelete {
-                name: c.name.clone(),
-            }))
+        |c| ServerEvent::ChannelDelete {
+            name: c.name.clone(),
         },
     )?;
     Ok(Response::no_content())
+}
+
+/// `chat::commit_then_publish` for a route: publishes `event` of the committed result (from
+/// inside the store's answer, so in commit order), then waits for that result, so the
+/// response is written only once the change is durable and on its way to every client.
+fn commit_publish_and_wait<R, F, E>(app: &App, job: F, event: E) -> ApiResult<R>
+where
+    R: Send + 'static,
+    F: FnOnce(&rusqlite::Connection) -> ApiResult<R> + Send + 'static,
+    E: FnOnce(&R) -> ServerEvent + Send + 'static,
+{
+    let (reply_tx, reply_rx) = crossbeam_channel::bounded::<ApiResult<R>>(1);
+    chat::commit_then_publish(app, job, move |result, publisher| {
+        if let Ok(r) = &result {
+            publisher.publish(event(r));
+        }
+        let _ = reply_tx.send(result);
+    })?;
+    reply_rx.recv().map_err(|_| ApiError::internal())?
 }
 
 /// Parses an integer query parameter: absent → `None`, not an integer → 400.

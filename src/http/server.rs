@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use socket2::{Domain, Socket, Type};
 
+use super::{api, assets};
 use crate::error::ApiError;
-use crate::http::{self, ReadError, Request, Response};
-use crate::limits::{Ticket, CONNECTION_STACK_BYTES};
+use crate::http::limits::{Ticket, CONNECTION_STACK_BYTES};
+use crate::http::{self, ReadError, Response};
 use crate::metrics::METRICS;
-use crate::store;
-use crate::{api, assets, auth, ws, App};
+use crate::realtime::ws::{self, Upgraded};
+use crate::App;
 
 /// std's listen backlog is 128: under a burst of connects the kernel drops SYNs and clients
 /// wait a 1 s retry (measured here: p99 connect 1.6 s). 4096 removes that.
@@ -75,23 +76,14 @@ fn refuse(mut stream: TcpStream) {
     let _ = stream.write(&r.to_bytes(false, false));
 }
 
-/// A connection that passed the WebSocket handshake, ready to become a reader.
-struct Upgraded {
-    stream: Arc<TcpStream>,
-    leftover: Vec<u8>,
-    user: crate::store::User,
-    /// `Some(voice channel)` for `/ws/voice`.
-    room: Option<String>,
-}
-
 /// A connection thread's body. The HTTP phase runs in its own (never inlined) call, so its
 /// deep frames are gone before the WebSocket reader starts; the reader then runs from a
 /// shallow stack whose unused pages are handed back (`release_unused_stack`), which is what
-/// keeps an idle socket at a few KiB of resident stack.
+/// keeps an idle socket's resident stack small (the figure is in `memory.rs`).
 fn connection(stream: TcpStream, peer: SocketAddr, ticket: Ticket, app: Arc<App>) {
     METRICS.http_connections_open.fetch_add(1, Relaxed);
     if let Some(up) = http_phase(stream, peer, &app) {
-        crate::limits::release_unused_stack();
+        crate::memory::release_unused_stack();
         websocket_phase(&app, up);
     }
     drop(ticket);
@@ -100,10 +92,7 @@ fn connection(stream: TcpStream, peer: SocketAddr, ticket: Ticket, app: Arc<App>
 
 #[inline(never)]
 fn websocket_phase(app: &Arc<App>, up: Upgraded) {
-    match up.room {
-        None => ws::serve_text(app, up.stream, up.leftover, up.user),
-        Some(room) => ws::serve_voice(app, up.stream, up.leftover, up.user, room),
-    }
+    ws::serve(app, up);
 }
 
 /// Answers HTTP requests until the connection closes, or returns it upgraded.
@@ -135,7 +124,7 @@ fn http_phase(mut stream: TcpStream, peer: SocketAddr, app: &Arc<App>) -> Option
             req.peer = app.config.trusted_proxies.client_ip(req.peer, forwarded);
         }
         if req.method == "GET" && (req.path == "/ws" || req.path == "/ws/voice") {
-            return upgrade(app, req, stream, std::mem::take(&mut buf));
+            return ws::handshake(app, &req, stream, std::mem::take(&mut buf));
         }
         let head = req.method == "HEAD";
         let response =
@@ -151,54 +140,4 @@ fn http_phase(mut stream: TcpStream, peer: SocketAddr, app: &Arc<App>) -> Option
             return None;
         }
     }
-}
-
-/// Checks a WebSocket handshake (headers, session, Origin, channel) and, if it is good,
-/// answers 101 and hands the connection back for its reader.
-fn upgrade(
-    app: &Arc<App>,
-    req: Request,
-    mut stream: TcpStream,
-    leftover: Vec<u8>,
-) -> Option<Upgraded> {
-    let checked = (|| {
-        let accept = ws::accept_key(&req)?;
-        let (user, source, _) = auth::authenticate(&req, &app.store)?;
-        // Browsers attach cookies to cross-site WebSocket handshakes by themselves
-        // (cross-site WebSocket hijacking); a Bearer token must be added by the page.
-        if source == auth::Source::Cookie {
-            api::check_origin(&req, app, true)?;
-        }
-        let room = if req.path == "/ws/voice" {
-            let name = req.query_param("channel").unwrap_or_default();
-            let ch = app.store.call({
-                let name = name.clone();
-                move |c| store::channel(c, &name)
-            })?;
-            match ch {
-                Some((_, c)) if c.kind == "voice" => Some(name),
-                _ => return Err(ApiError::not_found("no such voice channel")),
-            }
-        } else {
-            None
-        };
-        Ok((accept, user, room))
-    })();
-    let (accept, user, room) = match checked {
-        Ok(x) => x,
-        Err(e) => {
-            let _ =
-                assets::security_headers(Response::error(&e)).write_to(&mut stream, false, false);
-            return None;
-        }
-    };
-    let _ = stream.set_write_timeout(Some(http::WRITE_TIMEOUT));
-    stream.write_all(&ws::switching_protocols(&accept)).ok()?;
-    let _ = stream.set_write_timeout(None);
-    Some(Upgraded {
-        stream: Arc::new(stream),
-        leftover,
-        user,
-        room,
-    })
 }

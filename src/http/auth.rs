@@ -1,5 +1,6 @@
 //! Accounts and sessions: Argon2id password hashes, random session tokens kept only as
-//! SHA-256 hashes, cookie/Bearer extraction, and the login throttle.
+//! SHA-256 hashes, cookie/Bearer extraction, the login throttle, and the Origin check that
+//! every cookie-trusting path calls (state-changing routes and the WebSocket handshake).
 //!
 //! Hashing runs on the calling connection thread (it is deliberately slow), never on the
 //! store thread. Nothing here logs a password or token.
@@ -13,9 +14,11 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use sha2::{Digest, Sha256};
 
+use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::Request;
-use crate::store::{self, Store, User};
+use crate::model::User;
+use crate::store::{self, Store};
 
 /// The session cookie's name (API.md).
 pub const COOKIE: &str = "md_session";
@@ -239,12 +242,34 @@ impl Default for Throttles {
 /// host usually holds a whole /64, so keying on the full address would let it step around
 /// the limits by changing addresses.
 pub fn ip_key(ip: IpAddr) -> String {
-    match crate::proxy::canonical(ip) {
+    match crate::http::proxy::canonical(ip) {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {
             let net = u128::from(v6) & !(u64::MAX as u128);
             format!("{}/64", std::net::Ipv6Addr::from(net))
         }
+    }
+}
+
+/// `Origin` must be this server's own origin or in `ALLOWED_ORIGINS`. When `required`, a
+/// missing Origin is refused too (browsers always send one on WebSocket handshakes). Every
+/// path that trusts a cookie calls this: state-changing routes (CSRF) and the WebSocket
+/// handshake (cross-site WebSocket hijacking).
+pub fn check_origin(req: &Request, config: &Config, required: bool) -> ApiResult<()> {
+    let Some(origin) = req.header("origin") else {
+        return if required {
+            Err(ApiError::forbidden("origin not allowed"))
+        } else {
+            Ok(())
+        };
+    };
+    let host = req.header("host").unwrap_or("");
+    let own = !host.is_empty()
+        && (origin == format!("http://{host}") || origin == format!("https://{host}"));
+    if own || config.allowed_origins.iter().any(|o| o == origin) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("origin not allowed"))
     }
 }
 

@@ -1,6 +1,8 @@
 //! The router thread: the one owner of all realtime state — open `/ws` and `/ws/voice`
 //! connections, presence, typing throttles, voice rooms, the channel list and the newest
-//! message id of each channel — and the fan-out of every event.
+//! message id of each channel — and the fan-out of every event. The rules of that state are
+//! plain structs it owns: `Online` and `Typing` (`presence.rs`) and `VoiceRooms`
+//! (`voice/rooms.rs`); this file turns their answers into events.
 //!
 //! It never blocks and does no I/O. Readers and the store thread send it `Cmd`s over an
 //! unbounded channel (their number is bounded by the connection ceiling); it answers by
@@ -8,24 +10,24 @@
 //! A broadcast is serialized and framed once; every recipient gets the same bytes.
 //!
 //! Ordering: committed changes arrive from the store thread in commit order (`Cmd::Publish`
-//! is sent by the store's after-commit hook), so every client sees each channel in id order.
+//! is sent only from inside the store's answer, by `chat::commit_then_publish`), and the
+//! router handles commands in the order they arrive, so every client sees each channel in
+//! id order.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use serde_json::{Map, Value};
 
+use super::presence::{Online, Typing};
 use crate::error::{ApiError, ApiResult};
-use crate::frame::{self, Frame};
-use crate::protocol::{Presence, ServerEvent};
-use crate::store::{Channel, User};
+use crate::model::{Channel, ChannelKind, User};
+use crate::realtime::frame::{self, Frame};
+use crate::realtime::protocol::{Presence, ServerEvent};
+use crate::realtime::writer::{Outbox, Writer};
 use crate::voice::{VoicePeer, VoiceRooms};
-use crate::writer::{Outbox, Writer};
-
-/// One typing event per user and channel is forwarded at most this often.
-const TYPING_INTERVAL: Duration = Duration::from_millis(2500);
 
 /// What the router is asked to do.
 pub enum Cmd {
@@ -97,13 +99,11 @@ struct TextConn {
 pub struct Router {
     text: HashMap<u64, TextConn>,
     voice: HashMap<u64, Arc<Outbox>>,
-    /// user id → (username, number of open `/ws` connections)
-    online: HashMap<i64, (String, usize)>,
+    online: Online,
     channels: Vec<Channel>,
     last_ids: BTreeMap<String, i64>,
     rooms: VoiceRooms,
-    /// (username, channel) → when their last typing event went out.
-    typing: HashMap<(String, String), Instant>,
+    typing: Typing,
     voice_max_peers: usize,
     writer: Writer,
 }
@@ -119,11 +119,11 @@ pub fn start(
     let router = Router {
         text: HashMap::new(),
         voice: HashMap::new(),
-        online: HashMap::new(),
+        online: Online::default(),
         channels,
         last_ids: last_ids.into_iter().collect(),
         rooms: VoiceRooms::default(),
-        typing: HashMap::new(),
+        typing: Typing::default(),
         voice_max_peers,
         writer,
     };
@@ -224,20 +224,8 @@ impl Router {
     }
 
     fn join(&mut self, conn: u64, user: User, outbox: Arc<Outbox>, done: Sender<()>) {
-        let entry = self
-            .online
-            .entry(user.id)
-            .or_insert_with(|| (user.username.clone(), 0));
-        entry.1 += 1;
-        let first = entry.1 == 1;
-        let presence = self
-            .online
-            .values()
-            .map(|(name, _)| Presence {
-                user: name.clone(),
-                status: "online",
-            })
-            .collect();
+        let first = self.online.connect(user.id, &user.username);
+        let presence = self.online.snapshot();
         let ready = ServerEvent::Ready {
             user: user.clone(),
             channels: self.channels.clone(),
@@ -261,16 +249,8 @@ impl Router {
         let Some(c) = self.text.remove(&conn) else {
             return;
         };
-        let gone = match self.online.get_mut(&c.user.id) {
-            Some(e) => {
-                e.1 -= 1;
-                e.1 == 0
-            }
-            None => false,
-        };
-        if gone {
-            self.online.remove(&c.user.id);
-            self.typing.retain(|(name, _), _| *name != c.user.username);
+        if self.online.disconnect(c.user.id) {
+            self.typing.forget(&c.user.username);
             self.broadcast(&ServerEvent::Presence(Presence {
                 user: c.user.username,
                 status: "offline",
@@ -283,13 +263,11 @@ impl Router {
             ServerEvent::Message { message, .. } => {
                 let id = self.last_ids.entry(message.channel.clone()).or_insert(0);
                 *id = (*id).max(message.id);
-                // A sent message ends "typing"; the next keystroke may announce it at once.
-                self.typing
-                    .remove(&(message.author.clone(), message.channel.clone()));
+                self.typing.message_sent(&message.author, &message.channel);
             }
             ServerEvent::ChannelCreate { channel } => {
                 self.channels.push(channel.clone());
-                self.channels.sort_by(|a, b| a.kind.cmp(&b.kind));
+                self.channels.sort_by_key(|c| c.kind);
             }
             ServerEvent::ChannelDelete { name } => {
                 self.channels.retain(|c| &c.name != name);
@@ -321,21 +299,14 @@ impl Router {
         if !self
             .channels
             .iter()
-            .any(|ch| ch.name == channel && ch.kind == "text")
+            .any(|ch| ch.name == channel && ch.kind == ChannelKind::Text)
         {
             return;
         }
         let (uid, name) = (c.user.id, c.user.username.clone());
-        let now = Instant::now();
-        let key = (name.clone(), channel.clone());
-        if self
-            .typing
-            .get(&key)
-            .is_some_and(|t| now.duration_since(*t) < TYPING_INTERVAL)
-        {
+        if !self.typing.announce(&name, &channel, Instant::now()) {
             return;
         }
-        self.typing.insert(key, now);
         let f = frame::json(&ServerEvent::Typing {
             channel,
             user: name,
@@ -350,11 +321,9 @@ impl Router {
         room: String,
         outbox: Arc<Outbox>,
     ) -> ApiResult<String> {
-        if !self
-            .channels
-            .iter()
-            .any(|c| c.name == room && c.kind == "voice")
-        {
+        // The handshake checked that `room` is a voice channel (`ws::voice_channel`); it may
+        // have been deleted since, and then there is no room to join.
+        if !self.channels.iter().any(|c| c.name == room) {
             return Err(ApiError::not_found("no such voice channel"));
         }
         let peer = VoicePeer {

@@ -1,8 +1,8 @@
 //! The writer thread and the per-connection outboxes: the only code that writes to an
 //! upgraded WebSocket.
 //!
-//! Design (measured in `shared/notes/realtime-design-measurements.md`, chosen in
-//! docs/ARCHITECTURE.md): a socket costs one thread, its reader. Writes need no thread per
+//! Design (chosen in docs/ARCHITECTURE.md, from measurements kept in the project's notes,
+//! `../shared/notes/realtime-design-measurements.md`, outside this repository): a socket costs one thread, its reader. Writes need no thread per
 //! socket. Whoever has a frame for a connection — the router for broadcasts, the reader for
 //! its pongs and replies — appends the whole frame to that connection's `Outbox` under its
 //! one mutex, and, if the outbox was idle, wakes the single writer thread. The writer sends
@@ -24,14 +24,15 @@ use std::time::Duration;
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use socket2::SockRef;
 
-use crate::frame::{self, Frame};
 use crate::metrics::METRICS;
+use crate::realtime::frame::{self, Frame};
 
 /// A client that lets this much pile up (on top of what the kernel already holds) is not
 /// reading: about a thousand typical chat events.
 pub const MAX_QUEUED_BYTES: usize = 256 * 1024;
 /// The kernel send buffer of an upgraded socket. Small, so a stalled reader is noticed
-/// within about a second instead of after several MiB (measured in the notes).
+/// within about a second instead of after several MiB (measured in the design notes named
+/// above).
 pub const SOCKET_SNDBUF: usize = 64 * 1024;
 /// How often the writer retries sockets whose kernel buffer was full.
 const RETRY_TICK: Duration = Duration::from_millis(5);

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{ApiError, Code};
-use crate::protocol::{Peer, VoiceMember};
+use crate::realtime::protocol::{Peer, VoiceMember};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VoicePeer {

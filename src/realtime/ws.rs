@@ -1,5 +1,7 @@
-//! `/ws` and `/ws/voice`: the WebSocket handshake on our own `TcpStream`, and the reader
-//! loop that is each connection's one thread from then on.
+//! `/ws` and `/ws/voice`: the WebSocket transport. The whole handshake (upgrade headers,
+//! session, the Origin of a cookie session, the voice channel's kind), then the reader loop
+//! that is each connection's one thread from then on. What a frame *means* lives elsewhere:
+//! chat ops in `chat.rs`, signaling rules in `voice/signaling.rs`.
 //!
 //! tungstenite reads and validates client frames (masking, UTF-8, sizes) on a stream whose
 //! write half is a sink: it answers pings and closes by itself while reading, and may split
@@ -14,26 +16,32 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
-use serde_json::{Map, Value};
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message as WsMessage, WebSocket};
 
+use super::chat;
 use crate::error::{ApiError, ApiResult};
-use crate::frame::{self, code};
+use crate::http::{self, assets, auth, Request, Response};
 use crate::metrics::METRICS;
-use crate::protocol::{self, ClientText, ClientVoice, ServerEvent};
+use crate::model::ChannelKind;
+use crate::model::User;
 use crate::ratelimit::Bucket;
-use crate::router::Cmd;
-use crate::store::{self, User};
-use crate::writer::Outbox;
-use crate::{validate, App};
+use crate::realtime::frame::{self, code};
+use crate::realtime::protocol::{self, ClientText, ClientVoice, ServerEvent};
+use crate::realtime::router::Cmd;
+use crate::realtime::writer::Outbox;
+use crate::store;
+use crate::voice::signaling::{self, Signal};
+
+use crate::App;
 
 /// API.md: frames and messages over 64 KiB are closed with 1009.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// tungstenite's default read buffer is 128 KiB, zero-filled on first read (measured: 135 KiB
 /// RSS per idle connection). Nearly every client frame is a few hundred bytes; a larger one
-/// (up to the 64 KiB cap) is simply read in more chunks. 1 KiB instead of 4 KiB took idle RSS
-/// from 20.9 to 18.0 KiB per socket (2,000 idle sockets, measured with /proc/PID/smaps).
+/// (up to the 64 KiB cap) is simply read in more chunks. 1 KiB instead of 4 KiB saved 2.9 KiB
+/// per idle socket when it was made (2,000 idle sockets, /proc/PID/smaps); what an idle
+/// socket costs today is in `memory.rs`.
 pub const READ_BUFFER_BYTES: usize = 1024;
 /// API.md: the server pings every 30 s…
 pub const PING_INTERVAL: Duration = Duration::from_secs(30);
@@ -43,14 +51,6 @@ pub const IDLE_LIMIT: Duration = Duration::from_secs(75);
 /// every 2 s. Past that it is abusive and closed with 1008.
 const BAD_FRAME_BURST: f64 = 20.0;
 const BAD_FRAME_RATE: f64 = 0.5;
-/// Signaling frames per voice connection: a burst of 200 (ICE candidates to nine peers),
-/// then 50 per second.
-const SIGNAL_BURST: f64 = 200.0;
-const SIGNAL_RATE: f64 = 50.0;
-/// An SDP offer or answer for an audio call is a few KiB; 16 KiB leaves room for many codecs.
-pub const MAX_SDP_BYTES: usize = 16 * 1024;
-/// One ICE candidate object is a few hundred bytes.
-pub const MAX_CANDIDATE_BYTES: usize = 2 * 1024;
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -80,8 +80,84 @@ pub fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(MAX_MESSAGE_BYTES))
 }
 
+/// A connection that passed the WebSocket handshake, ready to become a reader.
+pub struct Upgraded {
+    stream: Arc<TcpStream>,
+    leftover: Vec<u8>,
+    user: User,
+    /// `Some(voice channel)` for `/ws/voice`.
+    room: Option<String>,
+}
+
+/// The whole WebSocket handshake of `/ws` and `/ws/voice` (API.md "Handshake"): the upgrade
+/// headers, the session, the Origin of a cookie session, and for `/ws/voice` the channel's
+/// kind. If all is good it answers 101 and hands the connection back for its reader; else
+/// it answers the error and the connection closes.
+pub fn handshake(
+    app: &App,
+    req: &Request,
+    mut stream: TcpStream,
+    leftover: Vec<u8>,
+) -> Option<Upgraded> {
+    let checked = (|| {
+        let accept = accept_key(req)?;
+        let (user, source, _) = auth::authenticate(req, &app.store)?;
+        // Browsers attach cookies to cross-site WebSocket handshakes by themselves
+        // (cross-site WebSocket hijacking); a Bearer token must be added by the page.
+        if source == auth::Source::Cookie {
+            auth::check_origin(req, &app.config, true)?;
+        }
+        let room = if req.path == "/ws/voice" {
+            let name = req.query_param("channel").unwrap_or_default();
+            Some(voice_channel(app, name)?)
+        } else {
+            None
+        };
+        Ok((accept, user, room))
+    })();
+    let (accept, user, room) = match checked {
+        Ok(x) => x,
+        Err(e) => {
+            let _ =
+                assets::security_headers(Response::error(&e)).write_to(&mut stream, false, false);
+            return None;
+        }
+    };
+    let _ = stream.set_write_timeout(Some(http::WRITE_TIMEOUT));
+    stream.write_all(&switching_protocols(&accept)).ok()?;
+    let _ = stream.set_write_timeout(None);
+    Some(Upgraded {
+        stream: Arc::new(stream),
+        leftover,
+        user,
+        room,
+    })
+}
+
+/// The one check of a voice room's channel kind: API.md answers 404 before the upgrade for
+/// anything but a voice channel. (The router later only checks that the channel still
+/// exists, for one deleted between this check and the join.)
+fn voice_channel(app: &App, name: String) -> ApiResult<String> {
+    let found = app.store.call({
+        let name = name.clone();
+        move |c| store::channel(c, &name)
+    })?;
+    match found {
+        Some((_, c)) if c.kind == ChannelKind::Voice => Ok(name),
+        _ => Err(ApiError::not_found("no such voice channel")),
+    }
+}
+
+/// Runs an upgraded connection to its end on the current thread.
+pub fn serve(app: &Arc<App>, up: Upgraded) {
+    match up.room {
+        None => serve_text(app, up.stream, up.leftover, up.user),
+        Some(room) => serve_voice(app, up.stream, up.leftover, up.user, room),
+    }
+}
+
 /// Checks the upgrade headers of RFC 6455 §4.2.1; returns the `Sec-WebSocket-Accept` value.
-pub fn accept_key(req: &crate::http::Request) -> ApiResult<String> {
+fn accept_key(req: &Request) -> ApiResult<String> {
     let has_token = |name: &str, token: &str| {
         req.header(name)
             .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
@@ -105,7 +181,7 @@ pub fn accept_key(req: &crate::http::Request) -> ApiResult<String> {
     Ok(tungstenite::handshake::derive_accept_key(key.as_bytes()))
 }
 
-pub fn switching_protocols(accept: &str) -> Vec<u8> {
+fn switching_protocols(accept: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
     )
@@ -236,7 +312,7 @@ impl Conn {
 }
 
 /// Runs a `/ws` connection to its end on the current thread.
-pub fn serve_text(app: &Arc<App>, stream: Arc<TcpStream>, leftover: Vec<u8>, user: User) {
+fn serve_text(app: &Arc<App>, stream: Arc<TcpStream>, leftover: Vec<u8>, user: User) {
     let mut conn = Conn::new(app, stream, leftover);
     let (done_tx, done_rx) = bounded(1);
     app.router.send(Cmd::Join {
@@ -270,117 +346,32 @@ pub fn serve_text(app: &Arc<App>, stream: Arc<TcpStream>, leftover: Vec<u8>, use
     METRICS.ws_connections_open.fetch_sub(1, Relaxed);
 }
 
+/// Hands one `/ws` op to its chat rule (`chat.rs`). Kept out of the reader loop's frame so
+/// that the loop's stack stays shallow (see `memory::release_unused_stack`).
 #[inline(never)]
 fn handle_text_op(app: &Arc<App>, conn: &Conn, user: &User, op: ClientText) {
-    let outbox = conn.outbox.clone();
-    // What a write's answer does once it is committed: publish to everyone, or tell this
-    // connection what went wrong. Runs on the store thread; pushing never blocks.
-    let reply_error = move |e: ApiError, nonce: Option<String>| {
-        let _ = outbox.push(frame::json(&ServerEvent::error(&e, nonce)));
+    let from = chat::Client {
+        conn: conn.id,
+        user,
+        outbox: &conn.outbox,
     };
-    let (u, router) = (user.clone(), app.router.clone());
-    let queued: ApiResult<()> = match op {
-        ClientText::Ping => {
-            conn.send(&ServerEvent::Pong);
-            Ok(())
-        }
-        ClientText::Typing { channel } => {
-            app.router.send(Cmd::Typing {
-                conn: conn.id,
-                channel,
-            });
-            Ok(())
-        }
+    match op {
+        ClientText::Ping => conn.send(&ServerEvent::Pong),
+        ClientText::Typing { channel } => chat::typing(app, &from, channel),
         ClientText::Send {
             channel,
             content,
             nonce,
             reply_to,
-        } => {
-            let checked = validate::content(&content)
-                .and_then(|c| nonce.as_deref().map_or(Ok(()), validate::nonce).map(|_| c))
-                .and_then(|c| take_send_token(app, user).map(|_| c));
-            match checked {
-                Err(e) => {
-                    conn.send_error(&e, nonce);
-                    return;
-                }
-                Ok(content) => {
-                    let (n, outbox) = (nonce.clone(), conn.outbox.clone());
-                    app.store.submit(
-                        move |c| {
-                            store::insert_message(c, &u, &channel, &content, reply_to, n.as_deref())
-                        },
-                        move |result| match result {
-                            Ok((message, false)) => {
-                                METRICS.messages_stored.fetch_add(1, Relaxed);
-                                router.send(Cmd::Publish(ServerEvent::Message { message, nonce }));
-                            }
-                            // A repeated nonce: the stored message again, to this connection only.
-                            Ok((message, true)) => {
-                                let _ = outbox
-                                    .push(frame::json(&ServerEvent::Message { message, nonce }));
-                            }
-                            Err(e) => reply_error(e, nonce),
-                        },
-                    )
-                }
-            }
-        }
-        ClientText::Edit { id, content } => validate::content(&content)
-            .and_then(|content| take_send_token(app, user).map(|_| content))
-            .and_then(|content| {
-                app.store.submit(
-                    move |c| store::edit_message(c, &u, id, &content),
-                    move |result| match result {
-                        Ok(message) => {
-                            router.send(Cmd::Publish(ServerEvent::MessageUpdate { message }))
-                        }
-                        Err(e) => reply_error(e, None),
-                    },
-                )
-            }),
-        ClientText::Delete { id } => take_send_token(app, user).and_then(|_| {
-            app.store.submit(
-                move |c| store::delete_message(c, &u, id),
-                move |result| match result {
-                    Ok(channel) => {
-                        router.send(Cmd::Publish(ServerEvent::MessageDelete { id, channel }))
-                    }
-                    Err(e) => reply_error(e, None),
-                },
-            )
-        }),
-        ClientText::React { id, emoji } => validate::emoji(&emoji)
-            .and_then(|_| take_send_token(app, user))
-            .and_then(|_| {
-                let (name, e2) = (user.username.clone(), emoji.clone());
-                app.store.submit(
-                    move |c| store::toggle_reaction(c, &u, id, &e2),
-                    move |result| match result {
-                        Ok((channel, on)) => router.send(Cmd::Publish(ServerEvent::Reaction {
-                            id,
-                            channel,
-                            emoji,
-                            user: name,
-                            on,
-                        })),
-                        Err(e) => reply_error(e, None),
-                    },
-                )
-            }),
-    };
-    if let Err(e) = queued {
-        conn.send_error(&e, None);
+        } => chat::send(app, &from, channel, content, nonce, reply_to),
+        ClientText::Edit { id, content } => chat::edit(app, &from, id, content),
+        ClientText::Delete { id } => chat::delete(app, &from, id),
+        ClientText::React { id, emoji } => chat::react(app, &from, id, emoji),
     }
 }
 
-fn take_send_token(app: &App, user: &User) -> ApiResult<()> {
-    app.send_limit.take(user.id).map_err(ApiError::rate_limited)
-}
-
 /// Runs a `/ws/voice` connection in `room` to its end on the current thread.
-pub fn serve_voice(
+fn serve_voice(
     app: &Arc<App>,
     stream: Arc<TcpStream>,
     leftover: Vec<u8>,
@@ -406,7 +397,7 @@ pub fn serve_voice(
         Err(_) => return,
     }
     METRICS.voice_connections_open.fetch_add(1, Relaxed);
-    let mut signals = Bucket::new(SIGNAL_RATE, SIGNAL_BURST);
+    let mut signals = signaling::budget();
     while let Next::Text(text) = conn.next() {
         if protocol::too_deep(&text) {
             if !conn.bad_frame("JSON nests too deeply") {
@@ -431,8 +422,8 @@ pub fn serve_voice(
             conn.send_error(&ApiError::rate_limited(ms), None);
             continue;
         }
-        match voice_op(conn.id, op) {
-            Ok(cmd) => app.router.send(cmd),
+        match signaling::check(op) {
+            Ok(signal) => app.router.send(voice_cmd(conn.id, signal)),
             Err(e) => conn.send_error(&e, None),
         }
     }
@@ -440,54 +431,15 @@ pub fn serve_voice(
     METRICS.voice_connections_open.fetch_sub(1, Relaxed);
 }
 
-/// Checks one signaling frame and turns it into a router command.
-#[inline(never)]
-fn voice_op(conn: u64, op: ClientVoice) -> ApiResult<Cmd> {
-    let relay = |kind: &str, to: String, key: &str, value: Value| -> ApiResult<Cmd> {
-        if to.is_empty() || to.len() > 32 {
-            // API.md: `to` must be a peer in the same room; anything else is not_found.
-            return Err(ApiError::not_found("no such peer in this room"));
-        }
-        let mut frame = Map::new();
-        frame.insert("type".into(), Value::String(kind.into()));
-        frame.insert(key.into(), value);
-        Ok(Cmd::VoiceSignal { conn, to, frame })
-    };
-    let sdp_ok = |sdp: &str| {
-        if sdp.len() > MAX_SDP_BYTES {
-            Err(ApiError::bad_request(format!(
-                "sdp is over {MAX_SDP_BYTES} bytes"
-            )))
-        } else {
-            Ok(())
-        }
-    };
-    match op {
-        ClientVoice::Offer { to, sdp } => {
-            sdp_ok(&sdp)?;
-            relay("offer", to, "sdp", Value::String(sdp))
-        }
-        ClientVoice::Answer { to, sdp } => {
-            sdp_ok(&sdp)?;
-            relay("answer", to, "sdp", Value::String(sdp))
-        }
-        ClientVoice::Candidate { to, candidate } => {
-            if !(candidate.is_object() || candidate.is_null()) {
-                return Err(ApiError::bad_request("candidate must be an object"));
-            }
-            if candidate.to_string().len() > MAX_CANDIDATE_BYTES {
-                return Err(ApiError::bad_request(format!(
-                    "candidate is over {MAX_CANDIDATE_BYTES} bytes"
-                )));
-            }
-            relay("candidate", to, "candidate", candidate)
-        }
-        ClientVoice::State { muted, deafened } => Ok(Cmd::VoiceState {
+/// The router command that carries a checked signaling frame of connection `conn`.
+fn voice_cmd(conn: u64, signal: Signal) -> Cmd {
+    match signal {
+        Signal::Relay { to, frame } => Cmd::VoiceSignal { conn, to, frame },
+        Signal::State { muted, deafened } => Cmd::VoiceState {
             conn,
-            muted: muted || deafened,
+            muted,
             deafened,
-        }),
-        ClientVoice::Speaking { speaking } => Ok(Cmd::VoiceSpeaking { conn, speaking }),
-        ClientVoice::Ping => Err(ApiError::bad_request("ping is answered elsewhere")),
+        },
+        Signal::Speaking { speaking } => Cmd::VoiceSpeaking { conn, speaking },
     }
 }

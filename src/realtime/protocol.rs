@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::store::{Channel, Message, User};
+use crate::model::{Channel, Message, User};
 
 /// A frame a client sends on `/ws`.
 #[derive(Debug, Deserialize)]

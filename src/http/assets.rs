@@ -70,7 +70,7 @@ pub fn serve(req: &Request) -> Option<Response> {
     let file = ASSETS.get_file(key)?;
     let etag = format!(
         "\"{}\"",
-        crate::auth::hex(&Sha256::digest(file.contents())[..8])
+        crate::http::auth::hex(&Sha256::digest(file.contents())[..8])
     );
     // Revalidate every time: the ETag makes that a cheap 304, and a new build is seen at once.
     let cache = "no-cache";

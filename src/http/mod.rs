@@ -1,0 +1,24 @@
+//! The HTTP side: everything a connection thread does before (or instead of) a WebSocket
+//! upgrade.
+//!
+//! Threads and owners inside:
+//! - `server.rs` is the **accept loop** (its own thread, owns the listener) and the body of
+//!   every **connection thread** (each owns its socket until an upgrade hands it to
+//!   `realtime`);
+//! - `limits.rs` is admission control: the derived connection ceiling and the per-IP
+//!   tickets, shared by the accept loop (which takes tickets) and connection threads (which
+//!   drop them);
+//! - `request.rs` (parsing and writing one request), `api.rs` (the routes), `assets.rs` (the
+//!   embedded app), `auth.rs` (passwords, sessions, login throttles) and `proxy.rs`
+//!   (`TRUSTED_PROXIES`) run on the connection thread and own no state of their own beyond
+//!   the shared throttles.
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod limits;
+pub mod proxy;
+mod request;
+pub mod server;
+
+pub use request::*;

@@ -1,0 +1,115 @@
+//! Accounts: users, sessions (only the SHA-256 of a token is stored) and invites. Runs on
+//! the store thread, inside the batch transaction.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::now_ms;
+use crate::error::{ApiError, ApiResult};
+use crate::model::User;
+
+fn user_row(r: &rusqlite::Row) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        admin: r.get::<_, i64>(2)? != 0,
+    })
+}
+
+pub fn user_count(conn: &Connection) -> ApiResult<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+}
+
+pub fn list_users(conn: &Connection) -> ApiResult<Vec<User>> {
+    let mut st =
+        conn.prepare_cached("SELECT id, username, admin FROM users ORDER BY username_lc")?;
+    let rows = st.query_map([], user_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Inserts a user; `admin` only for the first account. `Conflict` when the name is taken.
+pub fn insert_user(
+    conn: &Connection,
+    username: &str,
+    password_hash: &str,
+    admin: bool,
+) -> ApiResult<User> {
+    let lc = username.to_ascii_lowercase();
+    let taken: bool = conn
+        .prepare_cached("SELECT 1 FROM users WHERE username_lc = ?1")?
+        .exists(params![lc])?;
+    if taken {
+        return Err(ApiError::conflict("that username is taken"));
+    }
+    conn.prepare_cached(
+        "INSERT INTO users (username, username_lc, password_hash, admin, created_ts) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![username, lc, password_hash, admin as i64, now_ms()])?;
+    Ok(User {
+        id: conn.last_insert_rowid(),
+        username: username.to_string(),
+        admin,
+    })
+}
+
+/// Marks an invite used by `user_id`; `Forbidden` when it is unknown, used or expired.
+pub fn use_invite(conn: &Connection, code: &str, user_id: i64) -> ApiResult<()> {
+    let n = conn
+        .prepare_cached("UPDATE invites SET used_by = ?1 WHERE code = ?2 AND used_by IS NULL AND expires_ts > ?3")?
+        .execute(params![user_id, code, now_ms()])?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "that invite is not valid (unknown, used or expired)",
+        ))
+    }
+}
+
+pub fn insert_invite(conn: &Connection, code: &str, by: i64, expires_ts: i64) -> ApiResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO invites (code, created_by, created_ts, expires_ts) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![code, by, now_ms(), expires_ts])?;
+    Ok(())
+}
+
+/// The user and their password hash, by name ignoring case.
+pub fn user_for_login(conn: &Connection, username: &str) -> ApiResult<Option<(User, String)>> {
+    let lc = username.to_ascii_lowercase();
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, username, admin, password_hash FROM users WHERE username_lc = ?1",
+        )?
+        .query_row(params![lc], |r| Ok((user_row(r)?, r.get::<_, String>(3)?)))
+        .optional()?)
+}
+
+pub fn insert_session(
+    conn: &Connection,
+    token_hash: &[u8],
+    user_id: i64,
+    expires_ts: i64,
+) -> ApiResult<()> {
+    conn.prepare_cached("INSERT INTO sessions (token_hash, user_id, created_ts, expires_ts) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![token_hash, user_id, now_ms(), expires_ts])?;
+    Ok(())
+}
+
+pub fn session_user(conn: &Connection, token_hash: &[u8]) -> ApiResult<Option<User>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT u.id, u.username, u.admin FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = ?1 AND s.expires_ts > ?2",
+        )?
+        .query_row(params![token_hash, now_ms()], user_row)
+        .optional()?)
+}
+
+pub fn delete_session(conn: &Connection, token_hash: &[u8]) -> ApiResult<bool> {
+    let n = conn
+        .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+        .execute(params![token_hash])?;
+    conn.prepare_cached("DELETE FROM sessions WHERE expires_ts <= ?1")?
+        .execute(params![now_ms()])?;
+    Ok(n == 1)
+}

@@ -1,0 +1,116 @@
+//! Channels: the list, one by name, creating and deleting, and each text channel's newest
+//! message id (for `ready.last_ids`). Runs on the store thread, inside the batch
+//! transaction.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::now_ms;
+use crate::error::{ApiError, ApiResult};
+use crate::model::{Channel, ChannelKind};
+
+pub fn list_channels(conn: &Connection) -> ApiResult<Vec<Channel>> {
+    let mut st = conn.prepare_cached("SELECT name, kind, topic FROM channels ORDER BY kind, id")?;
+    let rows = st
+        .query_map([], |r| {
+            Ok(Channel {
+                name: r.get(0)?,
+                kind: r.get(1)?,
+                topic: r.get(2)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+pub fn channel(conn: &Connection, name: &str) -> ApiResult<Option<(i64, Channel)>> {
+    Ok(conn
+        .prepare_cached("SELECT id, name, kind, topic FROM channels WHERE name = ?1")?
+        .query_row(params![name], |r| {
+            Ok((
+                r.get(0)?,
+                Channel {
+                    name: r.get(1)?,
+                    kind: r.get(2)?,
+                    topic: r.get(3)?,
+                },
+            ))
+        })
+        .optional()?)
+}
+
+/// The id of a text channel: `NotFound` if unknown, `BadRequest` if it is a voice channel.
+pub fn text_channel_id(conn: &Connection, name: &str) -> ApiResult<i64> {
+    match channel(conn, name)? {
+        None => Err(ApiError::not_found(format!("no channel named {name:?}"))),
+        Some((_, c)) if c.kind != ChannelKind::Text => Err(ApiError::bad_request(format!(
+            "{name:?} is a voice channel"
+        ))),
+        Some((id, _)) => Ok(id),
+    }
+}
+
+pub fn insert_channel(conn: &Connection, c: &Channel) -> ApiResult<()> {
+    if channel(conn, &c.name)?.is_some() {
+        return Err(ApiError::conflict(format!(
+            "a channel named {:?} exists",
+            c.name
+        )));
+    }
+    conn.prepare_cached(
+        "INSERT INTO channels (name, kind, topic, created_ts) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![c.name, c.kind, c.topic, now_ms()])?;
+    Ok(())
+}
+
+pub fn delete_channel(conn: &Connection, name: &str) -> ApiResult<Channel> {
+    let Some((id, c)) = channel(conn, name)? else {
+        return Err(ApiError::not_found(format!("no channel named {name:?}")));
+    };
+    conn.prepare_cached("DELETE FROM channels WHERE id = ?1")?
+        .execute(params![id])?;
+    Ok(c)
+}
+
+/// The newest message id of every text channel that has messages.
+pub fn last_ids(conn: &Connection) -> ApiResult<HashMap<String, i64>> {
+    let mut st = conn.prepare_cached(
+        "SELECT c.name, (SELECT MAX(m.id) FROM messages m WHERE m.channel_id = c.id) FROM channels c WHERE c.kind = 'text'",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
+    })?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (name, id) = row?;
+        if let Some(id) = id {
+            out.insert(name, id);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::schema::test_db as db;
+    use super::*;
+
+    #[test]
+    fn new_database_has_default_channels() {
+        let c = db();
+        let names: Vec<_> = list_channels(&c)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.name, c.kind))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("general".into(), ChannelKind::Text),
+                ("lounge".into(), ChannelKind::Voice)
+            ]
+        );
+    }
+}

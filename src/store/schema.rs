@@ -1,0 +1,121 @@
+//! The schema: connection pragmas, the append-only list of migrations keyed on
+//! `PRAGMA user_version`, and the `check-db` integrity check. Runs on the store thread (and,
+//! for `check-db`, in the CLI process before any server starts).
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+pub(super) fn configure(conn: &Connection, synchronous: &str) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Each entry moves the schema from version `i` to `i + 1`; never edit a released entry.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        username TEXT NOT NULL,
+        username_lc TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        admin INTEGER NOT NULL DEFAULT 0,
+        created_ts INTEGER NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_ts INTEGER NOT NULL,
+        expires_ts INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE invites (
+        code TEXT PRIMARY KEY,
+        created_by INTEGER NOT NULL REFERENCES users(id),
+        created_ts INTEGER NOT NULL,
+        expires_ts INTEGER NOT NULL,
+        used_by INTEGER REFERENCES users(id)
+    ) WITHOUT ROWID;
+    CREATE TABLE channels (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN ('text', 'voice')),
+        topic TEXT NOT NULL DEFAULT '',
+        created_ts INTEGER NOT NULL
+    );
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel_id INTEGER NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+        author_id INTEGER NOT NULL REFERENCES users(id),
+        content TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        edited_ts INTEGER,
+        reply_to INTEGER,
+        nonce TEXT
+    );
+    CREATE INDEX messages_by_channel ON messages(channel_id, id);
+    CREATE UNIQUE INDEX messages_by_nonce ON messages(author_id, nonce) WHERE nonce IS NOT NULL;
+    CREATE TABLE reactions (
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        emoji TEXT NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        ts INTEGER NOT NULL,
+        PRIMARY KEY (message_id, emoji, user_id)
+    ) WITHOUT ROWID;
+    CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='id');
+    CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END;
+    CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+    END;
+    CREATE TRIGGER messages_au AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END;
+    INSERT INTO channels (name, kind, topic, created_ts) VALUES ('general', 'text', '', 0);
+    INSERT INTO channels (name, kind, topic, created_ts) VALUES ('lounge', 'voice', '', 0);
+    "#,
+];
+
+pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        log::info!("database migrated to schema version {}", i + 1);
+    }
+    Ok(())
+}
+
+/// `mini-discord check-db PATH`: prints SQLite's `PRAGMA integrity_check` answer (`ok` when
+/// the file is sound) and returns the exit code (0 only for `ok`).
+pub fn check_db(path: &Path) -> i32 {
+    let result = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .and_then(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0)));
+    match result {
+        Ok(s) => {
+            println!("{s}");
+            i32::from(s != "ok")
+        }
+        Err(e) => {
+            println!("cannot check {}: {e}", path.display());
+            1
+        }
+    }
+}
+
+/// A fresh in-memory database at the newest schema, for the unit tests of each domain.
+#[cfg(test)]
+pub(super) fn test_db() -> Connection {
+    let c = Connection::open_in_memory().unwrap();
+    migrate(&c).unwrap();
+    c
+}

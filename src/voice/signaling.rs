@@ -1,0 +1,159 @@
+//! The signaling rules of `/ws/voice` (API.md "Voice signaling"): which frames a peer may
+//! send, how big an SDP or an ICE candidate may be, and how fast a peer may signal. Pure:
+//! `check` turns a client frame into a `Signal` or an error, and the reader hands the
+//! `Signal` to the router, whose `VoiceRooms` (`rooms.rs`) decides who it reaches. Runs on
+//! the voice connection's reader thread.
+
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::ratelimit::Bucket;
+use crate::realtime::protocol::ClientVoice;
+
+/// Signaling frames per voice connection: a burst of 200 (ICE candidates to nine peers),
+/// then 50 per second.
+const SIGNAL_BURST: f64 = 200.0;
+const SIGNAL_RATE: f64 = 50.0;
+/// An SDP offer or answer for an audio call is a few KiB; 16 KiB leaves room for many codecs.
+pub const MAX_SDP_BYTES: usize = 16 * 1024;
+/// One ICE candidate object is a few hundred bytes.
+pub const MAX_CANDIDATE_BYTES: usize = 2 * 1024;
+/// Peer ids are decimal connection ids; anything longer cannot name a peer.
+const MAX_PEER_ID_BYTES: usize = 32;
+
+/// What a checked signaling frame asks the router to do.
+#[derive(Debug, PartialEq)]
+pub enum Signal {
+    /// Relay `frame` (its `type` and payload; the router adds `from`) to peer `to`.
+    Relay {
+        to: String,
+        frame: Map<String, Value>,
+    },
+    State {
+        muted: bool,
+        deafened: bool,
+    },
+    Speaking {
+        speaking: bool,
+    },
+}
+
+/// A voice connection's signaling budget (`SIGNAL_RATE` per second, bursts of
+/// `SIGNAL_BURST`).
+pub fn budget() -> Bucket {
+    Bucket::new(SIGNAL_RATE, SIGNAL_BURST)
+}
+
+/// Checks one signaling frame. `ping` is answered by the reader itself and never gets here.
+#[inline(never)]
+pub fn check(op: ClientVoice) -> ApiResult<Signal> {
+    match op {
+        ClientVoice::Offer { to, sdp } => {
+            sdp_ok(&sdp)?;
+            relay("offer", to, "sdp", Value::String(sdp))
+        }
+        ClientVoice::Answer { to, sdp } => {
+            sdp_ok(&sdp)?;
+            relay("answer", to, "sdp", Value::String(sdp))
+        }
+        ClientVoice::Candidate { to, candidate } => {
+            if !(candidate.is_object() || candidate.is_null()) {
+                return Err(ApiError::bad_request("candidate must be an object"));
+            }
+            if candidate.to_string().len() > MAX_CANDIDATE_BYTES {
+                return Err(ApiError::bad_request(format!(
+                    "candidate is over {MAX_CANDIDATE_BYTES} bytes"
+                )));
+            }
+            relay("candidate", to, "candidate", candidate)
+        }
+        // API.md: deafened implies muted.
+        ClientVoice::State { muted, deafened } => Ok(Signal::State {
+            muted: muted || deafened,
+            deafened,
+        }),
+        ClientVoice::Speaking { speaking } => Ok(Signal::Speaking { speaking }),
+        ClientVoice::Ping => Err(ApiError::bad_request("ping is answered elsewhere")),
+    }
+}
+
+fn relay(kind: &str, to: String, key: &str, value: Value) -> ApiResult<Signal> {
+    if to.is_empty() || to.len() > MAX_PEER_ID_BYTES {
+        // API.md: `to` must be a peer in the same room; anything else is not_found.
+        return Err(ApiError::not_found("no such peer in this room"));
+    }
+    let mut frame = Map::new();
+    frame.insert("type".into(), Value::String(kind.into()));
+    frame.insert(key.into(), value);
+    Ok(Signal::Relay { to, frame })
+}
+
+fn sdp_ok(sdp: &str) -> ApiResult<()> {
+    if sdp.len() > MAX_SDP_BYTES {
+        Err(ApiError::bad_request(format!(
+            "sdp is over {MAX_SDP_BYTES} bytes"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Code;
+
+    #[test]
+    fn offers_are_relayed_with_their_type_and_size_capped() {
+        let ok = check(ClientVoice::Offer {
+            to: "7".into(),
+            sdp: "v=0".into(),
+        })
+        .unwrap();
+        let Signal::Relay { to, frame } = ok else {
+            panic!("{ok:?}")
+        };
+        assert_eq!(to, "7");
+        assert_eq!(frame["type"], "offer");
+        assert_eq!(frame["sdp"], "v=0");
+        let big = check(ClientVoice::Answer {
+            to: "7".into(),
+            sdp: "x".repeat(MAX_SDP_BYTES + 1),
+        });
+        assert_eq!(big.unwrap_err().code, Code::BadRequest);
+    }
+
+    #[test]
+    fn candidates_must_be_small_objects_and_peers_plausible() {
+        let not_object = check(ClientVoice::Candidate {
+            to: "7".into(),
+            candidate: Value::String("x".into()),
+        });
+        assert_eq!(not_object.unwrap_err().code, Code::BadRequest);
+        let end_of_candidates = check(ClientVoice::Candidate {
+            to: "7".into(),
+            candidate: Value::Null,
+        });
+        assert!(end_of_candidates.is_ok());
+        let nobody = check(ClientVoice::Offer {
+            to: String::new(),
+            sdp: "v=0".into(),
+        });
+        assert_eq!(nobody.unwrap_err().code, Code::NotFound);
+    }
+
+    #[test]
+    fn deafened_implies_muted() {
+        assert_eq!(
+            check(ClientVoice::State {
+                muted: false,
+                deafened: true
+            })
+            .unwrap(),
+            Signal::State {
+                muted: true,
+                deafened: true
+            }
+        );
+    }
+}
