@@ -24,7 +24,7 @@ export function toast(text, kind = 'info', ms = 4000) {
 /**
  * Open a modal dialog. `body` gets the dialog's form; `onSubmit` runs on submit and closes
  * the dialog unless it throws (its message is then shown in the dialog).
- * @param {{title:string, body:import('./dom.js').Child[], submitLabel?:string, danger?:boolean,
+ * @param {{title:string, body:(import('./dom.js').Child|import('./dom.js').Child[])[], submitLabel?:string, danger?:boolean,
  *   cancelLabel?:string, onSubmit?:(form:HTMLFormElement)=>Promise<void>|void}} opts
  * @returns {HTMLDialogElement}
  */
