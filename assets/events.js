@@ -41,7 +41,7 @@ export function listen(app, { outbox, unread, history }) {
     /** @type {import('./protocol.js').Message} */
     const m = f.message;
     const r = applyMessage(state, m, f.nonce, unread.seeing(m.channel));
-    if (r.acked) outbox.save();
+    if (r.acked) outbox.acknowledged();
     if (r.own) unread.save();
     if (r.mention) unread.notify(m);
     app.changed();

@@ -7,6 +7,10 @@
 //! Statuses: `queued` (waiting to go out: offline, or held by the rate limit until
 //! `notBefore`), `pending` (sent, no answer yet), `failed` (refused, or no answer within
 //! ACK_TIMEOUT_MS; the user may Retry or Discard). All changes go through state.js.
+//!
+//! Order: one message in flight at a time, oldest first, so nothing typed later overtakes an
+//! earlier one, across rate limits (a held message holds the ones behind it) and reconnects
+//! (on `ready` the unacknowledged one goes again first, with its nonce).
 
 import { frames, newNonce } from './protocol.js';
 import {
@@ -18,6 +22,8 @@ import { toast } from './ui.js';
 
 /** A sent message with no `message` event by then is "failed": the user decides what next. */
 export const ACK_TIMEOUT_MS = 15_000;
+/** The rate-limit notice stays this long after the last refusal. */
+const RATE_NOTICE_MS = 2_500;
 
 /** @param {import('./app.js').App} app */
 export function createOutbox(app) {
@@ -53,18 +59,35 @@ export function createOutbox(app) {
     }
   }
 
-  /** Send what may go now, in the order typed. */
+  /** @type {ReturnType<typeof setTimeout>|undefined} */
+  let holdTimer;
+
+  /**
+   * Send the oldest unsent message, if nothing is in flight. One at a time is what keeps the
+   * typed order (issue 18, bug 1): with several in flight, the rate limit may refuse one and
+   * accept a later one after a refill, and the refused one, sent again, lands after it. The
+   * next one goes out when the server answers this one (`acknowledged`, `refused`).
+   */
   function flush() {
     if (!conn.isReady) return;
     const now = Date.now();
-    for (const e of state.outbox) {
-      if (e.status === 'failed' || e.status === 'pending') continue;
-      if (e.notBefore && e.notBefore > now) break; // keep order: nothing overtakes a held message
-      if (!conn.send(frames.send(e.channel, e.content, e.nonce, e.reply_to))) return;
-      markSent(e, now);
+    const next = state.outbox.find((e) => e.status !== 'failed');
+    if (!next || next.status === 'pending') return;
+    if (next.notBefore && next.notBefore > now) {
+      clearTimeout(holdTimer);
+      holdTimer = setTimeout(flush, next.notBefore - now);
+      return;
     }
+    if (!conn.send(frames.send(next.channel, next.content, next.nonce, next.reply_to))) return;
+    markSent(next, now);
     save();
     app.changed();
+  }
+
+  /** The server stored one of ours (its `message` event carried our nonce): the next may go. */
+  function acknowledged() {
+    save();
+    flush();
   }
 
   /** Timeouts and countdowns. @returns {boolean} whether the view needs a re-render */
@@ -108,15 +131,20 @@ export function createOutbox(app) {
     if (f.code === 'rate_limited') {
       const wait = Number(f.retry_after_ms) || 1000;
       if (!holdMessage(state, f.nonce, Date.now() + wait)) return false;
-      toast(`You are sending too fast — waiting ${(wait / 1000).toFixed(1)} s.`, 'error', 2500);
+      // One notice for a whole burst, updated in place (issue 18, bug 2); each held message
+      // shows its own countdown.
+      const held = state.outbox.filter((e) => e.status !== 'failed').length;
+      toast(`You are sending too fast — ${held} message${held === 1 ? '' : 's'} will go out as the limit allows.`,
+        'error', RATE_NOTICE_MS, 'rate-limit');
     } else if (!failMessage(state, f.nonce, f.message || f.code)) {
       return false;
     }
     save();
+    flush();
     return true;
   }
 
-  return { load, save, forget, flush, tick, send, retry, discard, refused };
+  return { load, save, forget, flush, acknowledged, tick, send, retry, discard, refused };
 }
 
 /** @typedef {ReturnType<typeof createOutbox>} Outbox */
