@@ -1,9 +1,11 @@
 // @ts-check
-//! The wire protocol, browser side: the REST client (`api`, `Client`) and the realtime
-//! WebSocket (`Connection`), both described in docs/API.md. This module never touches the DOM:
-//! it turns HTTP responses and WebSocket frames into plain objects and events, and the UI
-//! modules (app.js and its views) decide what to show. Reconnect policy lives here too, so the
-//! rest of the app only sees "ready", frames, and status changes.
+//! The wire protocol, browser side (docs/API.md): the REST client (`api`, `rest`), every
+//! outgoing WebSocket frame (`frames`, for `/ws` and `/ws/voice`), and the realtime `/ws`
+//! `Connection`, built on the one reconnecting socket in socket.js. This module never touches
+//! the DOM: it turns HTTP responses and WebSocket frames into plain objects and events, and the
+//! UI modules decide what to show.
+
+import { ReconnectingSocket } from './socket.js';
 
 /** Timing constants for the realtime connection, in milliseconds. */
 export const RECONNECT_BASE_MS = 500; // first retry comes quickly: a restart takes ~1 s
@@ -24,31 +26,6 @@ export const HISTORY_MAX = 200;
  *   voice:VoiceMember[], last_ids:Record<string,number>}} ReadyFrame
  * @typedef {Record<string, any> & {type:string}} Frame
  */
-
-/** A minimal event emitter: `on(type, fn)` returns a function that unsubscribes. */
-export class Emitter {
-  constructor() {
-    /** @type {Map<string, Set<(arg:any)=>void>>} */
-    this.listeners = new Map();
-  }
-  /** @param {string} type @param {(arg:any)=>void} fn @returns {() => void} */
-  on(type, fn) {
-    let set = this.listeners.get(type);
-    if (!set) this.listeners.set(type, (set = new Set()));
-    set.add(fn);
-    return () => set?.delete(fn);
-  }
-  /** @param {string} type @param {any} [arg] */
-  emit(type, arg) {
-    for (const fn of [...(this.listeners.get(type) ?? [])]) {
-      try {
-        fn(arg);
-      } catch (err) {
-        console.error(`listener for ${type} failed`, err);
-      }
-    }
-  }
-}
 
 /** An HTTP or network failure, with the API's error code when the server sent one. */
 export class ApiError extends Error {
@@ -154,27 +131,55 @@ export function newNonce() {
 }
 
 /**
- * The realtime connection to `/ws`: opens, reconnects with exponential backoff and jitter,
- * keeps itself alive with pings, and emits:
+ * Every frame the app sends, on `/ws` and on `/ws/voice`, is built here (docs/API.md). Nothing
+ * else writes a `{type: …}` literal, so a new op is one new line here and a type error where
+ * it is used wrongly.
+ */
+export const frames = {
+  /** @param {string} channel @param {string} content @param {string} nonce @param {number|null} replyTo */
+  send(channel, content, nonce, replyTo) {
+    /** @type {{type:'send', channel:string, content:string, nonce:string, reply_to?:number}} */
+    const f = { type: 'send', channel, content, nonce };
+    if (replyTo != null) f.reply_to = replyTo;
+    return f;
+  },
+  /** @param {number} id @param {string} content */
+  edit: (id, content) => ({ type: 'edit', id, content }),
+  /** @param {number} id */
+  delete: (id) => ({ type: 'delete', id }),
+  /** @param {number} id @param {string} emoji */
+  react: (id, emoji) => ({ type: 'react', id, emoji }),
+  /** @param {string} channel */
+  typing: (channel) => ({ type: 'typing', channel }),
+  /** The keep-alive on both sockets; the server answers `pong`. */
+  ping: () => ({ type: 'ping' }),
+  // ---- /ws/voice
+  /** @param {boolean} muted @param {boolean} deafened */
+  voiceState: (muted, deafened) => ({ type: 'state', muted, deafened }),
+  /** An SDP offer or answer for one peer. @param {string} to @param {{type:'offer'|'answer', sdp:string}} d */
+  description: (to, d) => ({ type: d.type, to, sdp: d.sdp }),
+  /** @param {string} to @param {RTCIceCandidateInit} candidate */
+  candidate: (to, candidate) => ({ type: 'candidate', to, candidate }),
+};
+
+/**
+ * The realtime connection to `/ws` (the shared {@link ReconnectingSocket}). It emits:
  * - `status` `{state:'connecting'|'ready'|'waiting', attempt, retryInMs?, reason?}`
  * - `ready` (the ready frame), and every other server frame under its own `type`
  * - `unauthorized` when the session is gone (the page should show the login form)
  */
-export class Connection extends Emitter {
+export class Connection extends ReconnectingSocket {
   /** @param {string} url */
   constructor(url) {
-    super();
-    this.url = url;
-    /** @type {WebSocket|null} */
-    this.ws = null;
-    this.attempt = 0;
-    this.stopped = true;
-    this.isReady = false;
-    /** @type {ReturnType<typeof setTimeout>|undefined} */
-    this.retryTimer = undefined;
-    /** @type {ReturnType<typeof setInterval>|undefined} */
-    this.pingTimer = undefined;
-    this.lastFrameAt = 0;
+    super({
+      url: () => url,
+      readyType: 'ready',
+      baseMs: RECONNECT_BASE_MS,
+      maxMs: RECONNECT_MAX_MS,
+      pingEveryMs: PING_EVERY_MS,
+      silenceLimitMs: SILENCE_LIMIT_MS,
+      ping: frames.ping,
+    });
   }
 
   /** The default URL for this page's origin. */
@@ -182,106 +187,15 @@ export class Connection extends Emitter {
     return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
   }
 
-  start() {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.open();
-  }
-
-  /** Close for good (sign out); no reconnect. */
-  stop() {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
-    clearInterval(this.pingTimer);
-    const ws = this.ws;
-    this.ws = null;
-    this.isReady = false;
-    if (ws) ws.close(1000, 'bye');
-  }
-
-  /** Skip the remaining backoff and try now (the "Retry now" button). */
-  retryNow() {
-    if (this.stopped || this.ws) return;
-    clearTimeout(this.retryTimer);
-    this.open();
-  }
-
-  /**
-   * Send one frame. Returns false (and sends nothing) unless the connection is ready, so the
-   * caller keeps the frame and sends it again after the next `ready`.
-   * @param {Frame} frame
-   */
-  send(frame) {
-    if (!this.ws || !this.isReady || this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(frame));
-    return true;
-  }
-
-  /** @private */
-  open() {
-    this.emit('status', { state: 'connecting', attempt: this.attempt });
-    let ws;
-    try {
-      ws = new WebSocket(this.url);
-    } catch (err) {
-      this.scheduleRetry('could not open a WebSocket');
-      return;
+  /** @protected @param {number} code @param {boolean} opened */
+  dropped(code, opened) {
+    if (opened) {
+      this.scheduleRetry(`connection closed (${code})`);
+    } else {
+      // A refused handshake hides its HTTP status from scripts; ask /api/me whether the
+      // session is still good before deciding between "log in again" and "retry later".
+      this.checkSession();
     }
-    this.ws = ws;
-    let opened = false;
-    ws.onopen = () => {
-      opened = true;
-      this.lastFrameAt = Date.now();
-      clearInterval(this.pingTimer);
-      this.pingTimer = setInterval(() => this.keepAlive(ws), 5_000);
-    };
-    ws.onmessage = (ev) => {
-      this.lastFrameAt = Date.now();
-      /** @type {Frame} */
-      let frame;
-      try {
-        frame = JSON.parse(String(ev.data));
-      } catch {
-        console.warn('ignoring a frame that is not JSON');
-        return;
-      }
-      if (!frame || typeof frame.type !== 'string') return;
-      if (frame.type === 'ready') {
-        this.attempt = 0;
-        this.isReady = true;
-        this.emit('status', { state: 'ready', attempt: 0 });
-      }
-      this.emit(frame.type, frame);
-    };
-    ws.onclose = (ev) => {
-      if (this.ws !== ws) return; // an old socket we already replaced or stopped
-      this.ws = null;
-      this.isReady = false;
-      clearInterval(this.pingTimer);
-      if (this.stopped) return;
-      this.emit('closed', { code: ev.code, opened });
-      if (opened) {
-        this.scheduleRetry(`connection closed (${ev.code})`);
-      } else {
-        // A refused handshake hides its HTTP status from scripts; ask /api/me whether the
-        // session is still good before deciding between "log in again" and "retry later".
-        this.checkSession();
-      }
-    };
-    ws.onerror = () => {
-      /* onclose follows and decides */
-    };
-  }
-
-  /** @private @param {WebSocket} ws */
-  keepAlive(ws) {
-    if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) return;
-    const silent = Date.now() - this.lastFrameAt;
-    if (silent > SILENCE_LIMIT_MS) {
-      ws.close(4000, 'silent');
-      return;
-    }
-    if (silent > PING_EVERY_MS && this.isReady) ws.send(JSON.stringify({ type: 'ping' }));
   }
 
   /** @private */
@@ -300,19 +214,5 @@ export class Connection extends Emitter {
         );
       }
     }
-  }
-
-  /** @private @param {string} reason */
-  scheduleRetry(reason) {
-    if (this.stopped) return;
-    this.ws = null;
-    const exp = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** this.attempt);
-    // "Equal jitter": half fixed, half random, so a restarted server is not hit by every
-    // client in the same millisecond, and no client waits less than half the step.
-    const delay = Math.round(exp / 2 + Math.random() * (exp / 2));
-    this.attempt += 1;
-    this.emit('status', { state: 'waiting', attempt: this.attempt, retryInMs: delay, reason });
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.open(), delay);
   }
 }

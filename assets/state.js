@@ -1,11 +1,16 @@
 // @ts-check
 //! The app's plain state and the only functions that change it. No DOM and no network here:
-//! app.js feeds in what protocol.js delivers, and the views (views/*.js) read the state and
-//! render it. `store.changed()` batches re-renders into one animation frame.
+//! the controller modules (app.js, events.js, outbox.js, history.js, unread.js, dialogs.js)
+//! feed in what protocol.js delivers by calling the named functions below, and the views
+//! (views/*.js) only read the state and render it. Nothing outside this file assigns to the
+//! state; after a change the caller asks for one re-render (`changed()` in app.js).
 //!
 //! Message order and de-duplication live in `mergeMessages`: every message, from history or a
 //! live frame, goes in by id, so a catch-up after a reconnect can overlap what we already have
 //! without ever showing a message twice, and the list is always sorted by id (commit order).
+//!
+//! Voice: who is in which voice channel (everyone's, from the server) is here; this page's own
+//! call (mute, deafen, the peer connections) is owned by voice.js alone.
 
 /**
  * @typedef {import('./protocol.js').Message} Message
@@ -34,6 +39,7 @@
  * @property {string} [error]
  *
  * @typedef {'connecting'|'ready'|'waiting'} ConnState
+ * @typedef {import('./socket.js').SocketStatus} SocketStatus
  */
 
 export const TYPING_SHOW_MS = 6_000; // a `typing` frame keeps a name shown this long
@@ -203,4 +209,295 @@ export function findMessage(s, id) {
   }
   const q = s.quoted.get(id);
   return q && q !== 'missing' ? q : null;
+}
+
+// ---------------------------------------------------------------- changes: session and connection
+
+/** Back to the signed-out state. @param {State} s */
+export function resetState(s) {
+  Object.assign(s, createState());
+}
+
+/** Signed in: what the page restored from localStorage goes in with the user.
+ * @param {State} s @param {User} me @param {Map<string, number>} readIds @param {OutboxEntry[]} outbox */
+export function signIn(s, me, readIds, outbox) {
+  s.me = me;
+  s.readIds = readIds;
+  s.outbox = outbox;
+}
+
+/** @param {State} s @param {User[]} users */
+export function setUsers(s, users) {
+  s.users = new Map(users.map((u) => [u.username, u]));
+}
+
+/** A status change of the `/ws` socket. @param {State} s @param {SocketStatus} st @param {number} now */
+export function setConnStatus(s, st, now) {
+  s.conn = {
+    state: st.state, attempt: st.attempt, reason: st.reason,
+    retryAt: st.retryInMs != null ? now + st.retryInMs : undefined,
+  };
+  if (st.state !== 'ready') {
+    // Not acknowledged before the socket went: send again after `ready` (same nonce).
+    for (const e of s.outbox) if (e.status === 'pending') e.status = 'queued';
+    s.typing.clear();
+  }
+}
+
+/**
+ * A `ready` frame (first connect or reconnect): who we are, the channels, presence, voice
+ * rooms and the newest id of every channel. `hash` is the page's `#channel`, a fallback pick.
+ * @param {State} s @param {import('./protocol.js').ReadyFrame} f @param {string} hash
+ */
+export function applyReady(s, f, hash) {
+  s.me = f.user;
+  s.channels = f.channels;
+  s.presence = new Map(f.presence.map((p) => [p.user, p.status]));
+  s.voice = new Map();
+  for (const v of f.voice ?? []) setVoiceMember(s, v.channel, v.user, true, v.muted, v.deafened);
+  const names = new Set(f.channels.map((c) => c.name));
+  for (const name of [...s.chans.keys()]) if (!names.has(name)) s.chans.delete(name);
+  for (const [name, id] of Object.entries(f.last_ids ?? {})) {
+    const c = chan(s, name);
+    if (id > c.lastId) c.lastId = id;
+  }
+  if (!s.channels.some((c) => c.name === s.current && c.kind === 'text')) s.current = pickChannel(s, hash);
+}
+
+/** The text channel to show: the page's `#hash`, else #general, else the first. @param {State} s @param {string} hash */
+export function pickChannel(s, hash) {
+  const text = s.channels.filter((c) => c.kind === 'text');
+  return (text.find((c) => c.name === hash) ?? text.find((c) => c.name === 'general') ?? text[0])?.name ?? '';
+}
+
+// ---------------------------------------------------------------- changes: server events
+
+/**
+ * A live `message`. It acknowledges our outbox entry with the same nonce, goes into its
+ * channel if loaded, stops its author's typing line, and counts toward unread or mentions.
+ * `seeing`: the user is looking at the bottom of that channel right now.
+ * @param {State} s @param {Message} m @param {string|undefined} nonce @param {boolean} seeing
+ * @returns {{acked:boolean, own:boolean, mention:boolean}}
+ */
+export function applyMessage(s, m, nonce, seeing) {
+  const me = s.me?.username ?? '';
+  let acked = false;
+  if (nonce) {
+    const i = s.outbox.findIndex((e) => e.nonce === nonce);
+    if (i >= 0 && m.author === me) {
+      s.outbox.splice(i, 1);
+      acked = true;
+    }
+  }
+  const c = chan(s, m.channel);
+  if (c.loaded) mergeMessages(c, [m]);
+  else if (m.id > c.lastId) c.lastId = m.id;
+  s.typing.get(m.channel)?.delete(m.author);
+  const own = !!me && m.author === me;
+  let mention = false;
+  if (own) {
+    // Your own message never makes a channel unread.
+    if ((s.readIds.get(m.channel) ?? 0) < m.id) s.readIds.set(m.channel, m.id);
+  } else if (me && mentions(m.content, me)) {
+    mention = true;
+    if (!seeing) c.mentions += 1;
+  }
+  return { acked, own, mention };
+}
+
+/** @param {State} s @param {Message} m */
+export function applyMessageUpdate(s, m) {
+  const c = s.chans.get(m.channel);
+  if (c?.byId.has(m.id)) mergeMessages(c, [m]);
+  if (s.quoted.has(m.id)) s.quoted.set(m.id, m);
+}
+
+/** @param {State} s @param {string} channel @param {number} id */
+export function applyMessageDelete(s, channel, id) {
+  const c = s.chans.get(channel);
+  if (c) removeMessage(c, id);
+  if (s.quoted.has(id)) s.quoted.set(id, 'missing');
+  if (s.editing === id) s.editing = null;
+  if (s.replyTo?.messageId === id) s.replyTo = null;
+}
+
+/** @param {State} s @param {{channel:string, id:number, emoji:string, user:string, on:boolean}} f */
+export function applyReaction(s, f) {
+  const c = s.chans.get(f.channel);
+  const m = c?.byId.get(f.id);
+  if (!c || !m) return false;
+  const reactions = { ...(m.reactions ?? {}) };
+  const users = (reactions[f.emoji] ?? []).filter((u) => u !== f.user);
+  if (f.on) users.push(f.user);
+  if (users.length) reactions[f.emoji] = users;
+  else delete reactions[f.emoji];
+  mergeMessages(c, [{ ...m, reactions }]);
+  return true;
+}
+
+/** @param {State} s @param {string} channel @param {string} user @param {number} now */
+export function applyTyping(s, channel, user, now) {
+  let m = s.typing.get(channel);
+  if (!m) s.typing.set(channel, (m = new Map()));
+  m.set(user, now + TYPING_SHOW_MS);
+}
+
+/** @param {State} s @param {string} user @param {'online'|'offline'} status */
+export function setPresence(s, user, status) {
+  s.presence.set(user, status);
+}
+
+/**
+ * @param {State} s @param {string} channel @param {string} user @param {boolean} joined
+ * @param {boolean} muted @param {boolean} deafened
+ */
+export function setVoiceMember(s, channel, user, joined, muted, deafened) {
+  // A user is in at most one voice channel.
+  for (const [name, m] of s.voice) if (name !== channel) m.delete(user);
+  let m = s.voice.get(channel);
+  if (!m) s.voice.set(channel, (m = new Map()));
+  if (joined) m.set(user, { muted: !!muted, deafened: !!deafened });
+  else m.delete(user);
+}
+
+/** A channel created (`channel_create`, or our own POST's answer); a known name is replaced. @param {State} s @param {Channel} ch */
+export function addChannel(s, ch) {
+  if (!s.channels.some((c) => c.name === ch.name)) s.channels.push(ch);
+  else s.channels = s.channels.map((c) => (c.name === ch.name ? ch : c));
+}
+
+/** A channel deleted: it goes with its messages, voice room and unsent messages.
+ * @param {State} s @param {string} name @returns {number} how many unsent messages went with it */
+export function removeChannel(s, name) {
+  s.channels = s.channels.filter((c) => c.name !== name);
+  s.chans.delete(name);
+  s.voice.delete(name);
+  const before = s.outbox.length;
+  s.outbox = s.outbox.filter((e) => e.channel !== name);
+  return before - s.outbox.length;
+}
+
+// ---------------------------------------------------------------- changes: the outbox
+
+/** A message typed in the current channel (replying to whatever the reply bar shows).
+ * @param {State} s @param {string} content @param {string} nonce @param {number} now */
+export function queueMessage(s, content, nonce, now) {
+  s.outbox.push({
+    nonce, channel: s.current, content, reply_to: s.replyTo?.messageId ?? null, status: 'queued', ts: now,
+  });
+  s.replyTo = null;
+}
+
+/** @param {OutboxEntry} e @param {number} now */
+export function markSent(e, now) {
+  e.status = 'pending';
+  e.sentAt = now;
+  e.notBefore = undefined;
+  e.error = undefined;
+}
+
+/** Refused by the rate limit: queued again, not before `until`. @param {State} s @param {string} nonce @param {number} until */
+export function holdMessage(s, nonce, until) {
+  const e = s.outbox.find((x) => x.nonce === nonce);
+  if (!e) return null;
+  e.status = 'queued';
+  e.notBefore = until;
+  e.error = undefined;
+  return e;
+}
+
+/** @param {State} s @param {string} nonce @param {string} error */
+export function failMessage(s, nonce, error) {
+  const e = s.outbox.find((x) => x.nonce === nonce);
+  if (!e) return null;
+  e.status = 'failed';
+  e.error = error;
+  return e;
+}
+
+/** Pending for longer than `timeoutMs`: failed. @param {State} s @param {number} now @param {number} timeoutMs */
+export function expireUnanswered(s, now, timeoutMs) {
+  let any = false;
+  for (const e of s.outbox) {
+    if (e.status === 'pending' && e.sentAt && now - e.sentAt > timeoutMs) {
+      e.status = 'failed';
+      e.error = 'the server did not answer';
+      any = true;
+    }
+  }
+  return any;
+}
+
+/** @param {State} s @param {string} nonce */
+export function retryMessage(s, nonce) {
+  const e = s.outbox.find((x) => x.nonce === nonce);
+  if (!e) return false;
+  e.status = 'queued';
+  e.error = undefined;
+  e.notBefore = undefined;
+  return true;
+}
+
+/** @param {State} s @param {string} nonce */
+export function discardMessage(s, nonce) {
+  s.outbox = s.outbox.filter((e) => e.nonce !== nonce);
+}
+
+// ---------------------------------------------------------------- changes: reading, history, selection
+
+/** The user has seen the newest message of `name`. @param {State} s @param {string} name @returns {boolean} whether anything changed */
+export function markRead(s, name) {
+  const c = s.chans.get(name);
+  if (!c) return false;
+  const read = s.readIds.get(name) ?? 0;
+  if (c.lastId <= read && !c.mentions) return false;
+  s.readIds.set(name, c.lastId);
+  c.mentions = 0;
+  return true;
+}
+
+/** The newest page of a channel, fetched fresh. @param {ChannelState} c @param {Message[]} page @param {number} pageSize */
+export function latestPageLoaded(c, page, pageSize) {
+  reconcileRange(c, page);
+  if (!c.loaded) c.reachedStart = page.length < pageSize;
+  c.loaded = true;
+}
+
+/** An older page from scroll-back. @param {ChannelState} c @param {Message[]} page @param {number} pageSize */
+export function olderPageLoaded(c, page, pageSize) {
+  mergeMessages(c, page);
+  if (page.length < pageSize) c.reachedStart = true;
+}
+
+/** @param {ChannelState} c @param {boolean} loading */
+export function setLoadingOlder(c, loading) {
+  c.loadingOlder = loading;
+}
+
+/** A reply preview fetched for a message not loaded. @param {State} s @param {number} id @param {Message|'missing'} m */
+export function setQuoted(s, id, m) {
+  s.quoted.set(id, m);
+}
+
+/** Show channel `name`; switching drops the reply bar and inline edit. @param {State} s @param {string} name @returns {boolean} whether it switched */
+export function selectCurrent(s, name) {
+  const switched = s.current !== name;
+  s.current = name;
+  if (switched) {
+    s.replyTo = null;
+    s.editing = null;
+  }
+  return switched;
+}
+
+/** @param {State} s @param {number|null} id */
+export function setReplyTo(s, id) {
+  s.replyTo = id == null ? null : { messageId: id };
+  if (id != null) s.editing = null;
+}
+
+/** @param {State} s @param {number|null} id */
+export function setEditing(s, id) {
+  s.editing = id;
+  if (id != null) s.replyTo = null;
 }

@@ -4,27 +4,45 @@
 
 import { h } from './dom.js';
 
+/** Toasts shown under a key: a new toast with the same key updates that one in place. */
+/** @type {Map<string, {el:HTMLElement, timer:ReturnType<typeof setTimeout>}>} */
+const keyed = new Map();
+
 /**
- * Show a short message in the corner.
+ * Show a short message in the corner. With a `key`, a toast already shown under that key gets
+ * the new text and a fresh timer instead of a second toast (a burst of the same notice is one).
  * @param {string} text
  * @param {'info'|'error'|'success'} [kind]
  * @param {number} [ms]
+ * @param {string} [key]
  */
-export function toast(text, kind = 'info', ms = 4000) {
+export function toast(text, kind = 'info', ms = 4000, key) {
   const box = document.getElementById('toasts');
   if (!box) return;
+  const known = key ? keyed.get(key) : undefined;
+  if (known && known.el.isConnected && !known.el.classList.contains('leaving')) {
+    known.el.textContent = text;
+    clearTimeout(known.timer);
+    known.timer = setTimeout(() => dismiss(known.el, key), ms);
+    return;
+  }
   const el = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
   box.append(el);
-  setTimeout(() => {
-    el.classList.add('leaving');
-    setTimeout(() => el.remove(), 300);
-  }, ms);
+  const timer = setTimeout(() => dismiss(el, key), ms);
+  if (key) keyed.set(key, { el, timer });
+}
+
+/** @param {HTMLElement} el @param {string} [key] */
+function dismiss(el, key) {
+  if (key && keyed.get(key)?.el === el) keyed.delete(key);
+  el.classList.add('leaving');
+  setTimeout(() => el.remove(), 300);
 }
 
 /**
  * Open a modal dialog. `body` gets the dialog's form; `onSubmit` runs on submit and closes
  * the dialog unless it throws (its message is then shown in the dialog).
- * @param {{title:string, body:import('./dom.js').Child[], submitLabel?:string, danger?:boolean,
+ * @param {{title:string, body:(import('./dom.js').Child|import('./dom.js').Child[])[], submitLabel?:string, danger?:boolean,
  *   cancelLabel?:string, onSubmit?:(form:HTMLFormElement)=>Promise<void>|void}} opts
  * @returns {HTMLDialogElement}
  */

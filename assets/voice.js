@@ -10,8 +10,15 @@
 //! perfect negotiation, ICE restarts, stats), voice/audio.js (microphone, level meters,
 //! <audio> playback, cues), voice/settings.js (stored settings, dialog, TURN self-test),
 //! voice/panel.js (the sidebar panel).
+//!
+//! One owner for voice state: who is in which voice channel (everyone's, from the server's
+//! `ready.voice` and `voice_state`) is app state and changes only through state.js. This
+//! page's own call (the `Session`, mute, deafen, push-to-talk, the last failure) lives here
+//! alone, in the module variables below; nothing outside reads them but through the
+//! functions exported here, and every change to them ends in `render()`.
 
 import { toast } from './ui.js';
+import { frames } from './protocol.js';
 import { VoiceSocket } from './voice/signaling.js';
 import { PeerLink } from './voice/peer.js';
 import { openMic, LevelMeter, createPlayer, setSink, playCue } from './voice/audio.js';
@@ -178,7 +185,7 @@ export async function join(channel) {
   }
   const sock = new VoiceSocket(channel);
   s.sock = sock;
-  sock.on('open', (f) => onWelcome(s, f));
+  sock.on('welcome', (f) => onWelcome(s, f));
   sock.on('peer_joined', (f) => {
     if (!f.peer || typeof f.peer.id !== 'string') return;
     s.members.set(f.peer.id, f.peer);
@@ -213,8 +220,8 @@ export async function join(channel) {
     if (f.code === 'rate_limited') console.warn('voice: signaling rate limited', f);
     else if (f.code !== 'not_found' || s.phase !== 'connected') console.warn('voice: server error', f);
   });
-  sock.on('down', (f) => {
-    if (session !== s) return;
+  sock.on('status', (f) => {
+    if (session !== s || f.state !== 'waiting') return;
     s.phase = 'reconnecting';
     s.notice = `Voice connection lost (${f.reason}); reconnecting in ${(f.retryInMs / 1000).toFixed(1)} s…`;
     // The server forgot us with the socket: the others drop our peer connections too.
@@ -231,6 +238,7 @@ export async function join(channel) {
     toast(`Voice: ${message}`, 'error', 6000);
     render();
   });
+  sock.start();
 }
 
 /** Leave the voice channel. @param {boolean} [quiet] no cue (switching channels) */
@@ -376,7 +384,7 @@ function applyMic() {
 }
 
 function sendState() {
-  session?.sock?.send({ type: 'state', muted: muted || deafened, deafened });
+  session?.sock?.send(frames.voiceState(muted || deafened, deafened));
 }
 
 function toggleMute() {

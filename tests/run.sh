@@ -6,6 +6,7 @@
 # npm packages for the browser tests), builds, and runs, in order:
 #   1. every Rust test (unit + integration against the real server): cargo test
 #   2. the deployment checks: coturn with deploy/turnserver.conf, the compose file
+#   2b. the type check of the browser app: tsc over assets/ with jsconfig.json
 #   3. the browser tests: real headless Chromium (Debian's) driven by playwright-core,
 #      inside a loopback-only network namespace when we can make one
 # and ends with one line `total: N passed, M failed`. Exit status 0 only if all passed.
@@ -42,7 +43,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "missing: ${missing[*]} (not root, so not installing; the tests that need them will fail)"
   fi
 fi
-if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
+if [ -f tests/browser/package.json ] && { [ ! -d tests/browser/node_modules/playwright-core ] \
+  || [ ! -d tests/browser/node_modules/typescript ]; }; then
   say "installing npm packages for the browser tests"
   (cd tests/browser && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi) \
     >"$LOG_DIR/npm.log" 2>&1 || { echo "npm install failed"; tail -20 "$LOG_DIR/npm.log"; }
@@ -91,6 +93,14 @@ if [ "${MD_SKIP_DEPLOY:-0}" != 1 ]; then
     count_script "$LOG_DIR/$(basename "$t").log"
   done
 fi
+
+# --- 2b. Type check of the browser app ------------------------------------------------------
+# TypeScript's checker over the `// @ts-check` JavaScript in assets/ (settings: jsconfig.json).
+# Nothing is emitted; the app still ships as plain ES modules. Counted as one test.
+say "type check: tsc -p jsconfig.json"
+tests/browser/node_modules/.bin/tsc -p jsconfig.json 2>&1 | tee "$LOG_DIR/tsc.log"
+if [ "${PIPESTATUS[0]}" = 0 ]; then passed=$((passed + 1)); echo "type check passed"
+else failed=$((failed + 1)); echo "type check FAILED"; fi
 
 # --- 3. Browser ------------------------------------------------------------------------------
 if [ "${MD_SKIP_BROWSER:-0}" != 1 ] && [ -d tests/browser ]; then

@@ -45,8 +45,7 @@ export function createComposer(actions) {
     const text = input.value.trim();
     if (!text) return;
     if ([...text].length > MAX_CHARS) {
-      counter.textContent = `${[...text].length} / ${MAX_CHARS} — too long to send`;
-      counter.classList.add('over');
+      updateCounter();
       return;
     }
     actions.send(text);
@@ -57,9 +56,14 @@ export function createComposer(actions) {
     updateCounter();
   }
 
+  // No `maxlength` on the text box: it silently cut a long paste to 4000 and the rest was
+  // gone (issue 18, bug 5). The text stays whole; over the limit the counter says so and
+  // Enter refuses to send, so the user can shorten it. (Sending it as a file needs the files
+  // feature.)
   function updateCounter() {
     const n = [...input.value].length;
-    counter.textContent = n > MAX_CHARS - 500 ? `${MAX_CHARS - n}` : '';
+    counter.textContent = n > MAX_CHARS ? `${n} / ${MAX_CHARS} — too long to send`
+      : n > MAX_CHARS - 500 ? `${MAX_CHARS - n}` : '';
     counter.classList.toggle('over', n > MAX_CHARS);
   }
 

@@ -164,7 +164,7 @@ export function createMessagesView(actions) {
       case 'pending': {
         const e = it.e;
         const wait = e.notBefore && e.notBefore > Date.now() ? Math.ceil((e.notBefore - Date.now()) / 1000) : 0;
-        return JSON.stringify([e.content, e.status, e.error, wait, it.grouped,
+        return JSON.stringify([e.content, e.status, e.error, wait, it.grouped, s.conn.state,
           e.reply_to != null ? quoteSig(s, e.reply_to) : '']);
       }
     }
@@ -360,8 +360,11 @@ export function createMessagesView(actions) {
     } else if (e.notBefore && e.notBefore > now) {
       note = h('div', { class: 'send-state waiting' },
         `Slow down — sending again in ${Math.ceil((e.notBefore - now) / 1000)} s`);
-    } else if (e.status === 'queued') {
+    } else if (e.status === 'queued' && s.conn.state !== 'ready') {
       note = h('div', { class: 'send-state queued' }, 'Waiting for connection — it will be sent when you are back online');
+    } else if (e.status === 'queued') {
+      // Online, behind an earlier message (one goes out at a time, in typed order).
+      note = h('div', { class: 'send-state pending' }, 'Sending…');
     } else {
       note = h('div', { class: 'send-state pending' }, 'Sending…');
     }

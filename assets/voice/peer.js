@@ -5,6 +5,8 @@
 //! (direct or relayed, round-trip time, packet loss) read from `getStats()`.
 //! No DOM here: remote audio goes to the `onTrack` callback, which attaches it to <audio>.
 
+import { frames } from '../protocol.js';
+
 /** A peer `disconnected` this long gets an ICE restart (`failed` gets one at once). */
 export const DISCONNECTED_RESTART_MS = 3_000;
 /** An ICE restart that does not reconnect within this long is tried again. */
@@ -65,7 +67,7 @@ export class PeerLink {
         this.makingOffer = true;
         await pc.setLocalDescription();
         const d = pc.localDescription;
-        if (d) this.signal({ type: d.type, to: this.id, sdp: d.sdp });
+        if (d) this.signal(frames.description(this.id, /** @type {Description} */ (d)));
       } catch (err) {
         console.warn('voice: could not make an offer', err);
       } finally {
@@ -74,7 +76,7 @@ export class PeerLink {
     };
     pc.onicecandidate = ({ candidate }) => {
       // End-of-candidates (null) is implied by the SDP; not worth a frame.
-      if (candidate) this.signal({ type: 'candidate', to: this.id, candidate: candidate.toJSON() });
+      if (candidate) this.signal(frames.candidate(this.id, candidate.toJSON()));
     };
     pc.addEventListener('icecandidateerror', (ev) => {
       const e = /** @type {RTCPeerConnectionIceErrorEvent} */ (ev);
@@ -128,7 +130,7 @@ export class PeerLink {
       if (this.track && this.stream && !this.sender) this.sender = pc.addTrack(this.track, this.stream);
       await pc.setLocalDescription();
       const d = pc.localDescription;
-      if (d) this.signal({ type: d.type, to: this.id, sdp: d.sdp });
+      if (d) this.signal(frames.description(this.id, /** @type {Description} */ (d)));
     }
   }
 

@@ -146,7 +146,7 @@ export async function openSettingsDialog(opts) {
   } catch {
     /* no device list: only the defaults */
   }
-  /** @param {'audioinput'|'audiooutput'} kind @param {string} current */
+  /** @param {'audioinput'|'audiooutput'} kind @param {string} current @param {string} id */
   const select = (kind, current, id) => {
     const el = h('select', { id, class: 'vs-select' },
       h('option', { value: '' }, 'Default'),
