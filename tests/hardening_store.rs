@@ -369,6 +369,89 @@ fn one_hostile_search_is_answered_within_the_read_budget() {
     );
 }
 
+/// Finding 1, the measurement behind docs/PERFORMANCE.md "Do reads delay commits?": eight
+/// members, each searching as fast as the search rate limit lets them, every search the
+/// most expensive the store allows (a common word in a channel without matches, stopped at
+/// the read budget). Another user's acks must stay under a second; the figure says by how
+/// much reads still delay commits once each read is bounded.
+#[test]
+fn budgeted_searches_by_many_members_barely_delay_acks() {
+    let _one = serial();
+    let names: Vec<String> = (0..9).map(|i| format!("member{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (s, tokens) = server_with_messages(300_000, &names, &[]);
+    let r = s.call(
+        "POST",
+        "/api/channels",
+        &tokens[0],
+        Some(&json!({"name": "quiet", "kind": "text"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let (mut victim, _) = s.ws(&tokens[8]);
+    let mut quiet = Vec::new();
+    for i in 0..10 {
+        quiet.push(ack_latency(&mut victim, &format!("q{i}"), Duration::from_secs(10)).unwrap());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let statuses = Arc::new(Mutex::new(std::collections::BTreeMap::<u16, usize>::new()));
+    let searchers: Vec<_> = tokens[..8]
+        .iter()
+        .map(|tok| {
+            let (stop, statuses, tok, addr) = (stop.clone(), statuses.clone(), tok.clone(), s.addr);
+            std::thread::spawn(move || {
+                while !stop.load(SeqCst) {
+                    let r = get_within(
+                        addr,
+                        "/api/search?limit=1&q=a&channel=quiet",
+                        &tok,
+                        Duration::from_secs(10),
+                    );
+                    let status = r.as_ref().map_or(0, |r| r.status);
+                    *statuses.lock().unwrap().entry(status).or_default() += 1;
+                    // Within the search rate: 2 a second after the burst.
+                    if status == 429 {
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let mut during = Vec::new();
+    let mut i = 0;
+    while started.elapsed() < Duration::from_secs(if full() { 30 } else { 6 }) {
+        if let Some(d) = ack_latency(&mut victim, &format!("f{i}"), Duration::from_secs(10)) {
+            during.push(d);
+        }
+        i += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, SeqCst);
+    for t in searchers {
+        let _ = t.join();
+    }
+    let statuses = statuses.lock().unwrap().clone();
+    let worst = during.iter().max().copied().unwrap_or_default();
+    figure(
+        "budgeted_searches",
+        json!({
+            "messages": 300_000,
+            "members_searching": 8,
+            "search_statuses": statuses.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>(),
+            "acks_quiet": latency_figures(quiet),
+            "acks_during": latency_figures(during.clone()),
+            "sends": i,
+        }),
+    );
+    assert_eq!(during.len(), i, "every send was acknowledged within 10 s");
+    assert!(
+        statuses.get(&503).copied().unwrap_or(0) > 0,
+        "the searches ran into the read budget: {statuses:?}"
+    );
+    assert!(worst < Duration::from_secs(1), "an ack took {worst:?}");
+}
+
 // ------------------------------------------------------- finding 4: big, stalled pages
 
 /// 200 messages of 4,000 emoji by `token`'s user in `general`: a `limit=200` history page of
