@@ -6,14 +6,17 @@
 //! store round trips and a piece of the page until the client takes it. Issue 19: 250
 //! connections from one address that asked for that page and never read raised RSS by
 //! 1.85 GB. So a user gets `MAX_PER_USER` at once and an address `MAX_PER_ADDRESS`; past
-//! either, 429 `rate_limited` with `Retry-After`, before anything is read from the store.
+//! either, a request waits up to `WAIT` for a place (ordinary pages take milliseconds, so a
+//! crowd catching up after a restart from behind one NAT just queues), then gets 429
+//! `rate_limited` with `Retry-After`, before anything is read from the store.
 //! A `Permit` is held by the response body and dropped when the response is written or
 //! abandoned. Counts live in one small map each, and an entry goes when its count is 0.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::METRICS;
@@ -24,6 +27,9 @@ pub const MAX_PER_USER: usize = 4;
 /// Several members behind one NAT (a household, an office) share an address. Normal pages
 /// are written in milliseconds, so 16 at once is a lot of people scrolling.
 pub const MAX_PER_ADDRESS: usize = 16;
+/// How long a request waits for a place before it is refused. Long enough for a burst of
+/// ordinary pages ahead of it (a few ms each), short against the 30 s a stalled one holds.
+const WAIT: Duration = Duration::from_secs(5);
 /// What a refused request is told to wait.
 const RETRY_MS: u64 = 1000;
 
@@ -37,6 +43,7 @@ struct Counts {
 #[derive(Default)]
 pub struct HeavyGate {
     counts: Mutex<Counts>,
+    freed: Condvar,
 }
 
 /// One heavy response's place; frees it when dropped.
@@ -47,20 +54,43 @@ pub struct Permit {
 }
 
 impl HeavyGate {
-    /// A place for one more heavy response of `user` from `peer`, or 429.
+    /// A place for one more heavy response of `user` from `peer`, waiting up to `WAIT`
+    /// for one, or 429.
     pub fn admit(self: &Arc<Self>, user: i64, peer: IpAddr) -> ApiResult<Permit> {
+        self.admit_within(user, peer, WAIT)
+    }
+
+    fn admit_within(
+        self: &Arc<Self>,
+        user: i64,
+        peer: IpAddr,
+        wait: Duration,
+    ) -> ApiResult<Permit> {
         let address = crate::http::auth::ip_key(peer);
+        let deadline = Instant::now() + wait;
         let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        let by_user = c.users.get(&user).copied().unwrap_or(0);
-        let by_address = c.addresses.get(&address).copied().unwrap_or(0);
-        if by_user >= MAX_PER_USER || by_address >= MAX_PER_ADDRESS {
+        loop {
+            let by_user = c.users.get(&user).copied().unwrap_or(0);
+            let by_address = c.addresses.get(&address).copied().unwrap_or(0);
+            if by_user < MAX_PER_USER && by_address < MAX_PER_ADDRESS {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                c = self
+                    .freed
+                    .wait_timeout(c, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+                continue;
+            }
             METRICS.heavy_refused.fetch_add(1, Relaxed);
             let mut e = ApiError::rate_limited(RETRY_MS);
             e.message = "too many history or search requests at once; try again".into();
             return Err(e);
         }
-        c.users.insert(user, by_user + 1);
-        c.addresses.insert(address.clone(), by_address + 1);
+        *c.users.entry(user).or_default() += 1;
+        *c.addresses.entry(address.clone()).or_default() += 1;
         Ok(Permit {
             gate: self.clone(),
             user,
@@ -82,6 +112,8 @@ impl Drop for Permit {
         }
         release(&mut c.users, &self.user);
         release(&mut c.addresses, &self.address);
+        // Any waiter may be the one this place was for (another user of the same address).
+        self.gate.freed.notify_all();
     }
 }
 
@@ -96,13 +128,20 @@ mod tests {
         let mine: Vec<Permit> = (0..MAX_PER_USER)
             .map(|_| gate.admit(1, home).unwrap())
             .collect();
-        let refused = gate.admit(1, "192.0.2.9".parse().unwrap()).err().unwrap();
+        let none = Duration::ZERO;
+        let refused = gate
+            .admit_within(1, "192.0.2.9".parse().unwrap(), none)
+            .err()
+            .unwrap();
         assert_eq!(refused.code, crate::error::Code::RateLimited);
         assert!(refused.retry_after_ms.is_some());
         let others: Vec<Permit> = (0..MAX_PER_ADDRESS - MAX_PER_USER)
             .map(|i| gate.admit(100 + i as i64, home).unwrap())
             .collect();
-        assert!(gate.admit(999, home).is_err(), "the address is full");
+        assert!(
+            gate.admit_within(999, home, none).is_err(),
+            "the address is full"
+        );
         assert!(gate.admit(999, "192.0.2.9".parse().unwrap()).is_ok());
         drop(mine);
         drop(others);
@@ -112,5 +151,21 @@ mod tests {
             c.users.is_empty() && c.addresses.is_empty(),
             "nothing left behind"
         );
+    }
+
+    #[test]
+    fn a_request_waits_for_a_place_freed_meanwhile() {
+        let gate = Arc::new(HeavyGate::default());
+        let home: IpAddr = "192.0.2.1".parse().unwrap();
+        let mine: Vec<Permit> = (0..MAX_PER_USER)
+            .map(|_| gate.admit(1, home).unwrap())
+            .collect();
+        let waiter = {
+            let gate = gate.clone();
+            std::thread::spawn(move || gate.admit_within(1, home, Duration::from_secs(5)).is_ok())
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        drop(mine);
+        assert!(waiter.join().unwrap(), "the waiter got the freed place");
     }
 }
