@@ -51,6 +51,11 @@ pub struct Config {
     pub send_rate: f64,
     /// `SEND_BURST`, default 10.
     pub send_burst: f64,
+    /// `SEARCH_RATE` searches per second per user, default 2 (each search is a store read;
+    /// a loop of them is an attack on the store thread, issue 19).
+    pub search_rate: f64,
+    /// `SEARCH_BURST`, default 10.
+    pub search_burst: f64,
     /// `MAX_CONNECTIONS`; `None` means derived from the machine's limits at start.
     pub max_connections: Option<usize>,
     /// `MAX_CONNECTIONS_PER_IP`, default 256 (a small community behind one NAT fits easily).
@@ -176,6 +181,14 @@ impl Config {
             voice_max_peers: number(get("VOICE_MAX_PEERS"), "VOICE_MAX_PEERS", 10usize, 2, 50)?,
             send_rate: number(get("SEND_RATE"), "SEND_RATE", 5.0f64, 0.1, 1_000_000.0)?,
             send_burst: number(get("SEND_BURST"), "SEND_BURST", 10.0f64, 1.0, 1_000_000.0)?,
+            search_rate: number(get("SEARCH_RATE"), "SEARCH_RATE", 2.0f64, 0.1, 1_000_000.0)?,
+            search_burst: number(
+                get("SEARCH_BURST"),
+                "SEARCH_BURST",
+                10.0f64,
+                1.0,
+                1_000_000.0,
+            )?,
             max_connections: match get("MAX_CONNECTIONS") {
                 None => None,
                 Some(v) => Some(number(Some(v), "MAX_CONNECTIONS", 0usize, 1, 1_000_000)?),
@@ -273,6 +286,7 @@ mod tests {
         assert_eq!(c.stun_urls, vec!["stun:stun.l.google.com:19302"]);
         assert_eq!(c.voice_max_peers, 10);
         assert_eq!((c.send_rate, c.send_burst), (5.0, 10.0));
+        assert_eq!((c.search_rate, c.search_burst), (2.0, 10.0));
         assert_eq!(c.max_connections, None);
         assert_eq!(c.db_synchronous, "FULL");
         assert!(c.trusted_proxies.is_empty());

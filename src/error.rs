@@ -122,6 +122,11 @@ impl std::error::Error for ApiError {}
 
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
+        // A read stopped at its time budget (store/budget.rs `within_read_budget`) is expected
+        // under attack, not a fault: it is answered 503 and logged at debug there.
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
+            return crate::store::over_budget();
+        }
         log::error!("store error: {e}");
         ApiError::internal()
     }

@@ -47,6 +47,10 @@ pub struct App {
     pub admission: Arc<http::limits::Admission>,
     pub throttles: http::auth::Throttles,
     pub send_limit: ratelimit::PerUser,
+    /// Searches per user, all tabs together (`SEARCH_RATE`, `SEARCH_BURST`).
+    pub search_limit: ratelimit::PerUser,
+    /// History and search responses in flight per user and per address.
+    pub heavy: Arc<http::heavy::HeavyGate>,
 }
 
 // Compile-time checks: `App` is shared across threads.
@@ -93,6 +97,8 @@ pub fn run(config: Config) -> Result<(), String> {
         ),
         throttles: http::auth::Throttles::default(),
         send_limit: ratelimit::PerUser::new(config.send_rate, config.send_burst),
+        search_limit: ratelimit::PerUser::new(config.search_rate, config.search_burst),
+        heavy: Arc::new(http::heavy::HeavyGate::default()),
         config,
         store,
         router,

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub store_commit_micros_total: AtomicU64,
     pub store_commit_micros_max: AtomicU64,
     pub handler_panics: AtomicU64,
+    pub reads_over_budget: AtomicU64,
+    pub heavy_refused: AtomicU64,
 }
 
 pub static METRICS: Metrics = Metrics {
@@ -39,6 +41,8 @@ pub static METRICS: Metrics = Metrics {
     store_commit_micros_total: AtomicU64::new(0),
     store_commit_micros_max: AtomicU64::new(0),
     handler_panics: AtomicU64::new(0),
+    reads_over_budget: AtomicU64::new(0),
+    heavy_refused: AtomicU64::new(0),
 };
 
 impl Metrics {
@@ -55,7 +59,7 @@ impl Metrics {
     pub fn render(&self, max_connections: usize) -> String {
         let g = |a: &AtomicU64| a.load(Relaxed).to_string();
         let secs = |a: &AtomicU64| format!("{:.6}", a.load(Relaxed) as f64 / 1e6);
-        let rows: [(&str, &str, &str, String); 17] = [
+        let rows: [(&str, &str, &str, String); 19] = [
             (
                 "md_connections_open",
                 "gauge",
@@ -151,6 +155,18 @@ impl Metrics {
                 "counter",
                 "Handler panics answered with 500.",
                 g(&self.handler_panics),
+            ),
+            (
+                "md_store_reads_over_budget_total",
+                "counter",
+                "Store reads stopped at their time budget (answered 503).",
+                g(&self.reads_over_budget),
+            ),
+            (
+                "md_heavy_requests_refused_total",
+                "counter",
+                "History and search requests refused (429): too many in flight per user or address.",
+                g(&self.heavy_refused),
             ),
             (
                 "md_up",

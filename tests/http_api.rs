@@ -11,6 +11,13 @@ use common::{HttpResponse, Server};
 use serde_json::{json, Value};
 
 const FAST_SEND: [(&str, &str); 2] = [("SEND_RATE", "100000"), ("SEND_BURST", "100000")];
+/// The search tests search more often than a person does (`SEARCH_RATE` is 2 a second).
+const FAST_SEND_AND_SEARCH: [(&str, &str); 4] = [
+    ("SEND_RATE", "100000"),
+    ("SEND_BURST", "100000"),
+    ("SEARCH_RATE", "100000"),
+    ("SEARCH_BURST", "100000"),
+];
 
 /// Status, JSON content type and the contract's error body `{"error":{"code","message"}}`.
 fn assert_error(r: &HttpResponse, status: u16, code: &str, what: &str) {
@@ -1052,7 +1059,7 @@ fn history_reflects_edits_reactions_replies_and_deletes() {
 
 #[test]
 fn search_finds_words_newest_first_with_channel_filter_and_limit() {
-    let s = Server::start(&FAST_SEND);
+    let s = Server::start(&FAST_SEND_AND_SEARCH);
     let t = s.register("alice");
     s.call(
         "POST",
@@ -1111,7 +1118,7 @@ fn search_finds_words_newest_first_with_channel_filter_and_limit() {
 
 #[test]
 fn search_fts_syntax_in_q_is_harmless() {
-    let s = Server::start(&FAST_SEND);
+    let s = Server::start(&FAST_SEND_AND_SEARCH);
     let t = s.register("alice");
     let (mut c, _) = s.ws(&t);
     c.send(

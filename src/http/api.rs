@@ -14,7 +14,7 @@ use crate::http::{Request, Response};
 use crate::model::{Channel, ChannelKind, User};
 use crate::realtime::chat;
 use crate::realtime::protocol::ServerEvent;
-use crate::store::{self, now_ms, Page};
+use crate::store::{self, now_ms, Page, Store};
 use crate::voice::turn;
 use crate::{validate, App};
 
@@ -23,6 +23,11 @@ const HISTORY_DEFAULT: i64 = 50;
 const HISTORY_MAX: i64 = 200;
 const SEARCH_DEFAULT: i64 = 25;
 const SEARCH_MAX: i64 = 100;
+/// A page is read from the store in pieces of at most this many messages, or of the message
+/// that brings the piece past `PIECE_BYTES` of content: one store job never copies more
+/// than about 64 KiB of a 3.2 MB page, and a stalled client pins at most one piece.
+const PIECE_MESSAGES: usize = 50;
+const PIECE_BYTES: usize = 64 * 1024;
 
 /// Answers one plain HTTP request (not a WebSocket upgrade).
 pub fn handle(req: &Request, app: &App) -> Response {
@@ -62,13 +67,13 @@ fn route(req: &Request, app: &App) -> ApiResult<Response> {
         ("POST", "/api/invites") => create_invite(req, app),
         ("GET", "/api/channels") => {
             signed_in(req, app)?;
-            let channels = app.store.call(store::list_channels)?;
+            let channels = app.store.read(store::list_channels)?;
             Ok(Response::json(200, &json!(channels)))
         }
         ("POST", "/api/channels") => create_channel(req, app),
         ("GET", "/api/users") => {
             signed_in(req, app)?;
-            let users = app.store.call(store::list_users)?;
+            let users = app.store.read(store::list_users)?;
             Ok(Response::json(200, &json!(users)))
         }
         ("GET", "/api/history") => history(req, app),
@@ -103,8 +108,9 @@ fn method_not_allowed() -> ApiError {
 }
 
 fn health(app: &App) -> ApiResult<Response> {
-    match app.store.call(store::health) {
+    match app.store.read(store::health) {
         Ok(()) => Ok(Response::text(200, "ok")),
+        Err(e) if e.code == crate::error::Code::Unavailable => Err(e),
         Err(_) => Err(ApiError::new(
             crate::error::Code::Unavailable,
             "the store is not answering",
@@ -238,7 +244,7 @@ fn login(req: &Request, app: &App) -> ApiResult<Response> {
     }
     let name = b.username.clone();
     let found = if validate::username(&b.username).is_ok() {
-        app.store.call(move |c| store::user_for_login(c, &name))?
+        app.store.read(move |c| store::user_for_login(c, &name))?
     } else {
         None
     };
@@ -371,7 +377,7 @@ fn limit_param(req: &Request, default: i64, max: i64) -> ApiResult<u32> {
 }
 
 fn history(req: &Request, app: &App) -> ApiResult<Response> {
-    signed_in(req, app)?;
+    let (user, _) = signed_in(req, app)?;
     let channel = req
         .query_param("channel")
         .ok_or_else(|| ApiError::bad_request("channel is needed"))?;
@@ -387,14 +393,15 @@ fn history(req: &Request, app: &App) -> ApiResult<Response> {
             ))
         }
     };
-    let rows = app
+    let permit = app.heavy.admit(user.id, req.peer)?;
+    let ids = app
         .store
-        .call(move |c| store::history(c, &channel, limit, page))?;
-    Ok(Response::json(200, &json!(rows)))
+        .read(move |c| store::history_ids(c, &channel, limit, page))?;
+    Ok(message_array(app.store.clone(), ids, permit))
 }
 
 fn search(req: &Request, app: &App) -> ApiResult<Response> {
-    signed_in(req, app)?;
+    let (user, _) = signed_in(req, app)?;
     let q = req.query_param("q").unwrap_or_default();
     if q.trim().is_empty() {
         return Err(ApiError::bad_request("q is needed"));
@@ -408,10 +415,67 @@ fn search(req: &Request, app: &App) -> ApiResult<Response> {
             "q must not contain control characters",
         ));
     }
+    // The words are checked (and a query of too many refused) before it costs a token.
+    store::search_query(&q)?;
     let channel = req.query_param("channel");
     let limit = limit_param(req, SEARCH_DEFAULT, SEARCH_MAX)?;
-    let rows = app
+    app.search_limit
+        .take(user.id)
+        .map_err(ApiError::rate_limited)?;
+    let permit = app.heavy.admit(user.id, req.peer)?;
+    let ids = app
         .store
-        .call(move |c| store::search(c, &q, channel.as_deref(), limit))?;
-    Ok(Response::json(200, &json!(rows)))
+        .read(move |c| store::search_ids(c, &q, channel.as_deref(), limit))?;
+    Ok(message_array(app.store.clone(), ids, permit))
+}
+
+/// A 200 whose body is the JSON array of the messages of `ids`, in that order, read from the
+/// store a piece at a time as the client takes the response (`PIECE_MESSAGES`,
+/// `PIECE_BYTES`). A message deleted meanwhile is left out, as if it had gone a moment
+/// earlier. `permit` (this request's place among the heavy ones) goes with the last piece.
+fn message_array(store: Store, ids: Vec<i64>, permit: crate::http::heavy::Permit) -> Response {
+    let mut permit = Some(permit);
+    let (mut next, mut opened, mut wrote_any, mut closed) = (0, false, false, false);
+    let pieces = std::iter::from_fn(move || {
+        if closed {
+            return None;
+        }
+        let mut out = Vec::new();
+        if !opened {
+            out.push(b'[');
+            opened = true;
+        }
+        if next >= ids.len() {
+            out.push(b']');
+            closed = true;
+            permit.take();
+            return Some(Ok(out));
+        }
+        let want = ids[next..(next + PIECE_MESSAGES).min(ids.len())].to_vec();
+        let last_wanted = want[want.len() - 1];
+        let rows = match store.read(move |c| store::messages_by_id(c, &want, PIECE_BYTES)) {
+            Ok(rows) => rows,
+            Err(e) => {
+                closed = true;
+                return Some(Err(e));
+            }
+        };
+        // Where this piece stopped: at its last message, or (all of them gone) at the end
+        // of what was asked for. Either is in ids[next..], so every piece moves on.
+        let upto = rows.last().map_or(last_wanted, |m| m.id);
+        next += ids[next..].iter().position(|&id| id == upto).unwrap_or(0) + 1;
+        for m in rows {
+            if wrote_any {
+                out.push(b',');
+            }
+            wrote_any = true;
+            if let Err(e) = serde_json::to_writer(&mut out, &m) {
+                log::error!("cannot serialize a message: {e}");
+                closed = true;
+                return Some(Err(ApiError::internal()));
+            }
+        }
+        Some(Ok(out))
+    });
+    Response::stream(200, "application/json", pieces)
 }

@@ -80,6 +80,7 @@ pub fn serve(req: &Request) -> Option<Response> {
                 status: 304,
                 headers: vec![("ETag", etag)],
                 body: Vec::new(),
+                stream: None,
             }
             .with_header("Cache-Control", cache),
         );

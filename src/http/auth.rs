@@ -154,7 +154,7 @@ pub fn authenticate(req: &Request, store: &Store) -> ApiResult<(User, Source, St
     }
     let hash = token_hash(&token);
     let user = store
-        .call(move |c| store::session_user(c, &hash))?
+        .read(move |c| store::session_user(c, &hash))?
         .ok_or_else(ApiError::unauthorized)?;
     Ok((user, source, token))
 }

@@ -8,7 +8,10 @@
 //! - `limits.rs` is admission control: the derived connection ceiling and the per-IP
 //!   tickets, shared by the accept loop (which takes tickets) and connection threads (which
 //!   drop them);
-//! - `request.rs` (parsing and writing one request), `api.rs` (the routes), `assets.rs` (the
+//! - `heavy.rs` counts the history and search responses in flight per user and per address
+//!   (shared by connection threads; a permit goes with each response's body);
+//! - `request.rs` (parsing and writing one request, big bodies streamed under a
+//!   whole-response deadline), `api.rs` (the routes), `assets.rs` (the
 //!   embedded app), `auth.rs` (passwords, sessions, login throttles) and `proxy.rs`
 //!   (`TRUSTED_PROXIES`) run on the connection thread and own no state of their own beyond
 //!   the shared throttles.
@@ -16,6 +19,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod heavy;
 pub mod limits;
 pub mod proxy;
 mod request;

@@ -3,13 +3,16 @@
 //! threads (see `server.rs`).
 //!
 //! Every read runs against a deadline, not just a per-read timeout, so a client that trickles
-//! one byte at a time (slowloris) is still cut off when the head's deadline passes.
+//! one byte at a time (slowloris) is still cut off when the head's deadline passes. Writes
+//! do too: a whole response must be taken within `RESPONSE_DEADLINE`, however slowly the
+//! client reads. A big body can be a `BodyStream`, made piece by piece while it is written
+//! (`Transfer-Encoding: chunked`), so a 3 MB history page is never whole in memory.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::error::{ApiError, Code};
+use crate::error::{ApiError, ApiResult, Code};
 
 /// Request heads above this are refused with 431 (API.md).
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -21,8 +24,17 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A keep-alive connection may sit idle this long between requests.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// A response must be taken by the client within this long.
+/// The 101 of a WebSocket handshake must be taken by the client within this long.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A whole response must be taken by the client within this long of its first byte: a
+/// deadline, not a per-write timeout, which a client reading a trickle at a time (each
+/// write making a little progress) would stretch forever (issue 19: stalled pages held for
+/// 31 s and more). 30 s carries the largest page of the API (3.2 MB) at about 1 Mbit/s.
+pub const RESPONSE_DEADLINE: Duration = Duration::from_secs(30);
+/// A streamed body is gathered up to this size before anything is written: an answer that
+/// ends within it goes out whole with a `Content-Length`, like any other (most pages do);
+/// a longer one goes out chunked, one chunk per piece after this first one.
+pub const STREAM_CHUNK_BYTES: usize = 64 * 1024;
 /// More headers than this in one request is refused (httparse needs a fixed array).
 const MAX_HEADERS: usize = 64;
 
@@ -254,7 +266,47 @@ fn read_some(
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
+    /// The whole body, unless `stream` is set.
     pub body: Vec<u8>,
+    /// A body made while it is written (`Response::stream`).
+    pub stream: Option<BodyStream>,
+}
+
+/// The pieces of a body, each made when the writer needs it. An `Err` before anything was
+/// written becomes the response (its status and JSON body); after that, it ends the
+/// connection without the last chunk, so the client knows the body is cut short.
+pub struct BodyStream(pub Box<dyn Iterator<Item = ApiResult<Vec<u8>>> + Send>);
+
+impl std::fmt::Debug for BodyStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BodyStream")
+    }
+}
+
+/// Writes all of `bytes` by `deadline`: each write call may wait only for what is left of it.
+fn write_by(stream: &mut TcpStream, mut bytes: &[u8], deadline: Instant) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::TimedOut))?;
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(bytes) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// One chunk of a chunked body (RFC 9112 §7.1): its size in hex, CRLF, the data, CRLF.
+fn chunk(data: &[u8]) -> Vec<u8> {
+    let mut out = format!("{:x}\r\n", data.len()).into_bytes();
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 impl Response {
@@ -263,6 +315,7 @@ impl Response {
             status,
             headers: vec![("Content-Type", content_type.to_string())],
             body,
+            stream: None,
         }
     }
     pub fn json(status: u16, value: &serde_json::Value) -> Response {
@@ -280,7 +333,18 @@ impl Response {
             status: 204,
             headers: Vec::new(),
             body: Vec::new(),
+            stream: None,
         }
+    }
+    /// A body made piece by piece while it is written (see `BodyStream`).
+    pub fn stream(
+        status: u16,
+        content_type: &str,
+        pieces: impl Iterator<Item = ApiResult<Vec<u8>>> + Send + 'static,
+    ) -> Response {
+        let mut r = Response::new(status, content_type, Vec::new());
+        r.stream = Some(BodyStream(Box::new(pieces)));
+        r
     }
     pub fn error(err: &ApiError) -> Response {
         let mut r = Response::new(
@@ -299,9 +363,10 @@ impl Response {
         self
     }
 
-    /// Serializes the status line, headers and body.
-    pub fn to_bytes(&self, keep_alive: bool, head_only: bool) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256 + self.body.len());
+    /// The status line and headers; `length` is the body's `Content-Length`, or `None` for
+    /// a chunked body.
+    fn head_bytes(&self, keep_alive: bool, length: Option<usize>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
         out.extend_from_slice(
             format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status)).as_bytes(),
         );
@@ -311,8 +376,10 @@ impl Response {
             out.extend_from_slice(v.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        if self.status != 204 && self.status != 304 {
-            out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
+        match length {
+            _ if self.status == 204 || self.status == 304 => {}
+            Some(n) => out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes()),
+            None => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
         }
         out.extend_from_slice(if keep_alive {
             b"Connection: keep-alive\r\n"
@@ -320,20 +387,85 @@ impl Response {
             b"Connection: close\r\n"
         });
         out.extend_from_slice(b"\r\n");
+        out
+    }
+
+    /// Serializes the status line, headers and body (a `stream` is not included).
+    pub fn to_bytes(&self, keep_alive: bool, head_only: bool) -> Vec<u8> {
+        let mut out = self.head_bytes(keep_alive, Some(self.body.len()));
         if !head_only {
             out.extend_from_slice(&self.body);
         }
         out
     }
 
+    /// Writes the response within `RESPONSE_DEADLINE`. A streamed body that ends within
+    /// `STREAM_CHUNK_BYTES` goes out whole with a length; a longer one in chunks, each made
+    /// only when the one before it has been taken by the kernel. A response that fails or
+    /// misses the deadline resets the connection (`SO_LINGER` 0): a plain close would leave
+    /// the kernel trickling what it has buffered (up to megabytes) to the client for minutes
+    /// more, and the client must not take a cut-short body for a whole one.
     pub fn write_to(
-        &self,
+        self,
         stream: &mut TcpStream,
         keep_alive: bool,
         head_only: bool,
     ) -> std::io::Result<()> {
-        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
-        stream.write_all(&self.to_bytes(keep_alive, head_only))?;
+        let result = self.write_within_deadline(stream, keep_alive, head_only);
+        if result.is_err() {
+            let _ = socket2::SockRef::from(&*stream).set_linger(Some(Duration::ZERO));
+        }
+        result
+    }
+
+    fn write_within_deadline(
+        mut self,
+        stream: &mut TcpStream,
+        keep_alive: bool,
+        head_only: bool,
+    ) -> std::io::Result<()> {
+        let deadline = Instant::now() + RESPONSE_DEADLINE;
+        let Some(BodyStream(mut pieces)) = self.stream.take() else {
+            return write_by(stream, &self.to_bytes(keep_alive, head_only), deadline);
+        };
+        let mut first = Vec::new();
+        let mut ended = false;
+        while first.len() < STREAM_CHUNK_BYTES {
+            match pieces.next() {
+                None => {
+                    ended = true;
+                    break;
+                }
+                Some(Ok(piece)) => first.extend_from_slice(&piece),
+                Some(Err(e)) => {
+                    // Nothing is written yet, so the failure can still be the answer.
+                    self.status = e.code.status();
+                    self.body = e.body().into_bytes();
+                    if let Some(ms) = e.retry_after_ms {
+                        self.headers
+                            .push(("Retry-After", ms.div_ceil(1000).max(1).to_string()));
+                    }
+                    return write_by(stream, &self.to_bytes(keep_alive, head_only), deadline);
+                }
+            }
+        }
+        if ended {
+            self.body = first;
+            return write_by(stream, &self.to_bytes(keep_alive, head_only), deadline);
+        }
+        write_by(stream, &self.head_bytes(keep_alive, None), deadline)?;
+        if head_only {
+            return Ok(());
+        }
+        write_by(stream, &chunk(&first), deadline)?;
+        drop(first);
+        for piece in pieces {
+            let piece = piece.map_err(|e| std::io::Error::other(e.to_string()))?;
+            if !piece.is_empty() {
+                write_by(stream, &chunk(&piece), deadline)?;
+            }
+        }
+        write_by(stream, b"0\r\n\r\n", deadline)?;
         stream.flush()
     }
 }

@@ -138,7 +138,7 @@ pub fn handshake(
 /// anything but a voice channel. (The router later only checks that the channel still
 /// exists, for one deleted between this check and the join.)
 fn voice_channel(app: &App, name: String) -> ApiResult<String> {
-    let found = app.store.call({
+    let found = app.store.read({
         let name = name.clone();
         move |c| store::channel(c, &name)
     })?;

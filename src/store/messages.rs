@@ -1,7 +1,11 @@
 //! Messages: sending (idempotent per nonce), editing, deleting, reactions, history pages
 //! and full-text search. Runs on the store thread, inside the batch transaction.
+//!
+//! Pages are read in two steps: their ids (`history_ids`, `search_ids`: cheap, and the only
+//! place the order and the page's bounds are decided), then their messages a piece at a
+//! time (`messages_by_id`), so that no one job copies a whole 3 MB page (issue 19).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -186,71 +190,144 @@ pub fn toggle_reaction(
 /// size of a message object.
 pub const MAX_DISTINCT_REACTIONS: i64 = 20;
 
-/// A page of a text channel's history, oldest first.
+/// The ids of a page of a text channel's history, oldest first. The page's messages are then
+/// read in pieces with `messages_by_id`, so that no one job copies a whole 3 MB page.
+pub fn history_ids(
+    conn: &Connection,
+    channel: &str,
+    limit: u32,
+    page: Page,
+) -> ApiResult<Vec<i64>> {
+    let channel_id = text_channel_id(conn, channel)?;
+    let base = "SELECT id FROM messages WHERE channel_id = ?1";
+    let id = |r: &rusqlite::Row| r.get::<_, i64>(0);
+    let mut ids = match page {
+        Page::Latest => conn
+            .prepare_cached(&format!("{base} ORDER BY id DESC LIMIT ?2"))?
+            .query_map(params![channel_id, limit], id)?
+            .collect::<Result<Vec<_>, _>>()?,
+        Page::Before(before) => conn
+            .prepare_cached(&format!("{base} AND id < ?3 ORDER BY id DESC LIMIT ?2"))?
+            .query_map(params![channel_id, limit, before], id)?
+            .collect::<Result<Vec<_>, _>>()?,
+        Page::After(after) => conn
+            .prepare_cached(&format!("{base} AND id > ?3 ORDER BY id ASC LIMIT ?2"))?
+            .query_map(params![channel_id, limit, after], id)?
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    if !matches!(page, Page::After(_)) {
+        ids.reverse();
+    }
+    Ok(ids)
+}
+
+/// The messages of `ids`, in that order, with their reactions; ids that no longer exist
+/// (deleted since) are skipped. Stops after the message that brings the content read past
+/// `max_bytes`, so a caller learns how far it got from the last id returned.
+pub fn messages_by_id(conn: &Connection, ids: &[i64], max_bytes: usize) -> ApiResult<Vec<Message>> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN channels c ON c.id = m.channel_id
+         JOIN users u ON u.id = m.author_id WHERE m.id = ?1"
+    );
+    let mut st = conn.prepare_cached(&sql)?;
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    for &id in ids {
+        if let Some(m) = st.query_row(params![id], message_row).optional()? {
+            bytes += m.content.len();
+            out.push(m);
+        }
+        if bytes >= max_bytes {
+            break;
+        }
+    }
+    fill_reactions(conn, &mut out)?;
+    Ok(out)
+}
+
+/// A page of a text channel's history, oldest first, in one job (for small pages and tests;
+/// the HTTP API reads it in pieces).
 pub fn history(
     conn: &Connection,
     channel: &str,
     limit: u32,
     page: Page,
 ) -> ApiResult<Vec<Message>> {
-    let channel_id = text_channel_id(conn, channel)?;
-    let base = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN channels c ON c.id = m.channel_id
-         JOIN users u ON u.id = m.author_id WHERE m.channel_id = ?1"
-    );
-    let mut rows = match page {
-        Page::Latest => conn
-            .prepare_cached(&format!("{base} ORDER BY m.id DESC LIMIT ?2"))?
-            .query_map(params![channel_id, limit], message_row)?
-            .collect::<Result<Vec<_>, _>>()?,
-        Page::Before(id) => conn
-            .prepare_cached(&format!("{base} AND m.id < ?3 ORDER BY m.id DESC LIMIT ?2"))?
-            .query_map(params![channel_id, limit, id], message_row)?
-            .collect::<Result<Vec<_>, _>>()?,
-        Page::After(id) => conn
-            .prepare_cached(&format!("{base} AND m.id > ?3 ORDER BY m.id ASC LIMIT ?2"))?
-            .query_map(params![channel_id, limit, id], message_row)?
-            .collect::<Result<Vec<_>, _>>()?,
-    };
-    if !matches!(page, Page::After(_)) {
-        rows.reverse();
-    }
-    fill_reactions(conn, &mut rows)?;
-    Ok(rows)
+    let ids = history_ids(conn, channel, limit, page)?;
+    messages_by_id(conn, &ids, usize::MAX)
 }
 
-/// Full-text search, newest first. Every word of `q` must match (each is quoted, so FTS5
-/// query syntax in user input is taken literally).
+/// A search matches at most this many distinct words. Each word is one more doclist for
+/// FTS5 to walk for every candidate row; 128 copies of `a` (what fits in `q`'s 256 bytes)
+/// took ~1 s over 300,000 messages (issue 19). Eight words is a long search.
+pub const MAX_SEARCH_TERMS: usize = 8;
+
+/// The FTS5 query for the words of `q`: split where FTS5's unicode61 tokenizer splits (any
+/// character that is not a letter or digit), de-duplicated ignoring case, each quoted (so
+/// FTS5 syntax in user input is taken literally) and all required. Splitting the words
+/// ourselves also means a "word" such as `a.a.a.a…` cannot become a 128-token phrase.
+/// `None` when `q` has no word at all (only punctuation or emoji, which FTS5 does not index):
+/// nothing can match it.
+pub fn search_query(q: &str) -> ApiResult<Option<String>> {
+    let mut seen = HashSet::new();
+    let words: Vec<&str> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && seen.insert(w.to_lowercase()))
+        .collect();
+    if words.is_empty() {
+        return Ok(None);
+    }
+    if words.len() > MAX_SEARCH_TERMS {
+        return Err(ApiError::bad_request(format!(
+            "q has more than {MAX_SEARCH_TERMS} different words"
+        )));
+    }
+    Ok(Some(
+        words
+            .iter()
+            .map(|w| format!("\"{w}\""))
+            .collect::<Vec<_>>()
+            .join(" "),
+    ))
+}
+
+/// The ids of the messages matching `q`, newest first. The plan walks the FTS index in rowid
+/// order (descending) and stops at `limit`: it never collects and sorts all the matches,
+/// which is what made one search hold the store thread for a second (issue 19). The rowid
+/// of `messages_fts` is the message id, so this is id order.
+pub fn search_ids(
+    conn: &Connection,
+    q: &str,
+    channel: Option<&str>,
+    limit: u32,
+) -> ApiResult<Vec<i64>> {
+    let channel_id = match channel {
+        Some(name) => Some(text_channel_id(conn, name)?),
+        None => None,
+    };
+    let Some(query) = search_query(q)? else {
+        return Ok(Vec::new());
+    };
+    let ids = conn
+        .prepare_cached(
+            "SELECT f.rowid FROM messages_fts f JOIN messages m ON m.id = f.rowid
+             WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR m.channel_id = ?2)
+             ORDER BY f.rowid DESC LIMIT ?3",
+        )?
+        .query_map(params![query, channel_id, limit], |r| r.get::<_, i64>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ids)
+}
+
+/// Full-text search, newest first, in one job (for tests; the HTTP API reads it in pieces).
 pub fn search(
     conn: &Connection,
     q: &str,
     channel: Option<&str>,
     limit: u32,
 ) -> ApiResult<Vec<Message>> {
-    let query: Vec<String> = q
-        .split_whitespace()
-        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-        .collect();
-    if query.is_empty() {
-        return Err(ApiError::bad_request("q needs at least one word"));
-    }
-    let query = query.join(" ");
-    let channel_id = match channel {
-        Some(name) => Some(text_channel_id(conn, name)?),
-        None => None,
-    };
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages_fts f JOIN messages m ON m.id = f.rowid
-         JOIN channels c ON c.id = m.channel_id JOIN users u ON u.id = m.author_id
-         WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR m.channel_id = ?2)
-         ORDER BY m.id DESC LIMIT ?3"
-    );
-    let mut rows = conn
-        .prepare_cached(&sql)?
-        .query_map(params![query, channel_id, limit], message_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    fill_reactions(conn, &mut rows)?;
-    Ok(rows)
+    let ids = search_ids(conn, q, channel, limit)?;
+    messages_by_id(conn, &ids, usize::MAX)
 }
 
 #[cfg(test)]
@@ -268,6 +345,75 @@ mod tests {
         assert!(!dup_a && dup_b);
         assert_eq!(a.id, b.id);
         assert_eq!(b.content, "hi");
+    }
+
+    #[test]
+    fn search_words_are_split_deduplicated_and_capped() {
+        let query = |q: &str| search_query(q).unwrap().unwrap();
+        assert_eq!(query("a a A a"), "\"a\"");
+        assert_eq!(query("a.a.a-b \"c OR"), "\"a\" \"b\" \"c\" \"OR\"");
+        assert_eq!(query(&vec!["a"; 128].join(" ")), "\"a\"");
+        assert!(search_query("1 2 3 4 5 6 7 8").is_ok());
+        assert_eq!(
+            search_query("1 2 3 4 5 6 7 8 9").unwrap_err().code,
+            crate::error::Code::BadRequest
+        );
+        assert_eq!(
+            search_query(" .,; 👍").unwrap(),
+            None,
+            "no word: nothing matches"
+        );
+    }
+
+    #[test]
+    fn search_plan_never_sorts_the_matches() {
+        let c = db();
+        let plan: Vec<String> = c
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT f.rowid FROM messages_fts f JOIN messages m ON m.id = f.rowid
+                 WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR m.channel_id = ?2)
+                 ORDER BY f.rowid DESC LIMIT ?3",
+            )
+            .unwrap()
+            .query_map(params!["\"a\"", None::<i64>, 1], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn messages_by_id_keeps_order_skips_gaps_and_stops_at_the_byte_bound() {
+        let c = db();
+        let u = insert_user(&c, "alice", "h", true).unwrap();
+        let ids: Vec<i64> = (0..5)
+            .map(|i| {
+                insert_message(&c, &u, "general", &format!("m{i}"), None, None)
+                    .unwrap()
+                    .0
+                    .id
+            })
+            .collect();
+        delete_message(&c, &u, ids[1]).unwrap();
+        let got = |want: &[i64], max| -> Vec<i64> {
+            messages_by_id(&c, want, max)
+                .unwrap()
+                .iter()
+                .map(|m| m.id)
+                .collect()
+        };
+        assert_eq!(
+            got(&[ids[4], ids[1], ids[0]], usize::MAX),
+            vec![ids[4], ids[0]]
+        );
+        assert_eq!(
+            got(&ids, 4),
+            vec![ids[0], ids[2]],
+            "2 bytes each: stops at 4"
+        );
     }
 
     #[test]

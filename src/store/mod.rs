@@ -12,9 +12,13 @@
 //! that runs on the store thread after COMMIT (WebSocket readers use it, through
 //! `realtime::chat::commit_then_publish`, which is how committed changes reach the router
 //! in id order); `call` queues it and waits on its own `bounded(1)` reply (HTTP handlers).
+//! A job that only reads goes through `read`, which is `call` under a time budget
+//! (`budget.rs`): a read past it is abandoned and answered 503 `unavailable`, so that no read
+//! holds the commits queued behind it for more than a few milliseconds (issue 19).
 //!
 //! Everything in this folder runs on the **store thread**, the one owner of SQLite: this
-//! file is the thread and its job queue; the SQL is split by domain — `schema.rs` (pragmas
+//! file is the thread and its job queue; `budget.rs` is the read budget; the SQL is split
+//! by domain — `schema.rs` (pragmas
 //! and the append-only migrations keyed on `PRAGMA user_version`), `accounts.rs` (users,
 //! sessions, invites), `channels.rs`, and `messages.rs` (messages, reactions, history,
 //! search). The query functions are re-exported here, so callers write `store::history`.
@@ -29,11 +33,13 @@ use crate::error::{ApiError, ApiResult};
 use crate::metrics::METRICS;
 
 mod accounts;
+mod budget;
 mod channels;
 mod messages;
 mod schema;
 
 pub use accounts::*;
+pub use budget::{over_budget, READ_BUDGET_CPU, READ_BUDGET_WALL};
 pub use channels::*;
 pub use messages::*;
 pub use schema::check_db;
@@ -103,6 +109,17 @@ impl Store {
             let _ = reply_tx.send(result);
         })?;
         reply_rx.recv().map_err(|_| ApiError::internal())?
+    }
+
+    /// Runs the read-only `f` on the store thread under the read budget (`budget.rs`) and
+    /// waits for its answer: a read that would take longer is abandoned and answered 503
+    /// `unavailable` with `Retry-After`. Every job that only reads goes through here.
+    pub fn read<R, F>(&self, f: F) -> ApiResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> ApiResult<R> + Send + 'static,
+    {
+        self.call(move |conn| budget::within_read_budget(conn, f))
     }
 
     /// Queues `f` for the next transaction and returns at once (blocking only while the

@@ -9,6 +9,8 @@
 #      500 slow bodies + 500 silent sockets, a 2,000-connection flood past MAX_CONNECTIONS=50,
 #      the REAL derived ceiling held with idle /ws sockets (+200 past it), malformed frames,
 #      traversal, CSWSH, brute force, floods, a restart with 1,000 clients, 50 kill -9 cycles;
+#   1b. tests/hardening_store.rs the same way (issue 19 findings 1 and 4: search floods over
+#      300,000 messages, 250 connections stalled on a 3.2 MB page, the response deadline);
 #   2. tests/fuzz.rs (debug build: overflow checks on) with MD_FUZZ_CASES cases per target
 #      (default 20000);
 #   3. tests/deploy/turn_denied.sh (coturn refuses every denied peer range), when it can run
@@ -78,6 +80,21 @@ turn() {
 
 START=$(date -u +%Y-%m-%dT%H:%MZ)
 step "attack suite (release, MD_ATTACK_FULL=1, --include-ignored)" attack
+# ---- issue 19, findings 1 and 4 (store thread, big responses): tests/hardening_store.rs ----
+# Full scale: 30 s search floods over 300,000 messages, 250 connections stalled on the
+# 3.2 MB history page, and the [full] trickle reader cut off by the 30 s response deadline.
+# Its FIGURE lines are appended to attack.log, so they land in the figures table below.
+hardening_store() {
+  build test --release --test hardening_store || return 1
+  MD_ATTACK_FULL=1 timeout -k 10 900 cargo test --release --test hardening_store -- \
+    --include-ignored --test-threads=1 --nocapture 2>&1 | tee "$OUT/hardening_store.log"
+  local rc=${PIPESTATUS[0]}
+  grep -E '^test result:' "$OUT/hardening_store.log" >&2
+  grep -h 'FIGURE ' "$OUT/hardening_store.log" >> "$OUT/attack.log"
+  return "$rc"
+}
+step "issue 19 findings 1 and 4 (release, MD_ATTACK_FULL=1, --include-ignored)" hardening_store
+# ---- end of issue 19, findings 1 and 4 ----
 step "fuzz ($CASES cases per target)" fuzz
 step "TURN denied ranges (tests/deploy/turn_denied.sh)" turn
 
