@@ -47,6 +47,8 @@ pub struct App {
     pub admission: Arc<http::limits::Admission>,
     pub throttles: http::auth::Throttles,
     pub send_limit: ratelimit::PerUser,
+    /// The realtime sockets' per-user budgets (`realtime/ws.rs`).
+    pub ws_budgets: realtime::ws::Budgets,
 }
 
 // Compile-time checks: `App` is shared across threads.
@@ -93,6 +95,7 @@ pub fn run(config: Config) -> Result<(), String> {
         ),
         throttles: http::auth::Throttles::default(),
         send_limit: ratelimit::PerUser::new(config.send_rate, config.send_burst),
+        ws_budgets: realtime::ws::Budgets::default(),
         config,
         store,
         router,
