@@ -9,7 +9,7 @@
 //! The server forgets a peer when its socket closes, so every (re)connect is a fresh join:
 //! a new `welcome` with a new peer id. The caller rebuilds its peer connections from it.
 
-import { Emitter } from '../protocol.js';
+import { Emitter, REMOVED, SESSION_ENDED } from '../protocol.js';
 
 export const VOICE_RECONNECT_BASE_MS = 500; // a server restart takes ~1 s
 export const VOICE_RECONNECT_MAX_MS = 10_000; // someone in a call waits at most this long
@@ -99,7 +99,9 @@ export class VoiceSocket extends Emitter {
       this.ws = null;
       clearInterval(this.pingTimer);
       if (this.stopped) return;
-      const err = this.lastError;
+      const err = ev.code === SESSION_ENDED || ev.code === REMOVED
+        ? { code: 'unauthorized', message: 'your session ended' }
+        : this.lastError;
       if (err && FATAL.has(err.code)) {
         this.stopped = true;
         this.emit('fatal', err);
