@@ -1,5 +1,6 @@
 //! `/ws` and `/ws/voice`: the WebSocket transport. The whole handshake (upgrade headers,
-//! session, the Origin of a cookie session, the voice channel's kind), then the reader loop
+//! session, the Origin of a cookie session, the voice channel's kind, the user's handshake
+//! budgets), then the reader loop
 //! that is each connection's one thread from then on. What a frame *means* lives elsewhere:
 //! chat ops in `chat.rs`, signaling rules in `voice/signaling.rs`.
 //!
@@ -117,7 +118,8 @@ pub struct Upgraded {
 
 /// The whole WebSocket handshake of `/ws` and `/ws/voice` (API.md "Handshake"): the upgrade
 /// headers, the session, the Origin of a cookie session, and for `/ws/voice` the channel's
-/// kind. If all is good it answers 101 and hands the connection back for its reader; else
+/// kind, and the user's budget of joins (`/ws/voice`) or churn (`/ws`). If all is good it
+/// answers 101 and hands the connection back for its reader; else
 /// it answers the error and the connection closes.
 pub fn handshake(
     app: &App,
