@@ -12,6 +12,10 @@ export const RECONNECT_BASE_MS = 500; // first retry comes quickly: a restart ta
 export const RECONNECT_MAX_MS = 15_000; // cap: a user waiting for a server should not wait long
 export const PING_EVERY_MS = 25_000; // below the server's 30 s ping, so idle proxies stay open
 export const SILENCE_LIMIT_MS = 65_000; // no frame for this long → the socket is dead; reopen
+// WebSocket close codes of API.md v2: the session ended (logout, expiry), or the user was
+// removed (kick, ban). A reconnect would only be refused.
+export const SESSION_ENDED = 4001;
+export const REMOVED = 4003;
 /** History page size used for catch-up; the server's maximum. */
 export const HISTORY_MAX = 200;
 
@@ -189,7 +193,10 @@ export class Connection extends ReconnectingSocket {
 
   /** @protected @param {number} code @param {boolean} opened */
   dropped(code, opened) {
-    if (opened) {
+    if (code === SESSION_ENDED || code === REMOVED) {
+      // Logged out elsewhere, expired, kicked or banned: a retry would only be refused.
+      this.checkSession();
+    } else if (opened) {
       this.scheduleRetry(`connection closed (${code})`);
     } else {
       // A refused handshake hides its HTTP status from scripts; ask /api/me whether the

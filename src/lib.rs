@@ -51,6 +51,8 @@ pub struct App {
     pub search_limit: ratelimit::PerUser,
     /// History and search responses in flight per user and per address.
     pub heavy: Arc<http::heavy::HeavyGate>,
+    /// The realtime sockets' per-user budgets (`realtime/ws.rs`).
+    pub ws_budgets: realtime::ws::Budgets,
 }
 
 // Compile-time checks: `App` is shared across threads.
@@ -99,6 +101,7 @@ pub fn run(config: Config) -> Result<(), String> {
         send_limit: ratelimit::PerUser::new(config.send_rate, config.send_burst),
         search_limit: ratelimit::PerUser::new(config.search_rate, config.search_burst),
         heavy: Arc::new(http::heavy::HeavyGate::default()),
+        ws_budgets: realtime::ws::Budgets::default(),
         config,
         store,
         router,

@@ -9,7 +9,7 @@
 //! a new `welcome` with a new peer id. The caller rebuilds its peer connections from it.
 
 import { ReconnectingSocket } from '../socket.js';
-import { frames } from '../protocol.js';
+import { frames, REMOVED, SESSION_ENDED } from '../protocol.js';
 
 export const VOICE_RECONNECT_BASE_MS = 500; // a server restart takes ~1 s
 export const VOICE_RECONNECT_MAX_MS = 10_000; // someone in a call waits at most this long
@@ -50,7 +50,9 @@ export class VoiceSocket extends ReconnectingSocket {
 
   /** @protected @param {number} code */
   dropped(code) {
-    const err = this.lastError;
+    const err = code === SESSION_ENDED || code === REMOVED
+      ? { code: 'unauthorized', message: 'your session ended' }
+      : this.lastError;
     if (err && FATAL.has(err.code)) {
       this.stopped = true;
       this.emit('fatal', err);

@@ -273,7 +273,16 @@ fn login(req: &Request, app: &App) -> ApiResult<Response> {
 fn logout(req: &Request, app: &App) -> ApiResult<Response> {
     let (_, token) = signed_in(req, app)?;
     let hash = auth::token_hash(&token);
+    let revoked = hash.clone();
     app.store.call(move |c| store::delete_session(c, &hash))?;
+    // API.md v2: logging out closes that session's sockets with 4001, before the 204, so
+    // nothing the client sends on them after seeing the 204 is acted on (issue 19,
+    // finding 6: an open /ws kept storing messages).
+    app.router.end_sessions(
+        crate::realtime::router::Sessions::One(revoked),
+        crate::realtime::frame::code::SESSION_ENDED,
+        "logged out",
+    );
     Ok(Response::no_content().with_header(
         "Set-Cookie",
         format!(

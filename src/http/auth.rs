@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::Request;
 use crate::model::User;
+use crate::realtime::router::SessionRef;
 use crate::store::{self, Store};
 
 /// The session cookie's name (API.md).
@@ -149,14 +150,30 @@ pub fn request_token(req: &Request) -> Option<(String, Source)> {
 /// The signed-in user of a request, or 401.
 pub fn authenticate(req: &Request, store: &Store) -> ApiResult<(User, Source, String)> {
     let (token, source) = request_token(req).ok_or_else(ApiError::unauthorized)?;
+    let (user, _) = session_of(&token, store)?;
+    Ok((user, source, token))
+}
+
+/// As `authenticate`, with the session itself (token hash and expiry): a socket keeps it, so
+/// that ending the session closes the socket (`realtime/router.rs`).
+pub fn authenticate_session(req: &Request, store: &Store) -> ApiResult<(User, Source, SessionRef)> {
+    let (token, source) = request_token(req).ok_or_else(ApiError::unauthorized)?;
+    let (user, expires_ms) = session_of(&token, store)?;
+    let session = SessionRef {
+        token_hash: token_hash(&token),
+        expires_ms,
+    };
+    Ok((user, source, session))
+}
+
+fn session_of(token: &str, store: &Store) -> ApiResult<(User, i64)> {
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::unauthorized());
     }
-    let hash = token_hash(&token);
-    let user = store
-        .read(move |c| store::session_user(c, &hash))?
-        .ok_or_else(ApiError::unauthorized)?;
-    Ok((user, source, token))
+    let hash = token_hash(token);
+    store
+        .read(move |c| store::session(c, &hash))?
+        .ok_or_else(ApiError::unauthorized)
 }
 
 /// Per-key failure counting over a fixed window, for login and registration attempts.

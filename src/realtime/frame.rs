@@ -73,6 +73,10 @@ pub mod code {
     pub const TOO_BIG: u16 = 1009;
     /// API.md: a client that does not read its queue is closed with 4008.
     pub const SLOW_CONSUMER: u16 = 4008;
+    /// API.md v2: the session ended (logout, expiry).
+    pub const SESSION_ENDED: u16 = 4001;
+    /// API.md v2: the user was removed (kick, ban).
+    pub const REMOVED: u16 = 4003;
 }
 
 #[cfg(test)]

@@ -7,10 +7,11 @@
 //!   presence, typing, voice rooms, the channel list, last ids) and of fan-out;
 //! - `writer.rs` is the **writer thread**, the one owner of every upgraded socket's write
 //!   side, and the `Outbox` each connection's frames queue in;
-//! - `frame.rs` (encoding server frames) and `protocol.rs` (the wire types of API.md) are
-//!   pure and own nothing.
+//! - `frame.rs` (encoding server frames), `protocol.rs` (the wire types of API.md) and
+//!   `coalesce.rs` (folding repeated state changes, per user) are pure and own nothing.
 
 pub mod chat;
+pub mod coalesce;
 pub mod frame;
 pub mod presence;
 pub mod protocol;

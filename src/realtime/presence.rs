@@ -44,6 +44,11 @@ impl Online {
         gone
     }
 
+    /// The username of user `id` while they are online.
+    pub fn name(&self, id: i64) -> Option<&str> {
+        self.users.get(&id).map(|(name, _)| name.as_str())
+    }
+
     /// Everyone online, for the `ready` snapshot.
     pub fn snapshot(&self) -> Vec<Presence> {
         self.users
@@ -103,6 +108,8 @@ mod tests {
         assert_eq!(o.snapshot().len(), 2);
         assert!(!o.disconnect(1), "one tab still open");
         assert!(o.disconnect(1), "last tab closed");
+        assert_eq!(o.name(1), None);
+        assert_eq!(o.name(2), Some("bob"));
         assert!(!o.disconnect(1), "an unknown close changes nothing");
         let names: Vec<_> = o.snapshot().into_iter().map(|p| p.user).collect();
         assert_eq!(names, vec!["bob".to_string()]);

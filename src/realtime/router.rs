@@ -1,6 +1,7 @@
 //! The router thread: the one owner of all realtime state — open `/ws` and `/ws/voice`
-//! connections, presence, typing throttles, voice rooms, the channel list and the newest
-//! message id of each channel — and the fan-out of every event. The rules of that state are
+//! connections and the session each was opened with, presence, typing throttles, voice
+//! rooms, the channel list and the newest message id of each channel — and the fan-out of
+//! every event. The rules of that state are
 //! plain structs it owns: `Online` and `Typing` (`presence.rs`) and `VoiceRooms`
 //! (`voice/rooms.rs`); this file turns their answers into events.
 //!
@@ -13,14 +14,26 @@
 //! is sent only from inside the store's answer, by `chat::commit_then_publish`), and the
 //! router handles commands in the order they arrive, so every client sees each channel in
 //! id order.
+//!
+//! Presence and voice membership are broadcast as state, not as a log of changes (issue 19,
+//! finding 2): per user, the first change goes out at once and the changes of the next
+//! `STATE_EVENT_INTERVAL` are folded into one (`coalesce.rs`), which tells every `/ws` what
+//! the state is then. So a member flapping `/ws` or looping voice joins and `state` frames
+//! costs everyone else at most about two events a second. The router waits for its next
+//! command only until the next folded change is due.
+//!
+//! Sessions: every connection knows the session it was opened with, so revoking a session
+//! (logout), its expiry, or removing a user (kick, ban) closes exactly those sockets at once
+//! with the code API.md gives (`Cmd::EndSessions`, `RouterHandle::end_sessions`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 use serde_json::{Map, Value};
 
+use super::coalesce::Coalescer;
 use super::presence::{Online, Typing};
 use crate::error::{ApiError, ApiResult};
 use crate::model::{Channel, ChannelKind, User};
@@ -29,12 +42,43 @@ use crate::realtime::protocol::{Presence, ServerEvent};
 use crate::realtime::writer::{Outbox, Writer};
 use crate::voice::{VoicePeer, VoiceRooms};
 
+/// Per user, presence and voice-state events go out at most once per this interval: issue
+/// 19 asks for "at most about 2 broadcasts a second per user", and half a second is also as
+/// long as a mute or a join may take to show without looking slow.
+pub const STATE_EVENT_INTERVAL: Duration = Duration::from_millis(500);
+/// How often open sockets are checked for sessions that expired while they were open. A
+/// session lives 30 days; a minute late is well inside that, and the sweep is one pass over
+/// the connections.
+const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// How long `end_sessions` waits for the router's answer (the router never blocks, so this
+/// only bounds a shutdown).
+const END_SESSIONS_WAIT: Duration = Duration::from_secs(5);
+
+/// The session a socket was opened with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRef {
+    /// SHA-256 of the token (`auth::token_hash`), as the store keeps it.
+    pub token_hash: Vec<u8>,
+    /// When the session expires, Unix milliseconds.
+    pub expires_ms: i64,
+}
+
+/// Which sockets `Cmd::EndSessions` closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sessions {
+    /// Those of one session (logout), by its token hash.
+    One(Vec<u8>),
+    /// Those of every session of a user (kick, ban).
+    OfUser(i64),
+}
+
 /// What the router is asked to do.
 pub enum Cmd {
     /// A `/ws` connection is open: send it `ready`, then answer `done`.
     Join {
         conn: u64,
         user: User,
+        session: SessionRef,
         outbox: Arc<Outbox>,
         done: Sender<()>,
     },
@@ -53,6 +97,7 @@ pub enum Cmd {
     VoiceJoin {
         conn: u64,
         user: User,
+        session: SessionRef,
         room: String,
         outbox: Arc<Outbox>,
         done: Sender<ApiResult<String>>,
@@ -76,6 +121,14 @@ pub enum Cmd {
         conn: u64,
         speaking: bool,
     },
+    /// Close every `/ws` and `/ws/voice` socket of `which` with close code `code` (4001
+    /// session ended, 4003 removed), as if each had left; then answer `done`.
+    EndSessions {
+        which: Sessions,
+        code: u16,
+        reason: &'static str,
+        done: Sender<()>,
+    },
 }
 
 /// A handle for sending commands to the router.
@@ -89,17 +142,64 @@ impl RouterHandle {
         // Only fails once the router thread is gone, i.e. during shutdown.
         let _ = self.tx.send(cmd);
     }
+
+    /// Closes every socket of `which` with `code` and returns once they are closed: no frame
+    /// read from them after this returns is acted on (`ws.rs` checks the outbox after each
+    /// read). The one mechanism behind logout and expiry (4001) and kick and ban (4003).
+    pub fn end_sessions(&self, which: Sessions, code: u16, reason: &'static str) {
+        let (done, answered) = bounded(1);
+        self.send(Cmd::EndSessions {
+            which,
+            code,
+            reason,
+            done,
+        });
+        let _ = answered.recv_timeout(END_SESSIONS_WAIT);
+    }
 }
 
 struct TextConn {
     user: User,
+    session: SessionRef,
     outbox: Arc<Outbox>,
+}
+
+struct VoiceConn {
+    user_id: i64,
+    session: SessionRef,
+    outbox: Arc<Outbox>,
+    /// The (muted, deafened) the room was last told for this peer (`peer_joined` or
+    /// `peer_state`).
+    room_told: (bool, bool),
+}
+
+/// What every `/ws` was last told of a user in voice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct VoiceTold {
+    user: String,
+    channel: String,
+    muted: bool,
+    deafened: bool,
+}
+
+fn matches(which: &Sessions, user_id: i64, session: &SessionRef) -> bool {
+    match which {
+        Sessions::One(hash) => session.token_hash == *hash,
+        Sessions::OfUser(id) => user_id == *id,
+    }
 }
 
 pub struct Router {
     text: HashMap<u64, TextConn>,
-    voice: HashMap<u64, Arc<Outbox>>,
+    voice: HashMap<u64, VoiceConn>,
     online: Online,
+    /// user id → username, for the users every `/ws` was last told are online.
+    presence_told: HashMap<i64, String>,
+    presence_events: Coalescer<i64>,
+    /// user id → what every `/ws` was last told of their voice membership.
+    voice_told: HashMap<i64, VoiceTold>,
+    voice_events: Coalescer<i64>,
+    next_expiry_sweep: Instant,
     channels: Vec<Channel>,
     last_ids: BTreeMap<String, i64>,
     rooms: VoiceRooms,
@@ -120,6 +220,11 @@ pub fn start(
         text: HashMap::new(),
         voice: HashMap::new(),
         online: Online::default(),
+        presence_told: HashMap::new(),
+        presence_events: Coalescer::new(STATE_EVENT_INTERVAL),
+        voice_told: HashMap::new(),
+        voice_events: Coalescer::new(STATE_EVENT_INTERVAL),
+        next_expiry_sweep: Instant::now() + EXPIRY_SWEEP_INTERVAL,
         channels,
         last_ids: last_ids.into_iter().collect(),
         rooms: VoiceRooms::default(),
@@ -135,8 +240,36 @@ pub fn start(
 
 impl Router {
     fn run(mut self, rx: Receiver<Cmd>) {
-        while let Ok(cmd) = rx.recv() {
-            self.handle(cmd);
+        loop {
+            let wake_at = [
+                self.presence_events.next_due(),
+                self.voice_events.next_due(),
+                Some(self.next_expiry_sweep),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(self.next_expiry_sweep);
+            match rx.recv_deadline(wake_at) {
+                Ok(cmd) => self.handle(cmd),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            self.run_timers(Instant::now());
+        }
+    }
+
+    /// Sends the folded changes that are due, and closes sockets whose session expired.
+    fn run_timers(&mut self, now: Instant) {
+        for uid in self.presence_events.take_due(now) {
+            self.flush_presence(uid);
+        }
+        for uid in self.voice_events.take_due(now) {
+            self.flush_voice(uid);
+        }
+        if now >= self.next_expiry_sweep {
+            self.next_expiry_sweep = now + EXPIRY_SWEEP_INTERVAL;
+            self.end_expired(crate::store::now_ms());
         }
     }
 
@@ -145,20 +278,22 @@ impl Router {
             Cmd::Join {
                 conn,
                 user,
+                session,
                 outbox,
                 done,
-            } => self.join(conn, user, outbox, done),
+            } => self.join(conn, user, session, outbox, done),
             Cmd::Leave { conn } => self.leave(conn),
             Cmd::Publish(event) => self.publish(event),
             Cmd::Typing { conn, channel } => self.typing(conn, channel),
             Cmd::VoiceJoin {
                 conn,
                 user,
+                session,
                 room,
                 outbox,
                 done,
             } => {
-                let _ = done.send(self.voice_join(conn, user, room, outbox));
+                let _ = done.send(self.voice_join(conn, user, session, room, outbox));
             }
             Cmd::VoiceLeave { conn } => self.voice_leave(conn),
             Cmd::VoiceSignal { conn, to, frame } => self.voice_signal(conn, to, frame),
@@ -167,20 +302,8 @@ impl Router {
                 muted,
                 deafened,
             } => {
-                if let Some((room, peer)) = self.rooms.set_state(conn, muted, deafened) {
-                    let ev = ServerEvent::PeerState {
-                        id: peer.id.clone(),
-                        muted,
-                        deafened,
-                    };
-                    self.to_room(&room, Some(conn), &frame::json(&ev));
-                    self.broadcast(&ServerEvent::VoiceState {
-                        channel: room,
-                        user: peer.user,
-                        joined: true,
-                        muted,
-                        deafened,
-                    });
+                if let Some((_, peer)) = self.rooms.set_state(conn, muted, deafened) {
+                    self.voice_changed(peer.user_id);
                 }
             }
             Cmd::VoiceSpeaking { conn, speaking } => {
@@ -192,6 +315,160 @@ impl Router {
                         &frame::json(&ServerEvent::Speaking { id, speaking }),
                     );
                 }
+            }
+            Cmd::EndSessions {
+                which,
+                code,
+                reason,
+                done,
+            } => {
+                self.end_sessions(&which, code, reason);
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// Closes the sockets of `which` and takes them out of presence and voice at once, so
+    /// the others hear of it without waiting for each reader to notice.
+    fn end_sessions(&mut self, which: &Sessions, code: u16, reason: &str) {
+        let text: Vec<u64> = self
+            .text
+            .iter()
+            .filter(|(_, c)| matches(which, c.user.id, &c.session))
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in text {
+            if let Some(c) = self.text.get(&conn) {
+                c.outbox.close(code, reason);
+            }
+            self.leave(conn);
+        }
+        let voice: Vec<u64> = self
+            .voice
+            .iter()
+            .filter(|(_, c)| matches(which, c.user_id, &c.session))
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in voice {
+            if let Some(c) = self.voice.get(&conn) {
+                c.outbox.close(code, reason);
+            }
+            self.voice_leave(conn);
+        }
+    }
+
+    /// Ends the sockets of sessions that expired while they were open (API.md: expiry
+    /// closes them with 4001, like a logout).
+    fn end_expired(&mut self, now_ms: i64) {
+        let mut expired: Vec<Vec<u8>> = self
+            .text
+            .values()
+            .map(|c| &c.session)
+            .chain(self.voice.values().map(|c| &c.session))
+            .filter(|s| s.expires_ms <= now_ms)
+            .map(|s| s.token_hash.clone())
+            .collect();
+        expired.sort();
+        expired.dedup();
+        for hash in expired {
+            self.end_sessions(
+                &Sessions::One(hash),
+                frame::code::SESSION_ENDED,
+                "session expired",
+            );
+        }
+    }
+
+    /// A user's presence may have changed: tell everyone now, or fold it into the next
+    /// change if one went out less than `STATE_EVENT_INTERVAL` ago.
+    fn presence_changed(&mut self, user_id: i64) {
+        if self.presence_events.change(user_id, Instant::now()) {
+            self.flush_presence(user_id);
+        }
+    }
+
+    /// Tells every `/ws` a user's presence, if it differs from what they were last told.
+    fn flush_presence(&mut self, user_id: i64) {
+        let now = self.online.name(user_id).map(str::to_string);
+        let status = match (self.presence_told.get(&user_id), now) {
+            (None, Some(name)) => {
+                self.presence_told.insert(user_id, name.clone());
+                Some((name, "online"))
+            }
+            (Some(_), None) => self
+                .presence_told
+                .remove(&user_id)
+                .map(|name| (name, "offline")),
+            _ => None,
+        };
+        if let Some((user, status)) = status {
+            self.broadcast(&ServerEvent::Presence(Presence { user, status }));
+        }
+    }
+
+    /// A user's voice membership or state may have changed (see `presence_changed`).
+    fn voice_changed(&mut self, user_id: i64) {
+        if self.voice_events.change(user_id, Instant::now()) {
+            self.flush_voice(user_id);
+        }
+    }
+
+    /// Tells the room (`peer_state`) and every `/ws` (`voice_state`) where a user is in voice
+    /// and with which flags, where that differs from what they were last told.
+    fn flush_voice(&mut self, user_id: i64) {
+        let now = self
+            .rooms
+            .find_user(user_id)
+            .map(|(room, p)| (room.to_string(), p.clone()));
+        if let Some((room, p)) = &now {
+            let flags = (p.muted, p.deafened);
+            let changed = self
+                .voice
+                .get_mut(&p.conn)
+                .filter(|c| c.room_told != flags)
+                .map(|c| c.room_told = flags)
+                .is_some();
+            if changed {
+                let ev = ServerEvent::PeerState {
+                    id: p.id.clone(),
+                    muted: p.muted,
+                    deafened: p.deafened,
+                };
+                self.to_room(room, Some(p.conn), &frame::json(&ev));
+            }
+        }
+        let now = now.map(|(channel, p)| VoiceTold {
+            user: p.user,
+            channel,
+            muted: p.muted,
+            deafened: p.deafened,
+        });
+        let told = self.voice_told.get(&user_id).cloned();
+        if told == now {
+            return;
+        }
+        if let Some(t) = told.filter(|t| now.as_ref().is_none_or(|n| n.channel != t.channel)) {
+            self.broadcast(&ServerEvent::VoiceState {
+                channel: t.channel,
+                user: t.user,
+                joined: false,
+                muted: t.muted,
+                deafened: t.deafened,
+            });
+        }
+        match now {
+            Some(n) => {
+                self.broadcast(&ServerEvent::VoiceState {
+                    channel: n.channel.clone(),
+                    user: n.user.clone(),
+                    joined: true,
+                    muted: n.muted,
+                    deafened: n.deafened,
+                });
+                self.voice_told.insert(user_id, n);
+            }
+            None => {
+                self.voice_told.remove(&user_id);
             }
         }
     }
@@ -216,14 +493,21 @@ impl Router {
     fn to_room(&self, room: &str, except_conn: Option<u64>, f: &Frame) {
         for p in self.rooms.peers(room) {
             if Some(p.conn) != except_conn {
-                if let Some(ob) = self.voice.get(&p.conn) {
-                    let _ = ob.push(f.clone());
+                if let Some(c) = self.voice.get(&p.conn) {
+                    let _ = c.outbox.push(f.clone());
                 }
             }
         }
     }
 
-    fn join(&mut self, conn: u64, user: User, outbox: Arc<Outbox>, done: Sender<()>) {
+    fn join(
+        &mut self,
+        conn: u64,
+        user: User,
+        session: SessionRef,
+        outbox: Arc<Outbox>,
+        done: Sender<()>,
+    ) {
         let first = self.online.connect(user.id, &user.username);
         let presence = self.online.snapshot();
         let ready = ServerEvent::Ready {
@@ -235,13 +519,17 @@ impl Router {
         };
         let _ = outbox.push(frame::json(&ready));
         if first {
-            let f = frame::json(&ServerEvent::Presence(Presence {
-                user: user.username.clone(),
-                status: "online",
-            }));
-            self.fan_out(&f, |_| true);
+            // Before this connection is in `text`: its `ready` already says it.
+            self.presence_changed(user.id);
         }
-        self.text.insert(conn, TextConn { user, outbox });
+        self.text.insert(
+            conn,
+            TextConn {
+                user,
+                session,
+                outbox,
+            },
+        );
         let _ = done.send(());
     }
 
@@ -251,10 +539,7 @@ impl Router {
         };
         if self.online.disconnect(c.user.id) {
             self.typing.forget(&c.user.username);
-            self.broadcast(&ServerEvent::Presence(Presence {
-                user: c.user.username,
-                status: "offline",
-            }));
+            self.presence_changed(c.user.id);
         }
     }
 
@@ -272,19 +557,17 @@ impl Router {
             ServerEvent::ChannelDelete { name } => {
                 self.channels.retain(|c| &c.name != name);
                 self.last_ids.remove(name);
+                let now = Instant::now();
                 for p in self.rooms.close_room(name) {
-                    if let Some(ob) = self.voice.remove(&p.conn) {
+                    if let Some(c) = self.voice.remove(&p.conn) {
                         let e = ApiError::not_found("this voice channel was deleted");
-                        let _ = ob.push(frame::json(&ServerEvent::error(&e, None)));
-                        ob.close(frame::code::NORMAL, "channel deleted");
+                        let _ = c.outbox.push(frame::json(&ServerEvent::error(&e, None)));
+                        c.outbox.close(frame::code::NORMAL, "channel deleted");
                     }
-                    self.broadcast(&ServerEvent::VoiceState {
-                        channel: name.clone(),
-                        user: p.user,
-                        joined: false,
-                        muted: p.muted,
-                        deafened: p.deafened,
-                    });
+                    // At once, not folded: `voice_state` for the channel must come before
+                    // its `channel_delete`.
+                    self.voice_events.sent(p.user_id, now);
+                    self.flush_voice(p.user_id);
                 }
             }
             _ => {}
@@ -318,6 +601,7 @@ impl Router {
         &mut self,
         conn: u64,
         user: User,
+        session: SessionRef,
         room: String,
         outbox: Arc<Outbox>,
     ) -> ApiResult<String> {
@@ -341,18 +625,11 @@ impl Router {
                 None,
                 &frame::json(&ServerEvent::PeerLeft { id: old.id.clone() }),
             );
-            if let Some(ob) = self.voice.remove(&old.conn) {
+            if let Some(c) = self.voice.remove(&old.conn) {
                 let e = ApiError::conflict("you joined voice somewhere else");
-                let _ = ob.push(frame::json(&ServerEvent::error(&e, None)));
-                ob.close(frame::code::NORMAL, "joined elsewhere");
+                let _ = c.outbox.push(frame::json(&ServerEvent::error(&e, None)));
+                c.outbox.close(frame::code::NORMAL, "joined elsewhere");
             }
-            self.broadcast(&ServerEvent::VoiceState {
-                channel: old_room,
-                user: old.user,
-                joined: false,
-                muted: old.muted,
-                deafened: old.deafened,
-            });
         }
         let peers = self
             .rooms
@@ -365,19 +642,22 @@ impl Router {
             id: peer.id.clone(),
             peers,
         }));
-        self.voice.insert(conn, outbox);
+        self.voice.insert(
+            conn,
+            VoiceConn {
+                user_id: user.id,
+                session,
+                outbox,
+                room_told: (peer.muted, peer.deafened),
+            },
+        );
         self.to_room(
             &room,
             Some(conn),
             &frame::json(&ServerEvent::PeerJoined { peer: peer.wire() }),
         );
-        self.broadcast(&ServerEvent::VoiceState {
-            channel: room,
-            user: user.username,
-            joined: true,
-            muted: false,
-            deafened: false,
-        });
+        // One fold for leaving the old room and joining this one.
+        self.voice_changed(user.id);
         Ok(peer.id)
     }
 
@@ -389,18 +669,12 @@ impl Router {
                 None,
                 &frame::json(&ServerEvent::PeerLeft { id: p.id.clone() }),
             );
-            self.broadcast(&ServerEvent::VoiceState {
-                channel: room,
-                user: p.user,
-                joined: false,
-                muted: p.muted,
-                deafened: p.deafened,
-            });
+            self.voice_changed(p.user_id);
         }
     }
 
     fn voice_signal(&mut self, conn: u64, to: String, mut frame: Map<String, Value>) {
-        let Some(sender_ob) = self.voice.get(&conn) else {
+        let Some(sender_ob) = self.voice.get(&conn).map(|c| &c.outbox) else {
             return;
         };
         let Some((room, me)) = self.rooms.find(conn) else {
@@ -411,7 +685,7 @@ impl Router {
             .peer_in(room, &to)
             .filter(|p| p.conn != conn)
             .and_then(|p| self.voice.get(&p.conn));
-        match target {
+        match target.map(|c| &c.outbox) {
             Some(ob) => {
                 frame.insert("from".into(), Value::String(me.id.clone()));
                 let _ = ob.push(frame::text(&Value::Object(frame).to_string()));

@@ -1,5 +1,6 @@
 //! `/ws` and `/ws/voice`: the WebSocket transport. The whole handshake (upgrade headers,
-//! session, the Origin of a cookie session, the voice channel's kind), then the reader loop
+//! session, the Origin of a cookie session, the voice channel's kind, the user's handshake
+//! budgets), then the reader loop
 //! that is each connection's one thread from then on. What a frame *means* lives elsewhere:
 //! chat ops in `chat.rs`, signaling rules in `voice/signaling.rs`.
 //!
@@ -25,10 +26,10 @@ use crate::http::{self, assets, auth, Request, Response};
 use crate::metrics::METRICS;
 use crate::model::ChannelKind;
 use crate::model::User;
-use crate::ratelimit::Bucket;
+use crate::ratelimit::{Bucket, PerUser};
 use crate::realtime::frame::{self, code};
 use crate::realtime::protocol::{self, ClientText, ClientVoice, ServerEvent};
-use crate::realtime::router::Cmd;
+use crate::realtime::router::{Cmd, SessionRef};
 use crate::realtime::writer::Outbox;
 use crate::store;
 use crate::voice::signaling::{self, Signal};
@@ -51,6 +52,30 @@ pub const IDLE_LIMIT: Duration = Duration::from_secs(75);
 /// every 2 s. Past that it is abusive and closed with 1008.
 const BAD_FRAME_BURST: f64 = 20.0;
 const BAD_FRAME_RATE: f64 = 0.5;
+/// `/ws` churn per user. A user may hold as many `/ws` as the connection caps allow (tabs,
+/// devices, a reconnect storm after a restart): only churn costs. A `/ws` that ends within
+/// `BRIEF_CONNECTION` takes one token (the bucket may go into debt); with no token left a
+/// handshake gets 429 before the upgrade. 30 brief connections (reloads, a flaky network),
+/// then one a second: flapping presence and re-sending `ready` is not worth it (issue 19,
+/// finding 2).
+const WS_CHURN_BURST: f64 = 30.0;
+const WS_CHURN_RATE: f64 = 1.0;
+const BRIEF_CONNECTION: Duration = Duration::from_secs(10);
+
+/// The per-user budgets of the realtime sockets, shared by all of a user's connections.
+pub struct Budgets {
+    ws_churn: PerUser,
+    voice: signaling::Budgets,
+}
+
+impl Default for Budgets {
+    fn default() -> Budgets {
+        Budgets {
+            ws_churn: PerUser::new(WS_CHURN_RATE, WS_CHURN_BURST),
+            voice: signaling::Budgets::default(),
+        }
+    }
+}
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -85,13 +110,16 @@ pub struct Upgraded {
     stream: Arc<TcpStream>,
     leftover: Vec<u8>,
     user: User,
+    /// The session it was opened with: ending it closes the socket (`router.rs`).
+    session: SessionRef,
     /// `Some(voice channel)` for `/ws/voice`.
     room: Option<String>,
 }
 
 /// The whole WebSocket handshake of `/ws` and `/ws/voice` (API.md "Handshake"): the upgrade
 /// headers, the session, the Origin of a cookie session, and for `/ws/voice` the channel's
-/// kind. If all is good it answers 101 and hands the connection back for its reader; else
+/// kind, and the user's budget of joins (`/ws/voice`) or churn (`/ws`). If all is good it
+/// answers 101 and hands the connection back for its reader; else
 /// it answers the error and the connection closes.
 pub fn handshake(
     app: &App,
@@ -101,7 +129,7 @@ pub fn handshake(
 ) -> Option<Upgraded> {
     let checked = (|| {
         let accept = accept_key(req)?;
-        let (user, source, _) = auth::authenticate(req, &app.store)?;
+        let (user, source, session) = auth::authenticate_session(req, &app.store)?;
         // Browsers attach cookies to cross-site WebSocket handshakes by themselves
         // (cross-site WebSocket hijacking); a Bearer token must be added by the page.
         if source == auth::Source::Cookie {
@@ -113,9 +141,16 @@ pub fn handshake(
         } else {
             None
         };
-        Ok((accept, user, room))
+        // Per user, before the 101 (issue 19, finding 2).
+        let b = &app.ws_budgets;
+        match room {
+            Some(_) => b.voice.join(user.id),
+            None => b.ws_churn.check(user.id),
+        }
+        .map_err(ApiError::rate_limited)?;
+        Ok((accept, user, session, room))
     })();
-    let (accept, user, room) = match checked {
+    let (accept, user, session, room) = match checked {
         Ok(x) => x,
         Err(e) => {
             let _ =
@@ -130,6 +165,7 @@ pub fn handshake(
         stream: Arc::new(stream),
         leftover,
         user,
+        session,
         room,
     })
 }
@@ -151,8 +187,8 @@ fn voice_channel(app: &App, name: String) -> ApiResult<String> {
 /// Runs an upgraded connection to its end on the current thread.
 pub fn serve(app: &Arc<App>, up: Upgraded) {
     match up.room {
-        None => serve_text(app, up.stream, up.leftover, up.user),
-        Some(room) => serve_voice(app, up.stream, up.leftover, up.user, room),
+        None => serve_text(app, up.stream, up.leftover, up.user, up.session),
+        Some(room) => serve_voice(app, up.stream, up.leftover, up.user, up.session, room),
     }
 }
 
@@ -271,6 +307,9 @@ impl Conn {
                 Ok(msg) => {
                     self.last_heard = Instant::now();
                     match msg {
+                        // Once the router has closed this socket (logout, kick), nothing
+                        // read from it is acted on, even what was already on the wire.
+                        WsMessage::Text(_) if self.outbox.is_closed() => return Next::End,
                         WsMessage::Text(t) => return Next::Text(t.as_str().to_owned()),
                         WsMessage::Binary(_) => {
                             if !self.bad_frame("binary frames are not part of the protocol") {
@@ -281,8 +320,12 @@ impl Conn {
                             let _ = self.outbox.push(frame::pong(&p));
                         }
                         WsMessage::Pong(_) | WsMessage::Frame(_) => {}
-                        WsMessage::Close(_) => {
-                            self.outbox.close(code::NORMAL, "");
+                        WsMessage::Close(f) => {
+                            // RFC 6455 §5.5.1: the reply echoes the code. tungstenite has
+                            // already put 1002 in place of a code no endpoint may send
+                            // (999, 1005, 5000 …; §7.4.1, §7.4.2), failing the connection.
+                            let c = f.map_or(code::NORMAL, |f| u16::from(f.code));
+                            self.outbox.close(c, "");
                             return Next::End;
                         }
                     }
@@ -312,12 +355,20 @@ impl Conn {
 }
 
 /// Runs a `/ws` connection to its end on the current thread.
-fn serve_text(app: &Arc<App>, stream: Arc<TcpStream>, leftover: Vec<u8>, user: User) {
+fn serve_text(
+    app: &Arc<App>,
+    stream: Arc<TcpStream>,
+    leftover: Vec<u8>,
+    user: User,
+    session: SessionRef,
+) {
+    let opened = Instant::now();
     let mut conn = Conn::new(app, stream, leftover);
     let (done_tx, done_rx) = bounded(1);
     app.router.send(Cmd::Join {
         conn: conn.id,
         user: user.clone(),
+        session,
         outbox: conn.outbox.clone(),
         done: done_tx,
     });
@@ -344,6 +395,9 @@ fn serve_text(app: &Arc<App>, stream: Arc<TcpStream>, leftover: Vec<u8>, user: U
     }
     app.router.send(Cmd::Leave { conn: conn.id });
     METRICS.ws_connections_open.fetch_sub(1, Relaxed);
+    if opened.elapsed() < BRIEF_CONNECTION {
+        app.ws_budgets.ws_churn.charge(user.id);
+    }
 }
 
 /// Hands one `/ws` op to its chat rule (`chat.rs`). Kept out of the reader loop's frame so
@@ -376,6 +430,7 @@ fn serve_voice(
     stream: Arc<TcpStream>,
     leftover: Vec<u8>,
     user: User,
+    session: SessionRef,
     room: String,
 ) {
     let mut conn = Conn::new(app, stream, leftover);
@@ -383,6 +438,7 @@ fn serve_voice(
     app.router.send(Cmd::VoiceJoin {
         conn: conn.id,
         user: user.clone(),
+        session,
         room,
         outbox: conn.outbox.clone(),
         done: done_tx,
@@ -397,7 +453,6 @@ fn serve_voice(
         Err(_) => return,
     }
     METRICS.voice_connections_open.fetch_add(1, Relaxed);
-    let mut signals = signaling::budget();
     while let Next::Text(text) = conn.next() {
         if protocol::too_deep(&text) {
             if !conn.bad_frame("JSON nests too deeply") {
@@ -418,7 +473,7 @@ fn serve_voice(
             conn.send(&ServerEvent::Pong);
             continue;
         }
-        if let Err(ms) = signals.take() {
+        if let Err(ms) = app.ws_budgets.voice.frame(user.id, &op) {
             conn.send_error(&ApiError::rate_limited(ms), None);
             continue;
         }

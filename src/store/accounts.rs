@@ -95,14 +95,22 @@ pub fn insert_session(
     Ok(())
 }
 
-pub fn session_user(conn: &Connection, token_hash: &[u8]) -> ApiResult<Option<User>> {
+/// The user of a live session, and when the session expires (Unix ms).
+pub fn session(conn: &Connection, token_hash: &[u8]) -> ApiResult<Option<(User, i64)>> {
     Ok(conn
         .prepare_cached(
-            "SELECT u.id, u.username, u.admin FROM sessions s JOIN users u ON u.id = s.user_id
+            "SELECT u.id, u.username, u.admin, s.expires_ts FROM sessions s
+             JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = ?1 AND s.expires_ts > ?2",
         )?
-        .query_row(params![token_hash, now_ms()], user_row)
+        .query_row(params![token_hash, now_ms()], |r| {
+            Ok((user_row(r)?, r.get(3)?))
+        })
         .optional()?)
+}
+
+pub fn session_user(conn: &Connection, token_hash: &[u8]) -> ApiResult<Option<User>> {
+    Ok(session(conn, token_hash)?.map(|(user, _)| user))
 }
 
 pub fn delete_session(conn: &Connection, token_hash: &[u8]) -> ApiResult<bool> {

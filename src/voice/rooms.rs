@@ -81,6 +81,16 @@ impl VoiceRooms {
         Some((name, peer))
     }
 
+    /// The room and peer of user `user_id` (a user is in at most one room).
+    pub fn find_user(&self, user_id: i64) -> Option<(&str, &VoicePeer)> {
+        self.rooms.iter().find_map(|(name, peers)| {
+            peers
+                .iter()
+                .find(|p| p.user_id == user_id)
+                .map(|p| (name.as_str(), p))
+        })
+    }
+
     /// The room and peer of connection `conn`.
     pub fn find(&self, conn: u64) -> Option<(&str, &VoicePeer)> {
         self.rooms.iter().find_map(|(name, peers)| {
@@ -186,6 +196,11 @@ mod tests {
         assert!(r.leave(2).is_none());
         assert_eq!(r.members().len(), 1);
         assert!(r.set_state(1, true, false).unwrap().1.muted);
+        assert_eq!(
+            r.find_user(1).map(|(room, p)| (room, p.conn)),
+            Some(("a", 1))
+        );
+        assert!(r.find_user(2).is_none());
         assert_eq!(r.close_room("a").len(), 1);
     }
 }

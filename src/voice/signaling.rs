@@ -1,5 +1,5 @@
 //! The signaling rules of `/ws/voice` (API.md "Voice signaling"): which frames a peer may
-//! send, how big an SDP or an ICE candidate may be, and how fast a peer may signal. Pure:
+//! send, how big an SDP or an ICE candidate may be, and how fast a user may signal. Pure:
 //! `check` turns a client frame into a `Signal` or an error, and the reader hands the
 //! `Signal` to the router, whose `VoiceRooms` (`rooms.rs`) decides who it reaches. Runs on
 //! the voice connection's reader thread.
@@ -7,13 +7,24 @@
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::ratelimit::Bucket;
+use crate::ratelimit::PerUser;
 use crate::realtime::protocol::ClientVoice;
 
-/// Signaling frames per voice connection: a burst of 200 (ICE candidates to nine peers),
-/// then 50 per second.
+/// Signaling frames (offer, answer, candidate, speaking) per user, shared by all of the
+/// user's voice sockets: a burst of 200 (ICE candidates to nine peers), then 50 per second.
+/// Per user, not per connection (issue 19, finding 2): a reconnect used to buy a fresh 200.
 const SIGNAL_BURST: f64 = 200.0;
 const SIGNAL_RATE: f64 = 50.0;
+/// Voice `state` changes per user: a burst of 20, then 5 a second. People toggle mute and
+/// deafen a few times a minute. What other clients see is folded anyway
+/// (`realtime/router.rs`); this keeps a flood from costing the router any work.
+const STATE_BURST: f64 = 20.0;
+const STATE_RATE: f64 = 5.0;
+/// `/ws/voice` joins per user: 10 at once, then one every 2 s. A join is a click, and each
+/// one makes every peer in the room set up a new call (`peer_joined`): looping it attacks
+/// the room. Past the budget the handshake gets 429 before the upgrade.
+const JOIN_BURST: f64 = 10.0;
+const JOIN_RATE: f64 = 0.5;
 /// An SDP offer or answer for an audio call is a few KiB; 16 KiB leaves room for many codecs.
 pub const MAX_SDP_BYTES: usize = 16 * 1024;
 /// One ICE candidate object is a few hundred bytes.
@@ -38,10 +49,36 @@ pub enum Signal {
     },
 }
 
-/// A voice connection's signaling budget (`SIGNAL_RATE` per second, bursts of
-/// `SIGNAL_BURST`).
-pub fn budget() -> Bucket {
-    Bucket::new(SIGNAL_RATE, SIGNAL_BURST)
+/// The per-user voice budgets, shared by all of a user's voice sockets.
+pub struct Budgets {
+    joins: PerUser,
+    signals: PerUser,
+    states: PerUser,
+}
+
+impl Default for Budgets {
+    fn default() -> Budgets {
+        Budgets {
+            joins: PerUser::new(JOIN_RATE, JOIN_BURST),
+            signals: PerUser::new(SIGNAL_RATE, SIGNAL_BURST),
+            states: PerUser::new(STATE_RATE, STATE_BURST),
+        }
+    }
+}
+
+impl Budgets {
+    /// One `/ws/voice` join of `user_id`; `Err(ms)` until the next is allowed.
+    pub fn join(&self, user_id: i64) -> Result<(), u64> {
+        self.joins.take(user_id)
+    }
+
+    /// One frame `op` of `user_id`: `state` from its own budget, the rest from signaling's.
+    pub fn frame(&self, user_id: i64, op: &ClientVoice) -> Result<(), u64> {
+        match op {
+            ClientVoice::State { .. } => self.states.take(user_id),
+            _ => self.signals.take(user_id),
+        }
+    }
 }
 
 /// Checks one signaling frame. `ping` is answered by the reader itself and never gets here.

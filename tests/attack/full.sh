@@ -15,6 +15,8 @@
 #      (default 20000);
 #   3. tests/deploy/turn_denied.sh (coturn refuses every denied peer range), when it can run
 #      (root or user namespaces; it installs coturn itself if apt can). MD_SKIP_TURN=1 skips it.
+#   4. tests/hardening_realtime.rs in release with MD_ATTACK_FULL=1 (issue 19, findings 2, 6,
+#      7: voice-state and presence floods from 4 members seen by 20 observers, logout 4001).
 # Then it writes the figures (FIGURE lines) of this run into docs/SECURITY.md between the
 # "full-run" markers, and ends with one "N passed, N failed" line (failed = steps that failed).
 #
@@ -97,6 +99,22 @@ step "issue 19 findings 1 and 4 (release, MD_ATTACK_FULL=1, --include-ignored)" 
 # ---- end of issue 19, findings 1 and 4 ----
 step "fuzz ($CASES cases per target)" fuzz
 step "TURN denied ranges (tests/deploy/turn_denied.sh)" turn
+
+# ---- issue 19, findings 2, 6 and 7 (close codes): realtime floods at full scale ----------
+# tests/hardening_realtime.rs with MD_ATTACK_FULL=1: 4 members loop voice joins with 200
+# state frames each, or flap /ws, for 20 s while 20 observers count what reaches them;
+# logout closing its sockets with 4001; invalid close codes answered 1002. Its FIGURE lines
+# join the attack suite's, so the table below shows them.
+hardening_realtime() {
+  build test --release --test hardening_realtime || return 1
+  MD_ATTACK_FULL=1 timeout -k 10 300 cargo test --release --test hardening_realtime -- \
+    --test-threads=1 --nocapture 2>&1 | tee "$OUT/hardening_realtime.log"
+  local rc=${PIPESTATUS[0]}
+  grep -h 'FIGURE ' "$OUT/hardening_realtime.log" >> "$OUT/attack.log"
+  return "$rc"
+}
+step "realtime floods (issue 19: findings 2, 6, 7)" hardening_realtime
+# ---- end of issue 19, findings 2, 6 and 7 -------------------------------------------------
 
 # ------------------------------------------------------------ figures into docs/SECURITY.md
 FIG="$OUT/figures.md"
