@@ -20,6 +20,7 @@ import { createMessagesView } from './views/messages.js';
 import { createComposer } from './views/composer.js';
 import { renderHeader, renderBanner } from './views/header.js';
 import { createLayout } from './views/layout.js';
+import { createSearch } from './views/search.js';
 import { createOutbox } from './outbox.js';
 import { createHistory } from './history.js';
 import { createUnread } from './unread.js';
@@ -52,6 +53,7 @@ import * as voice from './voice.js';
  * @property {(id:number, skipConfirm:boolean)=>void} deleteMessage
  * @property {(id:number, emoji:string)=>void} react
  * @property {()=>void} typing
+ * @property {(q:string)=>Promise<import('./protocol.js').Message[]>} search full-text, newest first
  */
 
 /**
@@ -173,6 +175,7 @@ function teardown() {
   voice.leave(true);
   conn.stop();
   resetState(state);
+  search.close();
   layout.show(false);
   document.body.classList.remove('has-banner');
   const banner = /** @type {HTMLElement} */ (document.getElementById('banner'));
@@ -266,6 +269,14 @@ const actions = {
   typing() {
     if (state.current) conn.send(frames.typing(state.current));
   },
+  async search(q) {
+    try {
+      return await rest.search(q);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) sessionExpired();
+      throw err;
+    }
+  },
 };
 
 // ---------------------------------------------------------------- start
@@ -278,6 +289,7 @@ const bootEl = /** @type {HTMLElement} */ (document.getElementById('boot'));
 const messagesView = createMessagesView(actions);
 const composer = createComposer(actions);
 const auth = createAuthView((user) => start(user));
+const search = createSearch(actions);
 
 window.addEventListener('hashchange', () => {
   const name = hashChannel();

@@ -111,6 +111,16 @@ export const rest = {
   /** @returns {Promise<{code:string, expires_ts:number}>} */
   createInvite: () => api('POST', '/api/invites'),
   /**
+   * Full-text search over the channels the user can read, newest first.
+   * @param {string} q words @param {{channel?:string, limit?:number}} [opts]
+   * @returns {Promise<Message[]>}
+   */
+  search(q, opts = {}) {
+    const p = new URLSearchParams({ q, limit: String(opts.limit ?? 25) });
+    if (opts.channel) p.set('channel', opts.channel);
+    return api('GET', `/api/search?${p}`);
+  },
+  /**
    * One page of history, oldest first.
    * @param {string} channel
    * @param {{before?:number, after?:number, limit?:number}} [opts]

@@ -123,6 +123,9 @@ describe('the newcomer\'s text client', { timeout: 150_000 }, () => {
     const result = page.locator('#search-results .search-hit', { hasText: 'the quokka is a small marsupial' });
     await result.waitFor();
     assert.equal(await page.locator('#search-results .search-hit').count(), 1);
+    await result.click();
+    await page.locator('#search-results').waitFor({ state: 'hidden' });
+    assert.equal(await page.locator('#chat-title').textContent(), 'general');
     await page.fill('#search-input', 'zzzznothing');
     await page.press('#search-input', 'Enter');
     await page.locator('#search-results .search-empty').waitFor();
