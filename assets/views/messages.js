@@ -79,9 +79,21 @@ export function createMessagesView(actions) {
     actions.seenBottom();
   }
 
+  /** Lower-cased names of every account, for mention highlighting; rebuilt when users change. */
+  /** @type {Set<string>} */
+  let userNames = new Set();
+  /** @type {Map<string, unknown>|null} */
+  let usersFrom = null;
+  /** @param {string} name */
+  const isUser = (name) => userNames.has(name.toLowerCase());
+
   /** @param {State} s */
   function render(s) {
     last = s;
+    if (usersFrom !== s.users) {
+      usersFrom = s.users;
+      userNames = new Set([...s.users.keys()].map((n) => n.toLowerCase()));
+    }
     if (channel !== s.current) {
       channel = s.current;
       list.replaceChildren();
@@ -159,7 +171,7 @@ export function createMessagesView(actions) {
         const m = it.m;
         const q = m.reply_to != null ? quoteSig(s, m.reply_to) : '';
         return JSON.stringify([m.content, m.edited_ts, m.reactions, it.grouped, s.editing === m.id,
-          pickerFor === m.id, q, s.me?.admin, s.me?.username]);
+          pickerFor === m.id, q, s.me?.admin, s.me?.username, m.content.includes('@') ? userNames.size : 0]);
       }
       case 'pending': {
         const e = it.e;
@@ -236,7 +248,7 @@ export function createMessagesView(actions) {
         h('span', { class: 'author' }, m.author),
         h('time', { class: 'ts', dateTime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() }, formatTime(m.ts))),
       editing ? editor(m) : h('div', { class: 'msg-content' },
-        renderMarkdown(m.content, me),
+        renderMarkdown(m.content, me, isUser),
         m.edited_ts ? h('span', { class: 'edited', title: `Edited ${new Date(m.edited_ts).toLocaleString()}` }, ' (edited)') : null),
       reactions(s, m),
     );
@@ -378,7 +390,7 @@ export function createMessagesView(actions) {
       grouped ? null : h('div', { class: 'msg-head' },
         h('span', { class: 'author' }, me),
         h('time', { class: 'ts' }, formatTime(e.ts))),
-      h('div', { class: 'msg-content' }, renderMarkdown(e.content, me)),
+      h('div', { class: 'msg-content' }, renderMarkdown(e.content, me, isUser)),
       note),
     );
   }
