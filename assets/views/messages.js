@@ -220,7 +220,7 @@ export function createMessagesView(actions) {
     h('span', { class: 'visually-hidden' }, 'Replying to '),
     q ? avatar(q.author, 'tiny') : null,
     q ? h('span', { class: 'reply-author' }, `@${q.author}`) : null,
-    h('span', { class: 'reply-text' },
+    h('span', { class: 'reply-text', dir: 'auto' },
       q ? oneLine(q.content) : missing ? 'Original message was deleted' : 'Loading message…'),
     );
   }
@@ -247,7 +247,7 @@ export function createMessagesView(actions) {
       grouped ? null : h('div', { class: 'msg-head' },
         h('span', { class: 'author' }, m.author),
         h('time', { class: 'ts', dateTime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() }, formatTime(m.ts))),
-      editing ? editor(m) : h('div', { class: 'msg-content' },
+      editing ? editor(m) : h('div', { class: 'msg-content', dir: 'auto' },
         renderMarkdown(m.content, me, isUser),
         m.edited_ts ? h('span', { class: 'edited', title: `Edited ${new Date(m.edited_ts).toLocaleString()}` }, ' (edited)') : null),
       reactions(s, m),
@@ -322,7 +322,7 @@ export function createMessagesView(actions) {
       editDraftFor = m.id;
       editDraft = m.content;
     }
-    const ta = h('textarea', { class: 'edit-input', value: editDraft, rows: 1, maxLength: 4000, 'aria-label': 'Edit message', dataset: { focus: 'edit-input' } });
+    const ta = h('textarea', { class: 'edit-input', dir: 'auto', value: editDraft, rows: 1, maxLength: 4000, 'aria-label': 'Edit message', dataset: { focus: 'edit-input' } });
     const save = () => {
       const text = ta.value.trim();
       editDraftFor = null;
@@ -390,7 +390,7 @@ export function createMessagesView(actions) {
       grouped ? null : h('div', { class: 'msg-head' },
         h('span', { class: 'author' }, me),
         h('time', { class: 'ts' }, formatTime(e.ts))),
-      h('div', { class: 'msg-content' }, renderMarkdown(e.content, me, isUser)),
+      h('div', { class: 'msg-content', dir: 'auto' }, renderMarkdown(e.content, me, isUser)),
       note),
     );
   }
