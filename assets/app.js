@@ -107,7 +107,7 @@ function changed() {
 function render() {
   if (!state.me) return;
   renderSidebar(state, actions);
-  renderHeader(state);
+  renderHeader(state, voice.currentChannel());
   messagesView.render(state);
   composer.render(state);
   renderMembers(state);
@@ -284,6 +284,7 @@ const actions = {
 const layout = createLayout({
   invite: () => void dialogs.openInvite(app),
   deleteChannel: () => void dialogs.deleteCurrentChannel(app),
+  callPill: () => layout.openSidebar(),
 });
 const bootEl = /** @type {HTMLElement} */ (document.getElementById('boot'));
 const messagesView = createMessagesView(actions);

@@ -178,7 +178,7 @@ describe('the newcomer\'s text client', { timeout: 150_000 }, () => {
       await page.click('#menu-btn');
       await page.click('#channel-lists .chan.voice[data-channel="lounge"]');
       await page.locator('#voice-panel .vp-leave').waitFor({ state: 'attached' });
-      await page.click('#drawer-backdrop');
+      await page.click('#drawer-backdrop', { position: { x: 340, y: 300 } }); // beside the drawer
       const pill = page.locator('#call-pill');
       await pill.waitFor({ state: 'visible' });
       assert.match(await pill.textContent() ?? '', /lounge/);
