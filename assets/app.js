@@ -209,6 +209,7 @@ const actions = {
       /* the session may already be gone; sign out locally anyway */
     }
     outbox.forget();
+    composer.forgetDrafts();
     teardown();
     auth.show('You have signed out.');
   },

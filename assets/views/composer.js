@@ -139,8 +139,26 @@ export function createComposer(actions) {
     }
   }
 
+  /**
+   * Signing out: delete this user's drafts from localStorage (someone else may use this
+   * browser next; issue 19) and empty the box, so the next user neither sees nor saves it.
+   */
+  function forgetDrafts() {
+    const prefix = draftKey('');
+    try {
+      for (const k of Object.keys(localStorage)) if (k.startsWith(prefix)) localStorage.removeItem(k);
+    } catch {
+      /* no storage: nothing was kept */
+    }
+    channel = '';
+    input.value = '';
+    autosize(input);
+    updateCounter();
+  }
+
   return {
     render,
+    forgetDrafts,
     focus: () => input.focus(),
     element: input,
   };
