@@ -12,6 +12,8 @@ export const RECONNECT_BASE_MS = 500; // first retry comes quickly: a restart ta
 export const RECONNECT_MAX_MS = 15_000; // cap: a user waiting for a server should not wait long
 export const PING_EVERY_MS = 25_000; // below the server's 30 s ping, so idle proxies stay open
 export const SILENCE_LIMIT_MS = 65_000; // no frame for this long → the socket is dead; reopen
+/** A message's content is 1–4000 Unicode scalar values after trimming (docs/API.md). */
+export const MAX_CONTENT_CHARS = 4000;
 /** History page size used for catch-up; the server's maximum. */
 export const HISTORY_MAX = 200;
 

@@ -10,6 +10,7 @@ import { h, reconcile, avatar, formatTime, shortTime, dayLabel } from '../dom.js
 import { renderMarkdown } from '../markdown.js';
 import { icon } from '../icons.js';
 import { mentions, findMessage } from '../state.js';
+import { MAX_CONTENT_CHARS } from '../protocol.js';
 
 /**
  * @typedef {import('../state.js').State} State
@@ -322,9 +323,19 @@ export function createMessagesView(actions) {
       editDraftFor = m.id;
       editDraft = m.content;
     }
-    const ta = h('textarea', { class: 'edit-input', dir: 'auto', value: editDraft, rows: 1, maxLength: 4000, 'aria-label': 'Edit message', dataset: { focus: 'edit-input' } });
+    // No maxlength, as in the composer: a long paste is kept whole, and saving is refused
+    // with the count shown until it fits (issue 18, bug 5).
+    const ta = h('textarea', { class: 'edit-input', dir: 'auto', value: editDraft, rows: 1, 'aria-label': 'Edit message', dataset: { focus: 'edit-input' } });
+    const over = h('span', { class: 'edit-over', role: 'status' });
+    const showCount = () => {
+      const n = [...ta.value.trim()].length;
+      over.textContent = n > MAX_CONTENT_CHARS ? ` • ${n} / ${MAX_CONTENT_CHARS} — too long to save` : '';
+      return n <= MAX_CONTENT_CHARS;
+    };
+    showCount();
     const save = () => {
       const text = ta.value.trim();
+      if (!showCount()) return;
       editDraftFor = null;
       if (!text) actions.deleteMessage(m.id, false);
       else if (text === m.content) actions.cancelEdit();
@@ -333,6 +344,7 @@ export function createMessagesView(actions) {
     ta.addEventListener('input', () => {
       editDraft = ta.value;
       autosize(ta);
+      showCount();
     });
     ta.addEventListener('keydown', (ev) => {
       if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
@@ -355,7 +367,7 @@ export function createMessagesView(actions) {
     return h('div', { class: 'edit-box' }, ta,
       h('div', { class: 'edit-hint' },
         'escape to ', h('button', { class: 'link-btn', type: 'button', onclick: () => { editDraftFor = null; actions.cancelEdit(); } }, 'cancel'),
-        ' • enter to ', h('button', { class: 'link-btn', type: 'button', onclick: save }, 'save')));
+        ' • enter to ', h('button', { class: 'link-btn', type: 'button', onclick: save }, 'save'), over));
   }
 
   /** @param {State} s @param {OutboxEntry} e @param {boolean} grouped */

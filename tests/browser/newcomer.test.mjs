@@ -86,6 +86,19 @@ describe('the newcomer\'s text client', { timeout: 150_000 }, () => {
     assert.equal(await page.locator('#messages li.outgoing').count(), 0, 'nothing queued');
     assert.equal((await history(page, 'general')).length, before, 'nothing sent');
     await input.fill('');
+
+    // The inline edit box keeps a long paste whole too, and refuses to save it.
+    const id = await send(page, 'short, for now');
+    await input.press('ArrowUp');
+    const edit = page.locator(`#messages li.msg[data-id="${id}"] .edit-input`);
+    await edit.waitFor();
+    await edit.fill('');
+    await page.keyboard.insertText(long);
+    assert.equal((await edit.inputValue()).length, 5000, 'the edit box keeps all 5000 too');
+    await edit.press('Enter');
+    assert.match(await page.locator(`#messages li.msg[data-id="${id}"] .edit-over`).textContent() ?? '', /5000 \/ 4000/);
+    await edit.press('Escape');
+    await message(page, 'short, for now').waitFor();
   });
 
   it('focuses the name field when the create-channel dialog opens', async () => {
