@@ -5,7 +5,7 @@
 //! the DOM: it turns HTTP responses and WebSocket frames into plain objects and events, and the
 //! UI modules decide what to show.
 
-import { ReconnectingSocket } from './socket.js';
+import { ReconnectingSocket, wsUrl } from './socket.js';
 
 /** Timing constants for the realtime connection, in milliseconds. */
 export const RECONNECT_BASE_MS = 500; // first retry comes quickly: a restart takes ~1 s
@@ -196,7 +196,7 @@ export class Connection extends ReconnectingSocket {
 
   /** The default URL for this page's origin. */
   static defaultUrl() {
-    return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+    return wsUrl('/ws');
   }
 
   /** @protected @param {number} code @param {boolean} opened */
