@@ -52,7 +52,6 @@ describe('the newcomer\'s text client', { timeout: 150_000 }, () => {
       await typeFast(page, prefix, BURST);
       await page.locator('#messages li.outgoing').first().waitFor({ state: 'detached', timeout: 30_000 });
       const seen = await rec.stop();
-      if (process.env.MD_DEBUG) console.log(run, JSON.stringify(seen));
       const stored = (await history(page, 'general')).filter((m) => m.content.startsWith(`${prefix} `));
       assert.deepEqual(stored.map((m) => Number(m.content.split(' ')[1])),
         Array.from({ length: BURST }, (_, i) => i + 1), `run ${run}: stored in typed order`);
