@@ -20,6 +20,7 @@ import { createMessagesView } from './views/messages.js';
 import { createComposer } from './views/composer.js';
 import { renderHeader, renderBanner } from './views/header.js';
 import { createLayout } from './views/layout.js';
+import { createSearch } from './views/search.js';
 import { createOutbox } from './outbox.js';
 import { createHistory } from './history.js';
 import { createUnread } from './unread.js';
@@ -52,6 +53,7 @@ import * as voice from './voice.js';
  * @property {(id:number, skipConfirm:boolean)=>void} deleteMessage
  * @property {(id:number, emoji:string)=>void} react
  * @property {()=>void} typing
+ * @property {(q:string)=>Promise<import('./protocol.js').Message[]>} search full-text, newest first
  */
 
 /**
@@ -105,7 +107,7 @@ function changed() {
 function render() {
   if (!state.me) return;
   renderSidebar(state, actions);
-  renderHeader(state);
+  renderHeader(state, voice.currentChannel());
   messagesView.render(state);
   composer.render(state);
   renderMembers(state);
@@ -173,6 +175,7 @@ function teardown() {
   voice.leave(true);
   conn.stop();
   resetState(state);
+  search.close();
   layout.show(false);
   document.body.classList.remove('has-banner');
   const banner = /** @type {HTMLElement} */ (document.getElementById('banner'));
@@ -206,6 +209,7 @@ const actions = {
       /* the session may already be gone; sign out locally anyway */
     }
     outbox.forget();
+    composer.forgetDrafts();
     teardown();
     auth.show('You have signed out.');
   },
@@ -266,6 +270,14 @@ const actions = {
   typing() {
     if (state.current) conn.send(frames.typing(state.current));
   },
+  async search(q) {
+    try {
+      return await rest.search(q);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) sessionExpired();
+      throw err;
+    }
+  },
 };
 
 // ---------------------------------------------------------------- start
@@ -273,11 +285,13 @@ const actions = {
 const layout = createLayout({
   invite: () => void dialogs.openInvite(app),
   deleteChannel: () => void dialogs.deleteCurrentChannel(app),
+  callPill: () => layout.openSidebar(),
 });
 const bootEl = /** @type {HTMLElement} */ (document.getElementById('boot'));
 const messagesView = createMessagesView(actions);
 const composer = createComposer(actions);
 const auth = createAuthView((user) => start(user));
+const search = createSearch(actions);
 
 window.addEventListener('hashchange', () => {
   const name = hashChannel();

@@ -13,8 +13,8 @@ import { toast, openModal, confirmDialog } from './ui.js';
 
 /** @param {App} app @param {'text'|'voice'} kind the type picked first */
 export function openCreateChannel(app, kind) {
-  const name = h('input', { id: 'new-channel-name', name: 'name', required: true, maxLength: 32, pattern: '[a-z0-9_\\-]{1,32}', autocomplete: 'off', placeholder: 'new-channel', spellcheck: false });
-  const topic = h('input', { id: 'new-channel-topic', name: 'topic', maxLength: 200, autocomplete: 'off', placeholder: 'What is this channel about?' });
+  const name = h('input', { id: 'new-channel-name', name: 'name', autofocus: true, required: true, maxLength: 32, pattern: '[a-z0-9_\\-]{1,32}', autocomplete: 'off', placeholder: 'new-channel', spellcheck: false });
+  const topic = h('input', { id: 'new-channel-topic', name: 'topic', dir: 'auto', maxLength: 200, autocomplete: 'off', placeholder: 'What is this channel about?' });
   const kindText = h('input', { type: 'radio', name: 'kind', value: 'text', id: 'kind-text', checked: kind === 'text' });
   const kindVoice = h('input', { type: 'radio', name: 'kind', value: 'voice', id: 'kind-voice', checked: kind === 'voice' });
   name.addEventListener('input', () => {

@@ -7,18 +7,31 @@
 //! literal text.
 
 /**
+ * Who the text is shown to: `me` (whose mentions get a stronger highlight) and which names
+ * are users at all (`@nobody` stays plain text, issue 18 bug 10).
+ * @typedef {{me?:string, isUser?:(name:string)=>boolean}} Viewer
+ */
+
+/** Mentions that name no account but everyone in the channel. */
+const GROUP_MENTIONS = new Set(['everyone', 'here']);
+
+/**
  * Render message content.
  * @param {string} content
  * @param {string} [me] the viewer's username, whose mentions get a stronger highlight
+ * @param {(name:string)=>boolean} [isUser] whether a name is an account; without it every
+ *   well-formed @name is highlighted
  * @returns {DocumentFragment}
  */
-export function renderMarkdown(content, me) {
+export function renderMarkdown(content, me, isUser) {
+  /** @type {Viewer} */
+  const who = { me, isUser };
   const frag = document.createDocumentFragment();
   // Code blocks first: nothing inside them is interpreted.
   const fence = /```(?:([A-Za-z0-9_+-]{1,20})\n)?([\s\S]*?)```/g;
   let at = 0;
   for (let m; (m = fence.exec(content)); ) {
-    if (m.index > at) inline(frag, content.slice(at, m.index), me, 0);
+    if (m.index > at) inline(frag, content.slice(at, m.index), who, 0);
     const pre = document.createElement('pre');
     const code = document.createElement('code');
     code.textContent = m[2].replace(/^\n/, '').replace(/\n$/, '');
@@ -27,7 +40,7 @@ export function renderMarkdown(content, me) {
     frag.append(pre);
     at = fence.lastIndex;
   }
-  if (at < content.length) inline(frag, content.slice(at), me, 0);
+  if (at < content.length) inline(frag, content.slice(at), who, 0);
   return frag;
 }
 
@@ -58,10 +71,10 @@ const STARTS = /[`[h*_@]/;
 /**
  * @param {Node} parent
  * @param {string} text
- * @param {string|undefined} me
+ * @param {Viewer} who
  * @param {number} depth nesting guard for bold/italic inside each other
  */
-function inline(parent, text, me, depth) {
+function inline(parent, text, who, depth) {
   let plainFrom = 0;
   const starts = new RegExp(STARTS.source, 'g'); // own scanner: bold/italic recurse
   for (let s; (s = starts.exec(text)); ) {
@@ -87,7 +100,7 @@ function inline(parent, text, me, depth) {
       continue;
     }
     if (pos > plainFrom) parent.appendChild(document.createTextNode(text.slice(plainFrom, pos)));
-    parent.appendChild(node(kind, m, me, depth));
+    parent.appendChild(node(kind, m, who, depth));
     plainFrom = pos + m[0].length;
     starts.lastIndex = plainFrom;
   }
@@ -97,11 +110,11 @@ function inline(parent, text, me, depth) {
 /**
  * @param {string} kind
  * @param {RegExpExecArray} m
- * @param {string|undefined} me
+ * @param {Viewer} who
  * @param {number} depth
  * @returns {Node}
  */
-function node(kind, m, me, depth) {
+function node(kind, m, who, depth) {
   switch (kind) {
     case 'code': {
       const el = document.createElement('code');
@@ -117,14 +130,17 @@ function node(kind, m, me, depth) {
     case 'bold':
     case 'italic': {
       const el = document.createElement(kind === 'bold' ? 'strong' : 'em');
-      inline(el, m[1], me, depth + 1);
+      inline(el, m[1], who, depth + 1);
       return el;
     }
     case 'mention': {
+      const name = m[0].slice(1);
+      if (who.isUser && !GROUP_MENTIONS.has(name.toLowerCase()) && !who.isUser(name)) {
+        return document.createTextNode(m[0]);
+      }
       const el = document.createElement('span');
       el.className = 'mention';
-      const name = m[0].slice(1);
-      if (me && name.toLowerCase() === me.toLowerCase()) el.classList.add('me');
+      if (who.me && name.toLowerCase() === who.me.toLowerCase()) el.classList.add('me');
       el.textContent = m[0];
       return el;
     }

@@ -5,7 +5,7 @@
 //! the DOM: it turns HTTP responses and WebSocket frames into plain objects and events, and the
 //! UI modules decide what to show.
 
-import { ReconnectingSocket } from './socket.js';
+import { ReconnectingSocket, wsUrl } from './socket.js';
 
 /** Timing constants for the realtime connection, in milliseconds. */
 export const RECONNECT_BASE_MS = 500; // first retry comes quickly: a restart takes ~1 s
@@ -16,6 +16,8 @@ export const SILENCE_LIMIT_MS = 65_000; // no frame for this long → the socket
 // removed (kick, ban). A reconnect would only be refused.
 export const SESSION_ENDED = 4001;
 export const REMOVED = 4003;
+/** A message's content is 1–4000 Unicode scalar values after trimming (docs/API.md). */
+export const MAX_CONTENT_CHARS = 4000;
 /** History page size used for catch-up; the server's maximum. */
 export const HISTORY_MAX = 200;
 
@@ -115,6 +117,16 @@ export const rest = {
   /** @returns {Promise<{code:string, expires_ts:number}>} */
   createInvite: () => api('POST', '/api/invites'),
   /**
+   * Full-text search over the channels the user can read, newest first.
+   * @param {string} q words @param {{channel?:string, limit?:number}} [opts]
+   * @returns {Promise<Message[]>}
+   */
+  search(q, opts = {}) {
+    const p = new URLSearchParams({ q, limit: String(opts.limit ?? 25) });
+    if (opts.channel) p.set('channel', opts.channel);
+    return api('GET', `/api/search?${p}`);
+  },
+  /**
    * One page of history, oldest first.
    * @param {string} channel
    * @param {{before?:number, after?:number, limit?:number}} [opts]
@@ -188,7 +200,7 @@ export class Connection extends ReconnectingSocket {
 
   /** The default URL for this page's origin. */
   static defaultUrl() {
-    return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+    return wsUrl('/ws');
   }
 
   /** @protected @param {number} code @param {boolean} opened */

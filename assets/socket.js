@@ -9,6 +9,11 @@
 /** How often the keep-alive looks at a socket; well below every ping and silence limit. */
 const KEEPALIVE_CHECK_MS = 5_000;
 
+/** The WebSocket URL of `path` on this page's origin (`wss:` under `https:`). @param {string} path */
+export function wsUrl(path) {
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}`;
+}
+
 /** A minimal event emitter: `on(type, fn)` returns a function that unsubscribes. */
 export class Emitter {
   constructor() {

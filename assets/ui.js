@@ -81,7 +81,8 @@ export function openModal(opts) {
   });
   document.body.append(dialog);
   dialog.showModal();
-  const first = /** @type {HTMLElement|null} */ (form.querySelector('input, textarea, select') ?? submit ?? cancel);
+  // A field marked `autofocus` wins (the create-channel dialog's name, not its first radio).
+  const first = /** @type {HTMLElement|null} */ (form.querySelector('[autofocus]') ?? form.querySelector('input, textarea, select') ?? submit ?? cancel);
   first?.focus();
   return dialog;
 }

@@ -8,13 +8,14 @@ import { h } from '../dom.js';
 import { icon } from '../icons.js';
 import { typingNames, findMessage } from '../state.js';
 import { autosize } from './messages.js';
+import { MAX_CONTENT_CHARS } from '../protocol.js';
 
 /**
  * @typedef {import('../state.js').State} State
  * @typedef {import('../app.js').Actions} Actions
  */
 
-export const MAX_CHARS = 4000;
+export const MAX_CHARS = MAX_CONTENT_CHARS;
 const TYPING_EVERY_MS = 3_000; // tell the server at most this often while keys are pressed
 
 /** @param {Actions} actions */
@@ -139,8 +140,26 @@ export function createComposer(actions) {
     }
   }
 
+  /**
+   * Signing out: delete this user's drafts from localStorage (someone else may use this
+   * browser next; issue 19) and empty the box, so the next user neither sees nor saves it.
+   */
+  function forgetDrafts() {
+    const prefix = draftKey('');
+    try {
+      for (const k of Object.keys(localStorage)) if (k.startsWith(prefix)) localStorage.removeItem(k);
+    } catch {
+      /* no storage: nothing was kept */
+    }
+    channel = '';
+    input.value = '';
+    autosize(input);
+    updateCounter();
+  }
+
   return {
     render,
+    forgetDrafts,
     focus: () => input.focus(),
     element: input,
   };

@@ -1,13 +1,27 @@
 // @ts-check
 //! The channel header (name, topic, admin and layout buttons) and the connection banner at the
-//! top of the page (reconnecting / server unreachable, with a "Retry now" button).
+//! top of the page (reconnecting / server unreachable, with a "Retry now" button), and on a
+//! phone the in-call pill.
 
 import { h, setChildren } from '../dom.js';
 
 /** @typedef {import('../state.js').State} State */
 
-/** @param {State} s */
-export function renderHeader(s) {
+/**
+ * @param {State} s
+ * @param {string} inCall the voice channel this page is in, or ''
+ */
+export function renderHeader(s, inCall) {
+  // On a phone the voice panel is inside the closed channel drawer: this pill says you are
+  // in a call (issue 18, bug 12) and opens the drawer. CSS shows it only below 640 px.
+  const pill = /** @type {HTMLButtonElement} */ (document.getElementById('call-pill'));
+  if (pill.dataset.sig !== inCall) {
+    pill.dataset.sig = inCall;
+    pill.hidden = !inCall;
+    pill.textContent = inCall ? `🔊 ${inCall}` : '';
+    pill.title = inCall ? `In voice: ${inCall}. Open the voice controls.` : '';
+    pill.setAttribute('aria-label', inCall ? `In voice channel ${inCall}: open the voice controls` : '');
+  }
   const ch = s.channels.find((c) => c.name === s.current);
   const title = /** @type {HTMLElement} */ (document.getElementById('chat-title'));
   const topic = /** @type {HTMLElement} */ (document.getElementById('chat-topic'));

@@ -10,6 +10,7 @@ import { h, reconcile, avatar, formatTime, shortTime, dayLabel } from '../dom.js
 import { renderMarkdown } from '../markdown.js';
 import { icon } from '../icons.js';
 import { mentions, findMessage } from '../state.js';
+import { MAX_CONTENT_CHARS } from '../protocol.js';
 
 /**
  * @typedef {import('../state.js').State} State
@@ -79,9 +80,21 @@ export function createMessagesView(actions) {
     actions.seenBottom();
   }
 
+  /** Lower-cased names of every account, for mention highlighting; rebuilt when users change. */
+  /** @type {Set<string>} */
+  let userNames = new Set();
+  /** @type {Map<string, unknown>|null} */
+  let usersFrom = null;
+  /** @param {string} name */
+  const isUser = (name) => userNames.has(name.toLowerCase());
+
   /** @param {State} s */
   function render(s) {
     last = s;
+    if (usersFrom !== s.users) {
+      usersFrom = s.users;
+      userNames = new Set([...s.users.keys()].map((n) => n.toLowerCase()));
+    }
     if (channel !== s.current) {
       channel = s.current;
       list.replaceChildren();
@@ -159,7 +172,7 @@ export function createMessagesView(actions) {
         const m = it.m;
         const q = m.reply_to != null ? quoteSig(s, m.reply_to) : '';
         return JSON.stringify([m.content, m.edited_ts, m.reactions, it.grouped, s.editing === m.id,
-          pickerFor === m.id, q, s.me?.admin, s.me?.username]);
+          pickerFor === m.id, q, s.me?.admin, s.me?.username, m.content.includes('@') ? userNames.size : 0]);
       }
       case 'pending': {
         const e = it.e;
@@ -208,7 +221,7 @@ export function createMessagesView(actions) {
     h('span', { class: 'visually-hidden' }, 'Replying to '),
     q ? avatar(q.author, 'tiny') : null,
     q ? h('span', { class: 'reply-author' }, `@${q.author}`) : null,
-    h('span', { class: 'reply-text' },
+    h('span', { class: 'reply-text', dir: 'auto' },
       q ? oneLine(q.content) : missing ? 'Original message was deleted' : 'Loading message…'),
     );
   }
@@ -235,8 +248,8 @@ export function createMessagesView(actions) {
       grouped ? null : h('div', { class: 'msg-head' },
         h('span', { class: 'author' }, m.author),
         h('time', { class: 'ts', dateTime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() }, formatTime(m.ts))),
-      editing ? editor(m) : h('div', { class: 'msg-content' },
-        renderMarkdown(m.content, me),
+      editing ? editor(m) : h('div', { class: 'msg-content', dir: 'auto' },
+        renderMarkdown(m.content, me, isUser),
         m.edited_ts ? h('span', { class: 'edited', title: `Edited ${new Date(m.edited_ts).toLocaleString()}` }, ' (edited)') : null),
       reactions(s, m),
     );
@@ -310,9 +323,19 @@ export function createMessagesView(actions) {
       editDraftFor = m.id;
       editDraft = m.content;
     }
-    const ta = h('textarea', { class: 'edit-input', value: editDraft, rows: 1, maxLength: 4000, 'aria-label': 'Edit message', dataset: { focus: 'edit-input' } });
+    // No maxlength, as in the composer: a long paste is kept whole, and saving is refused
+    // with the count shown until it fits (issue 18, bug 5).
+    const ta = h('textarea', { class: 'edit-input', dir: 'auto', value: editDraft, rows: 1, 'aria-label': 'Edit message', dataset: { focus: 'edit-input' } });
+    const over = h('span', { class: 'edit-over', role: 'status' });
+    const showCount = () => {
+      const n = [...ta.value.trim()].length;
+      over.textContent = n > MAX_CONTENT_CHARS ? ` • ${n} / ${MAX_CONTENT_CHARS} — too long to save` : '';
+      return n <= MAX_CONTENT_CHARS;
+    };
+    showCount();
     const save = () => {
       const text = ta.value.trim();
+      if (!showCount()) return;
       editDraftFor = null;
       if (!text) actions.deleteMessage(m.id, false);
       else if (text === m.content) actions.cancelEdit();
@@ -321,6 +344,7 @@ export function createMessagesView(actions) {
     ta.addEventListener('input', () => {
       editDraft = ta.value;
       autosize(ta);
+      showCount();
     });
     ta.addEventListener('keydown', (ev) => {
       if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
@@ -343,7 +367,7 @@ export function createMessagesView(actions) {
     return h('div', { class: 'edit-box' }, ta,
       h('div', { class: 'edit-hint' },
         'escape to ', h('button', { class: 'link-btn', type: 'button', onclick: () => { editDraftFor = null; actions.cancelEdit(); } }, 'cancel'),
-        ' • enter to ', h('button', { class: 'link-btn', type: 'button', onclick: save }, 'save')));
+        ' • enter to ', h('button', { class: 'link-btn', type: 'button', onclick: save }, 'save'), over));
   }
 
   /** @param {State} s @param {OutboxEntry} e @param {boolean} grouped */
@@ -378,7 +402,7 @@ export function createMessagesView(actions) {
       grouped ? null : h('div', { class: 'msg-head' },
         h('span', { class: 'author' }, me),
         h('time', { class: 'ts' }, formatTime(e.ts))),
-      h('div', { class: 'msg-content' }, renderMarkdown(e.content, me)),
+      h('div', { class: 'msg-content', dir: 'auto' }, renderMarkdown(e.content, me, isUser)),
       note),
     );
   }

@@ -8,7 +8,7 @@
 //! The server forgets a peer when its socket closes, so every (re)connect is a fresh join:
 //! a new `welcome` with a new peer id. The caller rebuilds its peer connections from it.
 
-import { ReconnectingSocket } from '../socket.js';
+import { ReconnectingSocket, wsUrl } from '../socket.js';
 import { frames, REMOVED, SESSION_ENDED } from '../protocol.js';
 
 export const VOICE_RECONNECT_BASE_MS = 500; // a server restart takes ~1 s
@@ -21,9 +21,8 @@ const FATAL = new Set(['room_full', 'not_found', 'conflict', 'forbidden', 'unaut
 export class VoiceSocket extends ReconnectingSocket {
   /** @param {string} channel */
   constructor(channel) {
-    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     super({
-      url: () => `${scheme}://${location.host}/ws/voice?channel=${encodeURIComponent(channel)}`,
+      url: () => wsUrl(`/ws/voice?channel=${encodeURIComponent(channel)}`),
       readyType: 'welcome',
       baseMs: VOICE_RECONNECT_BASE_MS,
       maxMs: VOICE_RECONNECT_MAX_MS,

@@ -52,7 +52,6 @@ describe('the newcomer\'s text client', { timeout: 150_000 }, () => {
       await typeFast(page, prefix, BURST);
       await page.locator('#messages li.outgoing').first().waitFor({ state: 'detached', timeout: 30_000 });
       const seen = await rec.stop();
-      if (process.env.MD_DEBUG) console.log(run, JSON.stringify(seen));
       const stored = (await history(page, 'general')).filter((m) => m.content.startsWith(`${prefix} `));
       assert.deepEqual(stored.map((m) => Number(m.content.split(' ')[1])),
         Array.from({ length: BURST }, (_, i) => i + 1), `run ${run}: stored in typed order`);
@@ -86,6 +85,19 @@ describe('the newcomer\'s text client', { timeout: 150_000 }, () => {
     assert.equal(await page.locator('#messages li.outgoing').count(), 0, 'nothing queued');
     assert.equal((await history(page, 'general')).length, before, 'nothing sent');
     await input.fill('');
+
+    // The inline edit box keeps a long paste whole too, and refuses to save it.
+    const id = await send(page, 'short, for now');
+    await input.press('ArrowUp');
+    const edit = page.locator(`#messages li.msg[data-id="${id}"] .edit-input`);
+    await edit.waitFor();
+    await edit.fill('');
+    await page.keyboard.insertText(long);
+    assert.equal((await edit.inputValue()).length, 5000, 'the edit box keeps all 5000 too');
+    await edit.press('Enter');
+    assert.match(await page.locator(`#messages li.msg[data-id="${id}"] .edit-over`).textContent() ?? '', /5000 \/ 4000/);
+    await edit.press('Escape');
+    await message(page, 'short, for now').waitFor();
   });
 
   it('focuses the name field when the create-channel dialog opens', async () => {
@@ -123,6 +135,9 @@ describe('the newcomer\'s text client', { timeout: 150_000 }, () => {
     const result = page.locator('#search-results .search-hit', { hasText: 'the quokka is a small marsupial' });
     await result.waitFor();
     assert.equal(await page.locator('#search-results .search-hit').count(), 1);
+    await result.click();
+    await page.locator('#search-results').waitFor({ state: 'hidden' });
+    assert.equal(await page.locator('#chat-title').textContent(), 'general');
     await page.fill('#search-input', 'zzzznothing');
     await page.press('#search-input', 'Enter');
     await page.locator('#search-results .search-empty').waitFor();
@@ -175,7 +190,7 @@ describe('the newcomer\'s text client', { timeout: 150_000 }, () => {
       await page.click('#menu-btn');
       await page.click('#channel-lists .chan.voice[data-channel="lounge"]');
       await page.locator('#voice-panel .vp-leave').waitFor({ state: 'attached' });
-      await page.click('#drawer-backdrop');
+      await page.click('#drawer-backdrop', { position: { x: 340, y: 300 } }); // beside the drawer
       const pill = page.locator('#call-pill');
       await pill.waitFor({ state: 'visible' });
       assert.match(await pill.textContent() ?? '', /lounge/);

@@ -1,5 +1,6 @@
 // Takes the README's screenshots of the main screen, with a small realistic conversation:
-//   docs/screenshot-desktop.png (1280×800) and docs/screenshot-phone.png (360×740).
+//   docs/screenshot-desktop.png (1280×800), docs/screenshot-search.png (the search results),
+//   and docs/screenshot-phone.png (360×740).
 // Run: `cd tests/browser && node screenshots.mjs` (MD_BIN picks the server binary).
 
 import path from 'node:path';
@@ -80,6 +81,13 @@ try {
   await bob.page.mouse.move(1270, 790);
   await bob.page.waitForTimeout(300);
   await bob.page.screenshot({ path: path.join(OUT, 'screenshot-desktop.png') });
+
+  // The search box and its results (docs/UI.md).
+  await bob.page.fill('#search-input', 'review');
+  await bob.page.press('#search-input', 'Enter');
+  await bob.page.locator('#search-results .search-hit').first().waitFor();
+  await bob.page.screenshot({ path: path.join(OUT, 'screenshot-search.png') });
+  await bob.page.keyboard.press('Escape');
 
   const phone = await openUser(browser, server.url, 'bob', { mode: 'login', viewport: { width: 360, height: 740 } });
   users.push(phone);
