@@ -16,6 +16,7 @@
 
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod memory;
 pub mod metrics;
