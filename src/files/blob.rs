@@ -2,9 +2,16 @@
 //!
 //! Layout: `tmp/` holds uploads being written, `blobs/ab/<sha256>` the stored files,
 //! `thumbs/ab/<sha256>` their thumbnails. A file is visible under `blobs/` only once it is
-//! whole: it is written to `tmp/`, fsynced, renamed (atomic on one filesystem) and its
-//! directory fsynced. A crash at any moment leaves either no file or a whole one, plus maybe a
-//! temporary, and temporaries are swept when the store opens. The same bytes are stored once.
+//! whole: it is written to `tmp/`, fsynced, hard-linked into place (atomic, like a rename)
+//! and its directory fsynced. A crash at any moment leaves either no file or a whole one, plus
+//! maybe a temporary, and temporaries are swept when the store opens. The same bytes are
+//! stored once.
+//!
+//! Why a link and not a rename: the temporary must outlive the link until the attachment's
+//! row is committed. Deleting a message unlinks bytes no row refers to, on the store thread;
+//! an upload of the same bytes that linked just before would then point at nothing. Its
+//! row's insert (also on the store thread, so the two are ordered) checks the blob is there
+//! and, if not, [`Upload::link`] puts it back from the temporary.
 //!
 //! Uploads are streamed: memory per upload is one [`CHUNK`] buffer plus the small buffers of
 //! metadata stripping, whatever the file's size.
@@ -62,10 +69,11 @@ impl BlobStore {
         Ok(store)
     }
 
-    /// Streams exactly `len` bytes of `body` into the store. JPEG and PNG lose their personal
-    /// metadata first; the hash and size are those of the stored bytes. Over `max` bytes is
-    /// refused before anything is read or written.
-    pub fn store(&self, body: &mut impl Read, len: u64, max: u64) -> Result<Stored, FileError> {
+    /// Streams exactly `len` bytes of `body` into a temporary, cleaned of personal metadata
+    /// (JPEG and PNG) and hashed, and links it into place. The hash and size are those of the
+    /// stored bytes. Over `max` bytes is refused before anything is read or written. The
+    /// returned [`Upload`] keeps the temporary until it is dropped (see the module docs).
+    pub fn store(&self, body: &mut impl Read, len: u64, max: u64) -> Result<Upload, FileError> {
         if len == 0 {
             return Err(FileError::Empty);
         }
@@ -111,8 +119,13 @@ impl BlobStore {
             }
             _ => (raw, raw_hash, len),
         };
-        self.persist(final_tmp, &self.blob_path(&hash))?;
-        Ok(Stored { hash, size, kind })
+        let upload = Upload {
+            tmp: final_tmp,
+            dest: self.blob_path(&hash),
+            stored: Stored { hash, size, kind },
+        };
+        upload.link()?;
+        Ok(upload)
     }
 
     /// Stores a thumbnail for the blob `hash` (whole or not at all, like a blob).
@@ -122,13 +135,18 @@ impl BlobStore {
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
-        self.persist(tmp, &self.thumb_path(hash))
+        link_into_place(&tmp.path, &self.thumb_path(hash))
     }
 
     /// Where the blob `hash` lives. `hash` must be one this store produced (64 hex digits);
     /// anything else names a path that does not exist, never one outside the store.
     pub fn blob_path(&self, hash: &str) -> PathBuf {
         self.hashed_path("blobs", hash)
+    }
+
+    /// The directory of every blob (`blobs/ab/<hash>`), for the sweeper's walk.
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs")
     }
 
     /// Where the thumbnail of blob `hash` lives.
@@ -154,27 +172,46 @@ impl BlobStore {
         let hash = if valid { hash } else { "invalid" };
         self.root.join(dir).join(&hash[..2]).join(hash)
     }
+}
 
-    /// Renames a temporary (already fsynced by its writer) into place and fsyncs the
-    /// directory: the file is then durable and whole.
-    fn persist(&self, tmp: TempFile, dest: &Path) -> Result<(), FileError> {
-        let dir = dest.parent().expect("hashed paths have a parent");
-        fs::create_dir_all(dir)?;
-        if dest.exists() {
-            // Same hash, same bytes: already stored (and durable). The temporary goes.
-            return Ok(());
-        }
-        fs::rename(&tmp.path, dest)?;
-        tmp.forget();
-        File::open(dir)?.sync_all()?;
-        Ok(())
+/// An upload in the store, still backed by its temporary until dropped.
+#[derive(Debug)]
+pub struct Upload {
+    tmp: TempFile,
+    dest: PathBuf,
+    pub stored: Stored,
+}
+
+impl Upload {
+    /// Makes sure the blob is in place, linking it again from the temporary if a deletion
+    /// removed it since. Idempotent.
+    pub fn link(&self) -> Result<(), FileError> {
+        link_into_place(&self.tmp.path, &self.dest)
+    }
+
+    /// The temporary's path: the same bytes as the blob, readable while the upload lives.
+    pub fn path(&self) -> &Path {
+        &self.tmp.path
     }
 }
 
-/// A file under `tmp/` that deletes itself unless it was renamed into place.
+/// Hard-links an fsynced temporary to `dest` unless it is there already (same hash, same
+/// bytes), then fsyncs the directory: the name is then durable and names a whole file.
+pub(crate) fn link_into_place(tmp: &Path, dest: &Path) -> Result<(), FileError> {
+    let dir = dest.parent().expect("hashed paths have a parent");
+    fs::create_dir_all(dir)?;
+    match fs::hard_link(tmp, dest) {
+        Ok(()) => File::open(dir)?.sync_all()?,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// A file under `tmp/` that deletes itself when dropped.
+#[derive(Debug)]
 struct TempFile {
     path: PathBuf,
-    armed: bool,
 }
 
 impl TempFile {
@@ -183,23 +220,17 @@ impl TempFile {
         getrandom::fill(&mut name).map_err(|e| io::Error::other(e.to_string()))?;
         let path = root.join("tmp").join(hex(&name));
         File::options().write(true).create_new(true).open(&path)?;
-        Ok(TempFile { path, armed: true })
+        Ok(TempFile { path })
     }
 
     fn file(&self) -> io::Result<File> {
         File::options().write(true).open(&self.path)
     }
-
-    fn forget(mut self) {
-        self.armed = false;
-    }
 }
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if self.armed {
-            let _ = fs::remove_file(&self.path);
-        }
+        let _ = fs::remove_file(&self.path);
     }
 }
 
@@ -281,16 +312,22 @@ mod tests {
         let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect();
         let a = store
             .store(&mut Trickle(&data), data.len() as u64, 1 << 20)
-            .unwrap();
+            .unwrap()
+            .stored;
         assert_eq!(a.size, data.len() as u64);
         assert_eq!(a.kind, Kind::Other);
         assert_eq!(a.hash, hex(&Sha256::digest(&data)));
         assert_eq!(fs::read(store.blob_path(&a.hash)).unwrap(), data);
         let b = store
             .store(&mut &data[..], data.len() as u64, 1 << 20)
-            .unwrap();
+            .unwrap()
+            .stored;
         assert_eq!(a, b);
-        assert_eq!(files_in(&dir.0.join("files/tmp")), 0);
+        assert_eq!(
+            files_in(&dir.0.join("files/tmp")),
+            0,
+            "temporaries go with their Upload"
+        );
         assert_eq!(files_in(&dir.0.join("files/blobs").join(&a.hash[..2])), 1);
     }
 
@@ -321,9 +358,25 @@ mod tests {
         let store = BlobStore::open(&dir.0).unwrap();
         let data = b"hello world, and then the next request".to_vec();
         let mut r = &data[..];
-        let s = store.store(&mut r, 11, 100).unwrap();
+        let s = store.store(&mut r, 11, 100).unwrap().stored;
         assert_eq!(fs::read(store.blob_path(&s.hash)).unwrap(), b"hello world");
         assert_eq!(r, b", and then the next request");
+    }
+
+    #[test]
+    fn an_upload_relinks_its_blob_after_a_concurrent_delete() {
+        let dir = Dir::new("relink");
+        let store = BlobStore::open(&dir.0).unwrap();
+        let up = store.store(&mut &b"same bytes"[..], 10, 100).unwrap();
+        store.remove(&up.stored.hash).unwrap();
+        assert!(!store.blob_path(&up.stored.hash).exists());
+        up.link().unwrap();
+        assert_eq!(
+            fs::read(store.blob_path(&up.stored.hash)).unwrap(),
+            b"same bytes"
+        );
+        drop(up);
+        assert_eq!(files_in(&dir.0.join("files/tmp")), 0);
     }
 
     #[test]
@@ -347,7 +400,8 @@ mod tests {
         jpeg.extend([0xFF, 0xDA, 0, 3, 0, 1, 2, 0xFF, 0xD9]);
         let s = store
             .store(&mut &jpeg[..], jpeg.len() as u64, 1 << 20)
-            .unwrap();
+            .unwrap()
+            .stored;
         let stored = fs::read(store.blob_path(&s.hash)).unwrap();
         assert_eq!(stored, [0xFF, 0xD8, 0xFF, 0xDA, 0, 3, 0, 1, 2, 0xFF, 0xD9]);
         assert_eq!(s.size, stored.len() as u64);
@@ -380,7 +434,7 @@ mod tests {
     fn remove_deletes_blob_and_thumbnail() {
         let dir = Dir::new("remove");
         let store = BlobStore::open(&dir.0).unwrap();
-        let s = store.store(&mut &b"bytes"[..], 5, 10).unwrap();
+        let s = store.store(&mut &b"bytes"[..], 5, 10).unwrap().stored;
         store.put_thumb(&s.hash, b"thumb").unwrap();
         assert!(store.thumb_path(&s.hash).exists());
         store.remove(&s.hash).unwrap();

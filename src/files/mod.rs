@@ -1,26 +1,37 @@
 //! Files and images: the bytes side of attachments and avatars (API.md "Files and images").
 //!
 //! Who owns what in here:
-//! - **the uploader's connection thread** streams a request body through [`blob::BlobStore`]:
-//!   into a temporary file in fixed-size chunks, metadata stripped ([`strip`]) into a second
-//!   temporary, hashed on the way, fsynced and renamed into a content-addressed path. Disk I/O
-//!   stays on the thread that asked for it; no other thread ever sees a half-written file.
+//! - **the uploader's connection thread** runs [`upload`]: the checks that need no body, then
+//!   the body streamed through [`blob::BlobStore`] into a temporary file in fixed-size chunks,
+//!   metadata stripped ([`strip`]) into a second temporary, hashed on the way, fsynced and
+//!   linked into a content-addressed path. Disk I/O stays on the thread that asked for it; no
+//!   other thread ever sees a half-written file.
 //! - **the image pool's worker threads** ([`images::ImagePool`]) alone decode images, under
 //!   explicit size and allocation limits, to measure them and make thumbnails. The pool and its
 //!   queue are bounded: a full queue is "busy" (503), never an unbounded pile of decodes.
-//! - **the downloader's connection thread** serves a stored file with [`range`] (one `Range`,
-//!   206/416) and a bounded buffer, never the whole file in memory.
+//! - **the store thread** runs [`rows`]: the attachment rows, the one access rule
+//!   ([`rows::readable`]), and every unlink of bytes, so that deleting and inserting the same
+//!   bytes are ordered.
+//! - **the downloader's connection thread** serves a file with [`serve`] and [`range`] (one
+//!   `Range`, 206/416) through a bounded buffer, never the whole file in memory.
+//! - **the sweeper thread** ([`sweep`]) only keeps time: every ten minutes it asks the store
+//!   to drop uploads never attached after 24 h and bytes no row names.
 //!
-//! Nothing here touches SQLite: the store thread keeps the attachment rows, and decides who may
-//! see which file. The pure rules — what type a file is ([`sniff`]), whether it may be shown
-//! inline, what a filename becomes ([`names`]) — are plain functions tested beside their code.
+//! The pure rules — what type a file is ([`sniff`]), whether it may be shown inline, what a
+//! filename becomes ([`names`]), how many uploads one user may run ([`inflight`]) — are plain
+//! functions tested beside their code.
 
 pub mod blob;
 pub mod images;
+pub mod inflight;
 pub mod names;
 pub mod range;
+pub mod rows;
+pub mod serve;
 pub mod sniff;
 pub mod strip;
+pub mod sweep;
+pub mod upload;
 
 use std::fmt;
 use std::io;
