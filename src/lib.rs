@@ -8,7 +8,9 @@
 //!   `voice/signaling.rs`);
 //! - the **store thread** (`store/`) owns the SQLite connection;
 //! - the **router thread** (`realtime/router.rs`) owns realtime state and fans events out;
-//! - the **writer thread** (`realtime/writer.rs`) owns every upgraded socket's write side.
+//! - the **writer thread** (`realtime/writer.rs`) owns every upgraded socket's write side;
+//! - the **image workers** and the **sweeper** (`files/`) decode images and drop old uploads;
+//!   the bytes under `DATA_DIR/files` are written and read by connection threads.
 //!
 //! Shared by all of them and owned by none: `model.rs` (the wire types), `config.rs`,
 //! `error.rs`, `metrics.rs`, `memory.rs`, `validate.rs`, `ratelimit.rs`.
@@ -48,6 +50,8 @@ pub struct App {
     pub admission: Arc<http::limits::Admission>,
     pub throttles: http::auth::Throttles,
     pub send_limit: ratelimit::PerUser,
+    /// Uploads, stored bytes, the image pool (`files/`).
+    pub files: files::upload::Files,
 }
 
 // Compile-time checks: `App` is shared across threads.
@@ -70,6 +74,12 @@ pub fn run(config: Config) -> Result<(), String> {
     let (channels, last_ids) = store
         .call(|c| Ok((store::list_channels(c)?, store::last_ids(c)?)))
         .map_err(|e| format!("cannot read the database: {e}"))?;
+    let files = files::upload::Files::open(
+        &config.data_dir,
+        config.max_upload_mb * 1024 * 1024,
+        config.upload_quota_mb * 1024 * 1024,
+    )?;
+    files::sweep::start(store.clone(), files.blobs.clone());
     let writer = realtime::writer::Writer::start()
         .map_err(|e| format!("cannot start the writer thread: {e}"))?;
     let router =
@@ -94,6 +104,7 @@ pub fn run(config: Config) -> Result<(), String> {
         ),
         throttles: http::auth::Throttles::default(),
         send_limit: ratelimit::PerUser::new(config.send_rate, config.send_burst),
+        files,
         config,
         store,
         router,

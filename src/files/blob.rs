@@ -92,7 +92,8 @@ impl BlobStore {
                     Ok(0) => return Err(FileError::Truncated),
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(FileError::from(e)),
+                    // A timeout or a reset: the client is gone or too slow, not our disk.
+                    Err(_) => return Err(FileError::Truncated),
                 };
                 if head.len() < SNIFF_LEN {
                     let take = (SNIFF_LEN - head.len()).min(n);

@@ -9,9 +9,9 @@
 //! - **the image pool's worker threads** ([`images::ImagePool`]) alone decode images, under
 //!   explicit size and allocation limits, to measure them and make thumbnails. The pool and its
 //!   queue are bounded: a full queue is "busy" (503), never an unbounded pile of decodes.
-//! - **the store thread** runs [`rows`]: the attachment rows, the one access rule
-//!   ([`rows::readable`]), and every unlink of bytes, so that deleting and inserting the same
-//!   bytes are ordered.
+//! - **the store thread** keeps the attachment rows (`store/attachments.rs`, with the one
+//!   access rule `readable`) and does every unlink of bytes, so that deleting and inserting
+//!   the same bytes are ordered. The upload and download routes are `http/files.rs`.
 //! - **the downloader's connection thread** serves a file with [`serve`] and [`range`] (one
 //!   `Range`, 206/416) through a bounded buffer, never the whole file in memory.
 //! - **the sweeper thread** ([`sweep`]) only keeps time: every ten minutes it asks the store
@@ -26,7 +26,6 @@ pub mod images;
 pub mod inflight;
 pub mod names;
 pub mod range;
-pub mod rows;
 pub mod serve;
 pub mod sniff;
 pub mod strip;

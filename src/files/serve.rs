@@ -1,5 +1,5 @@
 //! Serving a stored file: the response head (type, disposition, caching, range) and the
-//! streamed body. Runs on the downloader's connection thread, after [`super::rows::readable`]
+//! streamed body. Runs on the downloader's connection thread, after `store::attachments::readable`
 //! said yes.
 //!
 //! Every file response carries `X-Content-Type-Options: nosniff` and a sandboxing CSP, so even

@@ -9,7 +9,7 @@ use std::fs;
 use std::time::{Duration, SystemTime};
 
 use super::blob::BlobStore;
-use super::rows;
+use crate::store::attachments as rows;
 use crate::store::{now_ms, Store};
 
 /// Often enough that an abandoned upload goes soon after its 24 h, rarely enough to cost

@@ -8,9 +8,9 @@ use std::time::Duration;
 use super::blob::BlobStore;
 use super::images::{ImagePool, DEFAULT_QUEUE, DEFAULT_WORKERS};
 use super::inflight::InFlight;
-use super::rows::{self, Attachment, NewAttachment};
 use super::{sanitize_filename, FileError, Kind};
 use crate::error::{ApiError, ApiResult, Code};
+use crate::store::attachments::{self as rows, Attachment, NewAttachment};
 use crate::store::{now_ms, Store};
 
 /// How long an upload waits for the image pool before it is stored without a thumbnail. A

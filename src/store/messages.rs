@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::attachments;
 use super::{now_ms, text_channel_id, Page};
 use crate::error::{ApiError, ApiResult};
+use crate::files::BlobStore;
 use crate::model::{Message, User};
 
 const MESSAGE_COLUMNS: &str = "m.id, c.name, u.username, m.content, m.ts, m.edited_ts, m.reply_to";
@@ -21,9 +23,11 @@ fn message_row(r: &rusqlite::Row) -> rusqlite::Result<Message> {
         edited_ts: r.get(5)?,
         reply_to: r.get(6)?,
         reactions: BTreeMap::new(),
+        attachments: Vec::new(),
     })
 }
 
+/// Fills in what a message object carries besides its row: reactions and attachments.
 fn fill_reactions(conn: &Connection, messages: &mut [Message]) -> ApiResult<()> {
     let mut st = conn.prepare_cached(
         "SELECT r.emoji, u.username FROM reactions r JOIN users u ON u.id = r.user_id
@@ -37,6 +41,7 @@ fn fill_reactions(conn: &Connection, messages: &mut [Message]) -> ApiResult<()> 
             let (emoji, user) = row?;
             m.reactions.entry(emoji).or_default().push(user);
         }
+        m.attachments = attachments::of_message(conn, m.id)?;
     }
     Ok(())
 }
@@ -59,8 +64,9 @@ pub fn message(conn: &Connection, id: i64) -> ApiResult<Option<Message>> {
     Ok(Some(m))
 }
 
-/// Stores a new message, or — when this author already used `nonce` — returns the stored one
-/// with `true` (a retry: nothing new is stored).
+/// Stores a new message with its `files` (the author's own uploads, attached in this same
+/// transaction), or — when this author already used `nonce` — returns the stored one with
+/// `true` (a retry: nothing new is stored).
 pub fn insert_message(
     conn: &Connection,
     author: &User,
@@ -68,6 +74,7 @@ pub fn insert_message(
     content: &str,
     reply_to: Option<i64>,
     nonce: Option<&str>,
+    files: &[String],
 ) -> ApiResult<(Message, bool)> {
     if let Some(nonce) = nonce {
         let existing: Option<i64> = conn
@@ -97,6 +104,7 @@ pub fn insert_message(
     )?
     .execute(params![channel_id, author.id, content, ts, reply_to, nonce])?;
     let id = conn.last_insert_rowid();
+    attachments::attach(conn, author.id, files, id)?;
     Ok((
         Message {
             id,
@@ -107,6 +115,7 @@ pub fn insert_message(
             edited_ts: None,
             reply_to,
             reactions: BTreeMap::new(),
+            attachments: attachments::of_message(conn, id)?,
         },
         false,
     ))
@@ -128,8 +137,14 @@ pub fn edit_message(conn: &Connection, user: &User, id: i64, content: &str) -> A
     message(conn, id)?.ok_or_else(|| ApiError::not_found("no such message"))
 }
 
-/// Deletes a message (author or admin); returns its channel.
-pub fn delete_message(conn: &Connection, user: &User, id: i64) -> ApiResult<String> {
+/// Deletes a message (author or admin) and its files' bytes when no other message has them;
+/// returns its channel.
+pub fn delete_message(
+    conn: &Connection,
+    blobs: &BlobStore,
+    user: &User,
+    id: i64,
+) -> ApiResult<String> {
     if message_owner(conn, id)? != user.id && !user.admin {
         return Err(ApiError::forbidden(
             "only the author or an admin can delete a message",
@@ -140,6 +155,7 @@ pub fn delete_message(conn: &Connection, user: &User, id: i64) -> ApiResult<Stri
             "SELECT c.name FROM messages m JOIN channels c ON c.id = m.channel_id WHERE m.id = ?1",
         )?
         .query_row(params![id], |r| r.get(0))?;
+    attachments::delete_for_message(conn, blobs, id)?;
     conn.prepare_cached("DELETE FROM messages WHERE id = ?1")?
         .execute(params![id])?;
     Ok(channel)
@@ -219,8 +235,9 @@ pub fn history(
     Ok(rows)
 }
 
-/// Full-text search, newest first. Every word of `q` must match (each is quoted, so FTS5
-/// query syntax in user input is taken literally).
+/// Full-text search, newest first. Every word of `q` must match, in the text or in one
+/// attachment's filename (each word is quoted, so FTS5 query syntax in user input is taken
+/// literally).
 pub fn search(
     conn: &Connection,
     q: &str,
@@ -240,9 +257,13 @@ pub fn search(
         None => None,
     };
     let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages_fts f JOIN messages m ON m.id = f.rowid
+        "SELECT {MESSAGE_COLUMNS} FROM messages m
          JOIN channels c ON c.id = m.channel_id JOIN users u ON u.id = m.author_id
-         WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR m.channel_id = ?2)
+         WHERE m.id IN (
+             SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1
+             UNION SELECT a.message_id FROM attachments_fts f JOIN attachments a ON a.seq = f.rowid
+                   WHERE attachments_fts MATCH ?1 AND a.message_id IS NOT NULL)
+         AND (?2 IS NULL OR m.channel_id = ?2)
          ORDER BY m.id DESC LIMIT ?3"
     );
     let mut rows = conn
@@ -259,12 +280,19 @@ mod tests {
     use super::super::schema::test_db as db;
     use super::*;
 
+    /// A blob store in a scratch directory (these messages carry no files).
+    fn blobs() -> BlobStore {
+        let dir = std::env::temp_dir().join(format!("md-store-{}", std::process::id()));
+        BlobStore::open(&dir).unwrap()
+    }
+
     #[test]
     fn nonce_makes_send_idempotent() {
         let c = db();
         let u = insert_user(&c, "alice", "h", true).unwrap();
-        let (a, dup_a) = insert_message(&c, &u, "general", "hi", None, Some("n1")).unwrap();
-        let (b, dup_b) = insert_message(&c, &u, "general", "hi again", None, Some("n1")).unwrap();
+        let (a, dup_a) = insert_message(&c, &u, "general", "hi", None, Some("n1"), &[]).unwrap();
+        let (b, dup_b) =
+            insert_message(&c, &u, "general", "hi again", None, Some("n1"), &[]).unwrap();
         assert!(!dup_a && dup_b);
         assert_eq!(a.id, b.id);
         assert_eq!(b.content, "hi");
@@ -276,10 +304,18 @@ mod tests {
         let u = insert_user(&c, "alice", "h", true).unwrap();
         let ids: Vec<i64> = (0..10)
             .map(|i| {
-                insert_message(&c, &u, "general", &format!("word{i} apple"), None, None)
-                    .unwrap()
-                    .0
-                    .id
+                insert_message(
+                    &c,
+                    &u,
+                    "general",
+                    &format!("word{i} apple"),
+                    None,
+                    None,
+                    &[],
+                )
+                .unwrap()
+                .0
+                .id
             })
             .collect();
         let latest = history(&c, "general", 3, Page::Latest).unwrap();
@@ -301,7 +337,7 @@ mod tests {
         edit_message(&c, &u, ids[0], "banana").unwrap();
         assert_eq!(search(&c, "apple", None, 100).unwrap().len(), 9);
         assert_eq!(search(&c, "banana", None, 100).unwrap()[0].id, ids[0]);
-        delete_message(&c, &u, ids[0]).unwrap();
+        delete_message(&c, &blobs(), &u, ids[0]).unwrap();
         assert!(search(&c, "banana", None, 100).unwrap().is_empty());
         assert!(
             search(&c, "\"unbalanced OR", None, 10).is_ok(),
@@ -313,7 +349,7 @@ mod tests {
     fn reactions_toggle() {
         let c = db();
         let u = insert_user(&c, "alice", "h", true).unwrap();
-        let (m, _) = insert_message(&c, &u, "general", "x", None, None).unwrap();
+        let (m, _) = insert_message(&c, &u, "general", "x", None, None, &[]).unwrap();
         assert!(toggle_reaction(&c, &u, m.id, "👍").unwrap().1);
         assert_eq!(
             message(&c, m.id).unwrap().unwrap().reactions["👍"],

@@ -16,8 +16,8 @@
 //! Everything in this folder runs on the **store thread**, the one owner of SQLite: this
 //! file is the thread and its job queue; the SQL is split by domain — `schema.rs` (pragmas
 //! and the append-only migrations keyed on `PRAGMA user_version`), `accounts.rs` (users,
-//! sessions, invites), `channels.rs`, and `messages.rs` (messages, reactions, history,
-//! search). The query functions are re-exported here, so callers write `store::history`.
+//! sessions, invites), `channels.rs`, `messages.rs` (messages, reactions, history,
+//! search) and `attachments.rs` (file rows, the one rule of who may fetch a file). The query functions are re-exported here, so callers write `store::history`.
 
 use std::path::Path;
 use std::time::Instant;
@@ -29,6 +29,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::metrics::METRICS;
 
 mod accounts;
+pub mod attachments;
 mod channels;
 mod messages;
 mod schema;

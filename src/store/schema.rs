@@ -81,6 +81,37 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO channels (name, kind, topic, created_ts) VALUES ('general', 'text', '', 0);
     INSERT INTO channels (name, kind, topic, created_ts) VALUES ('lounge', 'voice', '', 0);
     "#,
+    // 2: files and avatars ("Files and images in chat"; `attachments.rs`). `seq` is the rowid
+    // the filename index needs; `id` is the opaque id clients see. Attachment rows go with
+    // their message (CASCADE covers a deleted channel; the sweeper then removes the bytes).
+    r#"
+    CREATE TABLE attachments (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        uploader_id INTEGER NOT NULL REFERENCES users(id),
+        hash TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        has_thumb INTEGER NOT NULL DEFAULT 0,
+        message_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+        purpose TEXT NOT NULL DEFAULT 'message' CHECK (purpose IN ('message', 'avatar')),
+        created_ts INTEGER NOT NULL
+    );
+    CREATE INDEX attachments_by_message ON attachments(message_id) WHERE message_id IS NOT NULL;
+    CREATE INDEX attachments_by_hash ON attachments(hash);
+    CREATE INDEX attachments_by_uploader ON attachments(uploader_id, created_ts);
+    CREATE VIRTUAL TABLE attachments_fts USING fts5(filename, content='attachments', content_rowid='seq');
+    CREATE TRIGGER attachments_ai AFTER INSERT ON attachments BEGIN
+        INSERT INTO attachments_fts(rowid, filename) VALUES (new.seq, new.filename);
+    END;
+    CREATE TRIGGER attachments_ad AFTER DELETE ON attachments BEGIN
+        INSERT INTO attachments_fts(attachments_fts, rowid, filename) VALUES ('delete', old.seq, old.filename);
+    END;
+    ALTER TABLE users ADD COLUMN avatar_id TEXT;
+"#,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {

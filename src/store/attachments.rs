@@ -1,70 +1,29 @@
-//! The attachment rows: schema, and every SQL statement about files. These functions run on
-//! the store thread (inside its batch transaction), like the rest of the store's queries.
+//! Attachments: the rows of uploaded files and avatars (schema migration 2 in `schema.rs`),
+//! and every SQL statement about files. Runs on the store thread, inside the batch
+//! transaction; the bytes themselves are `files/`'s.
 //!
 //! The rule of who may fetch a file lives here, once: [`readable`]. Every path that hands
 //! out bytes (the file, its thumbnail, an avatar) calls it.
 //!
 //! Bytes and rows are kept in step on the store thread: a row is inserted only once its blob
 //! is linked in place, and a blob is unlinked only when the last row naming its hash goes,
-//! both inside store jobs, so the two can never interleave (see `blob.rs`).
+//! both inside store jobs, so the two can never interleave (see `files/blob.rs`).
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
 
-use super::blob::{link_into_place, BlobStore};
-use super::sniff::Kind;
+use super::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::files::blob::link_into_place;
+use crate::files::{BlobStore, Kind};
+pub use crate::model::Attachment;
 
 /// API.md: "`send` takes `attachments` (at most 10)". Ten is Discord's number too.
 pub const MAX_ATTACHMENTS_PER_MESSAGE: usize = 10;
 /// API.md: uploads never attached are removed after 24 h.
 pub const UNATTACHED_TTL_MS: i64 = 24 * 3600 * 1000;
-
-/// The migration that adds files (appended to the store's list; never edit it once released).
-pub const MIGRATION: &str = r#"
-    CREATE TABLE attachments (
-        seq INTEGER PRIMARY KEY,
-        id TEXT NOT NULL UNIQUE,
-        uploader_id INTEGER NOT NULL REFERENCES users(id),
-        hash TEXT NOT NULL,
-        filename TEXT NOT NULL,
-        content_type TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        width INTEGER,
-        height INTEGER,
-        has_thumb INTEGER NOT NULL DEFAULT 0,
-        message_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
-        purpose TEXT NOT NULL DEFAULT 'message' CHECK (purpose IN ('message', 'avatar')),
-        created_ts INTEGER NOT NULL
-    );
-    CREATE INDEX attachments_by_message ON attachments(message_id) WHERE message_id IS NOT NULL;
-    CREATE INDEX attachments_by_hash ON attachments(hash);
-    CREATE INDEX attachments_by_uploader ON attachments(uploader_id, created_ts);
-    CREATE VIRTUAL TABLE attachments_fts USING fts5(filename, content='attachments', content_rowid='seq');
-    CREATE TRIGGER attachments_ai AFTER INSERT ON attachments BEGIN
-        INSERT INTO attachments_fts(rowid, filename) VALUES (new.seq, new.filename);
-    END;
-    CREATE TRIGGER attachments_ad AFTER DELETE ON attachments BEGIN
-        INSERT INTO attachments_fts(attachments_fts, rowid, filename) VALUES ('delete', old.seq, old.filename);
-    END;
-    ALTER TABLE users ADD COLUMN avatar_id TEXT;
-"#;
-
-/// The attachment object of API.md.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Attachment {
-    pub id: String,
-    pub filename: String,
-    pub size: u64,
-    pub content_type: String,
-    pub url: String,
-    pub thumb_url: Option<String>,
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-}
 
 /// What an upload adds.
 #[derive(Debug, Clone)]
@@ -104,7 +63,7 @@ pub fn thumb_url(id: &str) -> String {
 pub fn new_id() -> String {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b).expect("the OS random source failed");
-    super::hex(&b)
+    crate::files::hex(&b)
 }
 
 const COLUMNS: &str = "id, filename, size, content_type, width, height, has_thumb";
@@ -153,7 +112,7 @@ pub fn insert(
         height,
         new.image.is_some() as i64,
         if new.avatar { "avatar" } else { "message" },
-        crate::store::now_ms(),
+        now_ms(),
     ])?;
     Ok(Attachment {
         url: url(&new.id),
@@ -345,21 +304,16 @@ mod tests {
     use super::*;
     use std::fs;
 
-    /// The tables the migration builds on, as the store's first migration makes them.
+    /// The newest schema with users 1 (alice) and 2 (bob) and messages 1 and 2 in general.
     fn db() -> Connection {
-        let c = Connection::open_in_memory().unwrap();
+        let c = super::super::schema::test_db();
         c.execute_batch(
-            "PRAGMA foreign_keys = ON;
-             CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT);
-             CREATE TABLE channels (id INTEGER PRIMARY KEY, name TEXT);
-             CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT,
-                 channel_id INTEGER REFERENCES channels(id) ON DELETE CASCADE, content TEXT);
-             INSERT INTO users (id, username) VALUES (1, 'alice'), (2, 'bob');
-             INSERT INTO channels (id, name) VALUES (1, 'general');
-             INSERT INTO messages (channel_id, content) VALUES (1, 'one'), (1, 'two');",
+            "INSERT INTO users (id, username, username_lc, password_hash, created_ts)
+                 VALUES (1, 'alice', 'alice', 'h', 0), (2, 'bob', 'bob', 'h', 0);
+             INSERT INTO messages (channel_id, author_id, content, ts)
+                 VALUES (1, 1, 'one', 0), (1, 1, 'two', 0);",
         )
         .unwrap();
-        c.execute_batch(MIGRATION).unwrap();
         c
     }
 
@@ -476,7 +430,7 @@ mod tests {
             0,
             "young: kept"
         );
-        let later = crate::store::now_ms() + UNATTACHED_TTL_MS;
+        let later = now_ms() + UNATTACHED_TTL_MS;
         assert_eq!(sweep_unattached(&c, &env.blobs, later).unwrap(), 1);
         assert!(!env.blobs.blob_path(&hash).exists());
         assert_eq!(bytes_uploaded_since(&c, 1, 0).unwrap(), 0);
