@@ -711,3 +711,174 @@ fn an_upload_cut_off_mid_body_leaves_no_file() {
     assert_eq!(files_on_disk(&s.data_dir.join("files/blobs")), 0);
     assert_healthy(&s);
 }
+
+/// The server's resident memory, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Sends one upload over a raw socket without panicking on a dead server; the status, or 0.
+fn try_upload(addr: std::net::SocketAddr, token: &str, name: &str, body: &[u8]) -> u16 {
+    let Ok(mut c) = TcpStream::connect_timeout(&addr, Duration::from_secs(5)) else {
+        return 0;
+    };
+    let _ = c.set_read_timeout(Some(Duration::from_secs(60)));
+    let _ = c.set_write_timeout(Some(Duration::from_secs(60)));
+    let head = format!(
+        "POST /api/attachments?filename={name} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    if c.write_all(head.as_bytes()).is_err() || c.write_all(body).is_err() {
+        return 0;
+    }
+    let mut out = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut c, &mut out);
+    HttpResponse::parse(&out).status
+}
+
+#[test]
+fn twenty_concurrent_uploads_keep_the_servers_memory_flat() {
+    // 10 users × 2 uploads of 10 MB at once: 200 MB through the server. Streaming holds a few
+    // 64 KiB buffers per upload; a server that buffered bodies would grow by 200 MB.
+    let s = Server::start(&[]);
+    let tokens: Vec<String> = (0..10).map(|i| s.register(&format!("user{i}"))).collect();
+    let before = rss_kib(s.pid());
+    assert!(before > 0, "VmRSS readable");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = {
+        let (done, pid) = (done.clone(), s.pid());
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_kib(pid));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        })
+    };
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let (token, addr) = (tokens[i % 10].clone(), s.addr);
+                scope.spawn(move || {
+                    let body: Vec<u8> = (0..10_000_000u32)
+                        .map(|j| (j.wrapping_mul(31).wrapping_add(i as u32 * 7) >> 3) as u8)
+                        .collect();
+                    try_upload(addr, &token, &format!("big{i}.bin"), &body)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = peak.join().unwrap();
+    assert!(statuses.iter().all(|&st| st == 201), "{statuses:?}");
+    let growth_mib = peak.saturating_sub(before) / 1024;
+    assert!(
+        growth_mib < 64,
+        "RSS grew {growth_mib} MiB for 200 MB of uploads (before {before} KiB, peak {peak} KiB)"
+    );
+}
+
+/// `mini-discord check-db` on the server's database: its exit code and output.
+fn check_db(s: &Server) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mini-discord"))
+        .arg("check-db")
+        .arg(s.data_dir.join("chat.db"))
+        .output()
+        .expect("run check-db");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+#[test]
+fn kill_9_during_uploads_leaves_no_partial_file_and_no_message_without_its_file() {
+    let mut s = Server::start(&[]);
+    let alice = s.register("alice");
+    let (mut a, _) = s.ws(&alice);
+    for i in 0..3 {
+        let f = uploaded(
+            &s,
+            &alice,
+            &format!("f{i}.bin"),
+            format!("file number {i}").as_bytes(),
+        );
+        a.send(json!({"type":"send","channel":"general","content":"","attachments":[f["id"]]}));
+        a.recv_type("message");
+    }
+    // Uploads still going when the process dies: two half-sent, and a thread that keeps
+    // uploading.
+    let stalled: Vec<TcpStream> = (0..2)
+        .map(|i| {
+            let mut c = TcpStream::connect(s.addr).unwrap();
+            let head = format!(
+                "POST /api/attachments?filename=half{i}.bin HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {alice}\r\nContent-Length: 4000000\r\n\r\n",
+                s.addr
+            );
+            c.write_all(head.as_bytes()).unwrap();
+            c.write_all(&vec![i as u8; 1_500_000]).unwrap();
+            c
+        })
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy = {
+        let (stop, addr, token) = (stop.clone(), s.addr, alice.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let body: Vec<u8> = (0..800_000u32).map(|j| (j ^ n) as u8).collect();
+                if try_upload(addr, &token, &format!("busy{n}.bin"), &body) == 0 {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                n += 1;
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    let tmp = s.data_dir.join("files/tmp");
+    assert!(
+        files_on_disk(&tmp) > 0,
+        "uploads were in flight when killed"
+    );
+    s.restart(true);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    busy.join().unwrap();
+    drop(stalled);
+    assert_eq!(files_on_disk(&tmp), 0, "temporaries swept at start");
+
+    // Every message's every file is there, whole.
+    let h = get(&s, &alice, "/api/history?channel=general", &[]).json();
+    let mut seen = 0;
+    for m in h.as_array().unwrap() {
+        for f in m["attachments"].as_array().unwrap() {
+            let r = get(&s, &alice, f["url"].as_str().unwrap(), &[]);
+            assert_eq!(
+                (r.status, r.body.len() as u64),
+                (200, f["size"].as_u64().unwrap())
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3);
+    assert_eq!(check_db(&s), (0, "ok\n".to_string()));
+
+    // check-db notices a stored file whose bytes changed.
+    let blob = std::fs::read_dir(s.data_dir.join("files/blobs"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .next()
+        .unwrap()
+        .path();
+    std::fs::write(&blob, b"tampered").unwrap();
+    let (code, out) = check_db(&s);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("do not match"), "{out}");
+}

@@ -46,6 +46,14 @@ pub struct BlobStore {
 }
 
 impl BlobStore {
+    /// The store under `data_dir/files` as it is, for reading only (`check-db` may run beside
+    /// a live server, whose temporaries must stay).
+    pub fn at(data_dir: &Path) -> BlobStore {
+        BlobStore {
+            root: data_dir.join("files"),
+        }
+    }
+
     /// Opens (creating) `data_dir/files` and deletes temporaries left by a crash. Call once at
     /// start, before any upload can begin.
     pub fn open(data_dir: &Path) -> io::Result<BlobStore> {

@@ -85,6 +85,6 @@ impl From<io::Error> for FileError {
 }
 
 /// Lowercase hex of `bytes` (hashes and random names).
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
