@@ -37,7 +37,7 @@ import * as voice from './voice.js';
  * @property {(kind:'text'|'voice')=>void} openCreateChannel
  * @property {()=>void} enableNotifications
  * @property {()=>void} logout
- * @property {(content:string)=>void} send
+ * @property {(content:string, attachments?:string[])=>void} send
  * @property {(nonce:string)=>void} retry
  * @property {(nonce:string)=>void} discard
  * @property {()=>void} loadOlder
@@ -209,8 +209,8 @@ const actions = {
     teardown();
     auth.show('You have signed out.');
   },
-  send(content) {
-    outbox.send(content);
+  send(content, attachments) {
+    outbox.send(content, attachments);
     messagesView.scrollToBottom();
     changed();
   },

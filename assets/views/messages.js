@@ -10,6 +10,7 @@ import { h, reconcile, avatar, formatTime, shortTime, dayLabel } from '../dom.js
 import { renderMarkdown } from '../markdown.js';
 import { icon } from '../icons.js';
 import { mentions, findMessage } from '../state.js';
+import { renderAttachments } from './attachments.js';
 
 /**
  * @typedef {import('../state.js').State} State
@@ -158,7 +159,7 @@ export function createMessagesView(actions) {
       case 'msg': {
         const m = it.m;
         const q = m.reply_to != null ? quoteSig(s, m.reply_to) : '';
-        return JSON.stringify([m.content, m.edited_ts, m.reactions, it.grouped, s.editing === m.id,
+        return JSON.stringify([m.content, m.edited_ts, m.reactions, m.attachments?.map((a) => a.id), it.grouped, s.editing === m.id,
           pickerFor === m.id, q, s.me?.admin, s.me?.username]);
       }
       case 'pending': {
@@ -238,6 +239,7 @@ export function createMessagesView(actions) {
       editing ? editor(m) : h('div', { class: 'msg-content' },
         renderMarkdown(m.content, me),
         m.edited_ts ? h('span', { class: 'edited', title: `Edited ${new Date(m.edited_ts).toLocaleString()}` }, ' (edited)') : null),
+      editing ? null : renderAttachments(m.attachments),
       reactions(s, m),
     );
 
