@@ -16,7 +16,8 @@ export const SILENCE_LIMIT_MS = 65_000; // no frame for this long → the socket
 export const HISTORY_MAX = 200;
 
 /**
- * @typedef {{id:number, username:string, admin:boolean}} User
+ * @typedef {{id:number, username:string, admin:boolean, avatar_url?:string|null,
+ *   display_name?:string|null}} User
  * @typedef {{name:string, kind:'text'|'voice', topic:string}} Channel
  * @typedef {{id:number, channel:string, author:string, content:string, ts:number,
  *   edited_ts:number|null, reply_to:number|null, reactions:Record<string,string[]>,

@@ -208,3 +208,28 @@ export function openLightbox(a) {
   document.body.append(dialog);
   dialog.showModal();
 }
+
+/**
+ * Let the user pick a picture and make it their avatar (`PUT /api/me/avatar`); `done` gets the
+ * updated user. Errors (not an image, too large) are shown as a toast.
+ * @param {(user: import('../protocol.js').User) => void} done
+ */
+export function pickAvatar(done) {
+  const input = h('input', { type: 'file', accept: 'image/png,image/jpeg,image/gif,image/webp', class: 'visually-hidden', id: 'avatar-input' });
+  input.addEventListener('change', async () => {
+    const file = input.files?.[0];
+    input.remove();
+    if (!file) return;
+    try {
+      const r = await fetch('/api/me/avatar', { method: 'PUT', body: file, headers: { 'Content-Type': file.type || 'application/octet-stream' } });
+      const body = await r.json().catch(() => null);
+      if (!r.ok) throw new Error(body?.error?.message || `upload failed (${r.status})`);
+      done(body.user);
+      toast('Your picture is set.', 'success');
+    } catch (err) {
+      toast(`Could not set your picture: ${/** @type {Error} */ (err).message}`, 'error');
+    }
+  });
+  document.body.append(input);
+  input.click();
+}

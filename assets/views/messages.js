@@ -6,7 +6,7 @@
 //! messages are prepended or something above changes, ask for older pages near the top, and
 //! offer "jump to present" when the user has scrolled far up.
 
-import { h, reconcile, avatar, formatTime, shortTime, dayLabel } from '../dom.js';
+import { h, reconcile, avatar, avatarUrls, formatTime, shortTime, dayLabel } from '../dom.js';
 import { renderMarkdown } from '../markdown.js';
 import { icon } from '../icons.js';
 import { mentions, findMessage } from '../state.js';
@@ -159,7 +159,8 @@ export function createMessagesView(actions) {
       case 'msg': {
         const m = it.m;
         const q = m.reply_to != null ? quoteSig(s, m.reply_to) : '';
-        return JSON.stringify([m.content, m.edited_ts, m.reactions, m.attachments?.map((a) => a.id), it.grouped, s.editing === m.id,
+        return JSON.stringify([m.content, m.edited_ts, m.reactions, m.attachments?.map((a) => a.id),
+          avatarUrls.get(m.author), it.grouped, s.editing === m.id,
           pickerFor === m.id, q, s.me?.admin, s.me?.username]);
       }
       case 'pending': {

@@ -1,7 +1,7 @@
 // Files in chat in real Chromium against the real server: alice attaches an image and a text
 // file with the attach button (progress, then ready), pastes an image, sends; bob sees the
 // thumbnail at its size, opens the lightbox and has a download link; a file URL without a
-// session is 401.
+// session is 401; an avatar set from the user panel shows for the others.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -97,6 +97,26 @@ describe('files and images in chat', { timeout: 120_000 }, () => {
     await alice.page.locator('#composer-input').press('Enter');
     await bob.page.waitForFunction(() => [...document.querySelectorAll('.attachment-image img')]
       .some((i) => /** @type {HTMLImageElement} */ (i).width === 120));
+  });
+
+  it('sets an avatar, and the others see it on messages and in the member list', async () => {
+    const { alice, bob } = f;
+    const png = await pngFrom(alice.page, 300, 300);
+    const chooser = alice.page.waitForEvent('filechooser');
+    await alice.page.locator('#avatar-btn').click();
+    await (await chooser).setFiles({ name: 'me.png', mimeType: 'image/png', buffer: png });
+    await alice.page.locator('#user-panel img.avatar-img').waitFor();
+    // Bob's page learns it with the user list (on load; there is no user_update event yet).
+    await bob.page.reload();
+    await bob.page.locator('#members .member[data-user="alice"] img.avatar-img').waitFor();
+    const src = await message(bob.page, 'look at this').locator('img.avatar-img').getAttribute('src');
+    assert.match(src ?? '', /^\/api\/attachments\/[0-9a-f]+\/thumb$/);
+    await bob.page.waitForFunction(() => {
+      const i = /** @type {HTMLImageElement|null} */ (document.querySelector('#members img.avatar-img'));
+      return !!i && i.complete && i.naturalWidth === 300;
+    });
+    // The letter avatar stays for people without a picture.
+    await bob.page.locator('#members .member[data-user="bob"] span.avatar').waitFor();
     assert.deepEqual(alice.problems, []);
     assert.deepEqual(bob.problems, []);
   });
