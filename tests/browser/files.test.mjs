@@ -1,5 +1,5 @@
 // Files in chat in real Chromium against the real server: alice attaches an image and a text
-// file with the attach button (progress, then ready), pastes an image, sends; bob sees the
+// file with the attach button (progress, then ready), pastes an image, drops a file, sends; bob sees the
 // thumbnail at its size, opens the lightbox and has a download link; a file URL without a
 // session is 401; an avatar set from the user panel shows for the others.
 
@@ -97,6 +97,23 @@ describe('files and images in chat', { timeout: 120_000 }, () => {
     await alice.page.locator('#composer-input').press('Enter');
     await bob.page.waitForFunction(() => [...document.querySelectorAll('.attachment-image img')]
       .some((i) => /** @type {HTMLImageElement} */ (i).width === 120));
+  });
+
+  it('takes a file dropped onto the channel', async () => {
+    const { alice, bob } = f;
+    await alice.page.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['dropped bytes'], 'dropped.txt', { type: 'text/plain' }));
+      const zone = /** @type {HTMLElement} */ (document.getElementById('messages-scroll'));
+      zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await alice.page.locator('.attach-chip.done[data-name="dropped.txt"]').waitFor();
+    await alice.page.locator('#composer-input').fill('dropped one');
+    await alice.page.locator('#composer-input').press('Enter');
+    const card = message(bob.page, 'dropped one').locator('.attachment-file a.attachment-name');
+    assert.equal(await card.textContent(), 'dropped.txt');
+    assert.equal(await card.getAttribute('download'), 'dropped.txt');
   });
 
   it('sets an avatar, and the others see it on messages and in the member list', async () => {
