@@ -1,5 +1,6 @@
 // Files in chat in real Chromium against the real server: alice attaches an image and a text
-// file with the attach button (progress, then ready), pastes an image, drops a file, sends; bob sees the
+// file with the attach button (progress, then ready), pastes an image, drops a file, sends;
+// an upload slowed down shows its progress and can be cancelled; bob sees the
 // thumbnail at its size, opens the lightbox and has a download link; a file URL without a
 // session is 401; an avatar set from the user panel shows for the others.
 
@@ -97,6 +98,39 @@ describe('files and images in chat', { timeout: 120_000 }, () => {
     await alice.page.locator('#composer-input').press('Enter');
     await bob.page.waitForFunction(() => [...document.querySelectorAll('.attachment-image img')]
       .some((i) => /** @type {HTMLImageElement} */ (i).width === 120));
+  });
+
+  it('shows upload progress and cancels an upload', async () => {
+    const { alice } = f;
+    // Slow this page's uploads down (Chromium's own network emulation) so progress is seen.
+    const cdp = await alice.context.newCDPSession(alice.page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024,
+    });
+    try {
+      await alice.page.locator('#attach-input').setInputFiles([
+        { name: 'slow.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(4_000_000, 7) },
+      ]);
+      const chip = alice.page.locator('.attach-chip.uploading[data-name="slow.bin"]');
+      await chip.waitFor();
+      await alice.page.waitForFunction(() => {
+        const p = /** @type {HTMLProgressElement|null} */ (document.querySelector('.attach-chip.uploading progress'));
+        return !!p && p.value > 0 && p.value < 100;
+      });
+      // Enter waits for uploads rather than sending without them.
+      await alice.page.locator('#composer-input').fill('not yet');
+      await alice.page.locator('#composer-input').press('Enter');
+      assert.equal(await alice.page.locator('#messages li.outgoing').count(), 0);
+      await chip.locator('.attach-cancel').click();
+      await chip.waitFor({ state: 'detached' });
+      await alice.page.locator('#composer-input').fill('');
+    } finally {
+      await cdp.send('Network.emulateNetworkConditions', {
+        offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1,
+      });
+      await cdp.detach();
+    }
   });
 
   it('takes a file dropped onto the channel', async () => {
