@@ -27,6 +27,8 @@ import { createUnread } from './unread.js';
 import { listen } from './events.js';
 import * as dialogs from './dialogs.js';
 import * as voice from './voice.js';
+import { avatarUrls } from './dom.js';
+import { pickAvatar } from './views/attachments.js';
 
 /**
  * What the views may ask for.
@@ -37,8 +39,9 @@ import * as voice from './voice.js';
  * @property {()=>void} voiceSettings
  * @property {(kind:'text'|'voice')=>void} openCreateChannel
  * @property {()=>void} enableNotifications
+ * @property {()=>void} changeAvatar
  * @property {()=>void} logout
- * @property {(content:string)=>void} send
+ * @property {(content:string, attachments?:string[])=>void} send
  * @property {(nonce:string)=>void} retry
  * @property {(nonce:string)=>void} discard
  * @property {()=>void} loadOlder
@@ -128,6 +131,7 @@ async function refreshUsers() {
   usersInFlight = true;
   try {
     setUsers(state, await rest.users());
+    for (const u of state.users.values()) if (u.avatar_url) avatarUrls.set(u.username, u.avatar_url);
     changed();
   } catch (err) {
     restError(err, null);
@@ -193,6 +197,14 @@ const actions = {
   voiceChannel: () => voice.currentChannel(),
   voiceSettings: () => voice.openSettings(),
   openCreateChannel: (kind) => dialogs.openCreateChannel(app, kind),
+  changeAvatar() {
+    pickAvatar((user) => {
+      state.me = user;
+      if (user.avatar_url) avatarUrls.set(user.username, user.avatar_url);
+      refreshUsers();
+      changed();
+    });
+  },
   enableNotifications() {
     if (!('Notification' in window)) return;
     Notification.requestPermission().then((p) => {
@@ -213,8 +225,8 @@ const actions = {
     teardown();
     auth.show('You have signed out.');
   },
-  send(content) {
-    outbox.send(content);
+  send(content, attachments) {
+    outbox.send(content, attachments);
     messagesView.scrollToBottom();
     changed();
   },

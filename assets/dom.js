@@ -97,8 +97,14 @@ export function reconcile(parent, items, key, sig, render) {
   for (const el of old.values()) el.remove();
 }
 
-/** Two-letter-free avatar: first character plus a colour class chosen from the name. @param {string} name */
+/** Users' avatar pictures by username (API.md `avatar_url`), filled from the user list. */
+export const avatarUrls = new Map();
+
+/** Two-letter-free avatar: the user's picture if they set one, else the first character plus
+ * a colour class chosen from the name. @param {string} name */
 export function avatar(name, extra = '') {
+  const url = avatarUrls.get(name);
+  if (url) return h('img', { class: `avatar avatar-img ${extra}`.trim(), src: url, alt: '', 'aria-hidden': 'true' });
   let hash = 0;
   for (const ch of name) hash = (hash * 31 + (ch.codePointAt(0) ?? 0)) >>> 0;
   return h('span', { class: `avatar av-${hash % 8} ${extra}`.trim(), 'aria-hidden': 'true' }, name.slice(0, 1).toUpperCase());

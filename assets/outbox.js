@@ -78,7 +78,7 @@ export function createOutbox(app) {
       holdTimer = setTimeout(flush, next.notBefore - now);
       return;
     }
-    if (!conn.send(frames.send(next.channel, next.content, next.nonce, next.reply_to))) return;
+    if (!conn.send(frames.send(next.channel, next.content, next.nonce, next.reply_to, next.attachments))) return;
     markSent(next, now);
     save();
     app.changed();
@@ -100,10 +100,10 @@ export function createOutbox(app) {
     return dirty;
   }
 
-  /** @param {string} content */
-  function send(content) {
+  /** @param {string} content @param {string[]} [attachments] */
+  function send(content, attachments) {
     if (!state.current) return;
-    queueMessage(state, content, newNonce(), Date.now());
+    queueMessage(state, content, newNonce(), Date.now(), attachments);
     save();
     flush();
   }

@@ -22,10 +22,12 @@ export const MAX_CONTENT_CHARS = 4000;
 export const HISTORY_MAX = 200;
 
 /**
- * @typedef {{id:number, username:string, admin:boolean}} User
+ * @typedef {{id:number, username:string, admin:boolean, avatar_url?:string|null,
+ *   display_name?:string|null}} User
  * @typedef {{name:string, kind:'text'|'voice', topic:string}} Channel
  * @typedef {{id:number, channel:string, author:string, content:string, ts:number,
- *   edited_ts:number|null, reply_to:number|null, reactions:Record<string,string[]>}} Message
+ *   edited_ts:number|null, reply_to:number|null, reactions:Record<string,string[]>,
+ *   attachments?:import('./views/attachments.js').Attachment[]}} Message
  * @typedef {{user:string, status:'online'|'offline'}} Presence
  * @typedef {{channel:string, user:string, muted:boolean, deafened:boolean}} VoiceMember
  * @typedef {{type:'ready', user:User, channels:Channel[], presence:Presence[],
@@ -152,11 +154,13 @@ export function newNonce() {
  * it is used wrongly.
  */
 export const frames = {
-  /** @param {string} channel @param {string} content @param {string} nonce @param {number|null} replyTo */
-  send(channel, content, nonce, replyTo) {
-    /** @type {{type:'send', channel:string, content:string, nonce:string, reply_to?:number}} */
+  /** @param {string} channel @param {string} content @param {string} nonce @param {number|null} replyTo
+   * @param {string[]} [attachments] ids of this user's uploads */
+  send(channel, content, nonce, replyTo, attachments) {
+    /** @type {{type:'send', channel:string, content:string, nonce:string, reply_to?:number, attachments?:string[]}} */
     const f = { type: 'send', channel, content, nonce };
     if (replyTo != null) f.reply_to = replyTo;
+    if (attachments?.length) f.attachments = attachments;
     return f;
   },
   /** @param {number} id @param {string} content */

@@ -32,6 +32,7 @@
  * @property {string} channel
  * @property {string} content
  * @property {number|null} reply_to
+ * @property {string[]} [attachments] ids of uploads sent with it
  * @property {OutboxStatus} status
  * @property {number} ts             when it was typed
  * @property {number} [sentAt]
@@ -380,10 +381,12 @@ export function removeChannel(s, name) {
 // ---------------------------------------------------------------- changes: the outbox
 
 /** A message typed in the current channel (replying to whatever the reply bar shows).
- * @param {State} s @param {string} content @param {string} nonce @param {number} now */
-export function queueMessage(s, content, nonce, now) {
+ * @param {State} s @param {string} content @param {string} nonce @param {number} now
+ * @param {string[]} [attachments] */
+export function queueMessage(s, content, nonce, now, attachments) {
   s.outbox.push({
     nonce, channel: s.current, content, reply_to: s.replyTo?.messageId ?? null, status: 'queued', ts: now,
+    ...(attachments?.length ? { attachments } : {}),
   });
   s.replyTo = null;
 }

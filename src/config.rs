@@ -72,6 +72,10 @@ pub struct Config {
     /// `STORE_BATCH`: most jobs per group-commit transaction, default 512; 1 turns group
     /// commit off (a benchmark baseline, not a production setting).
     pub store_batch: usize,
+    /// `MAX_UPLOAD_MB`: largest file one upload may be, in MiB (default 25).
+    pub max_upload_mb: u64,
+    /// `UPLOAD_QUOTA_MB`: most MiB one user may upload in 24 hours (default 1024).
+    pub upload_quota_mb: u64,
 }
 
 /// Whether the operator set `GLIBC_TUNABLES` in the real environment (not `.env`: glibc only
@@ -209,6 +213,16 @@ impl Config {
                 crate::store::DEFAULT_BATCH,
                 1,
                 4096,
+            )?,
+            // API.md defaults. 4 GiB is past what a chat upload should ever be (and what a
+            // browser sends comfortably in one request).
+            max_upload_mb: number(get("MAX_UPLOAD_MB"), "MAX_UPLOAD_MB", 25u64, 1, 4096)?,
+            upload_quota_mb: number(
+                get("UPLOAD_QUOTA_MB"),
+                "UPLOAD_QUOTA_MB",
+                1024u64,
+                1,
+                1 << 30,
             )?,
         })
     }

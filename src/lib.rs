@@ -8,7 +8,9 @@
 //!   `voice/signaling.rs`);
 //! - the **store thread** (`store/`) owns the SQLite connection;
 //! - the **router thread** (`realtime/router.rs`) owns realtime state and fans events out;
-//! - the **writer thread** (`realtime/writer.rs`) owns every upgraded socket's write side.
+//! - the **writer thread** (`realtime/writer.rs`) owns every upgraded socket's write side;
+//! - the **image workers** and the **sweeper** (`files/`) decode images and drop old uploads;
+//!   the bytes under `DATA_DIR/files` are written and read by connection threads.
 //!
 //! Shared by all of them and owned by none: `model.rs` (the wire types), `config.rs`,
 //! `error.rs`, `metrics.rs`, `memory.rs`, `validate.rs`, `ratelimit.rs`.
@@ -16,6 +18,7 @@
 
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod memory;
 pub mod metrics;
@@ -53,6 +56,8 @@ pub struct App {
     pub heavy: Arc<http::heavy::HeavyGate>,
     /// The realtime sockets' per-user budgets (`realtime/ws.rs`).
     pub ws_budgets: realtime::ws::Budgets,
+    /// Uploads, stored bytes, the image pool (`files/`).
+    pub files: files::upload::Files,
 }
 
 // Compile-time checks: `App` is shared across threads.
@@ -75,6 +80,12 @@ pub fn run(config: Config) -> Result<(), String> {
     let (channels, last_ids) = store
         .call(|c| Ok((store::list_channels(c)?, store::last_ids(c)?)))
         .map_err(|e| format!("cannot read the database: {e}"))?;
+    let files = files::upload::Files::open(
+        &config.data_dir,
+        config.max_upload_mb * 1024 * 1024,
+        config.upload_quota_mb * 1024 * 1024,
+    )?;
+    files::sweep::start(store.clone(), files.blobs.clone());
     let writer = realtime::writer::Writer::start()
         .map_err(|e| format!("cannot start the writer thread: {e}"))?;
     let router =
@@ -102,6 +113,7 @@ pub fn run(config: Config) -> Result<(), String> {
         search_limit: ratelimit::PerUser::new(config.search_rate, config.search_burst),
         heavy: Arc::new(http::heavy::HeavyGate::default()),
         ws_budgets: realtime::ws::Budgets::default(),
+        files,
         config,
         store,
         router,

@@ -13,6 +13,10 @@ pub struct User {
     pub id: i64,
     pub username: String,
     pub admin: bool,
+    /// API.md v2: the avatar's URL, null when none.
+    pub avatar_url: Option<String>,
+    /// API.md v2: always present; null until profiles can set one.
+    pub display_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -77,6 +81,22 @@ pub struct Message {
     pub edited_ts: Option<i64>,
     pub reply_to: Option<i64>,
     pub reactions: BTreeMap<String, Vec<String>>,
+    /// API.md v2: the message's files, `[]` when none.
+    pub attachments: Vec<Attachment>,
+}
+
+/// The attachment object of API.md ("Files and images"). `thumb_url`, `width` and `height`
+/// are null for anything that is not an image that decoded.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: String,
+    pub filename: String,
+    pub size: u64,
+    pub content_type: String,
+    pub url: String,
+    pub thumb_url: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
 }
 
 #[cfg(test)]

@@ -75,6 +75,15 @@ pub fn content(raw: &str) -> ApiResult<String> {
     Ok(t.to_string())
 }
 
+/// Like [`content`], except that a message carrying files may have no text (API.md: "`content`
+/// may then be empty").
+pub fn message_content(raw: &str, has_attachments: bool) -> ApiResult<String> {
+    if has_attachments && raw.trim().is_empty() {
+        return Ok(String::new());
+    }
+    content(raw)
+}
+
 pub fn topic(raw: &str) -> ApiResult<String> {
     let t = raw.trim();
     if t.chars().count() > MAX_TOPIC_CHARS {

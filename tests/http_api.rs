@@ -157,7 +157,9 @@ fn register_returns_201_user_token_and_session_cookie_first_is_admin() {
     assert_eq!(v["user"]["username"], "alice");
     assert_eq!(v["user"]["admin"], true, "first account is admin");
     assert!(v["user"]["id"].as_i64().unwrap() > 0);
-    assert_eq!(v["user"].as_object().unwrap().len(), 3, "{v}");
+    // v2: user objects also carry avatar_url and display_name (null when none).
+    assert_eq!(v["user"].as_object().unwrap().len(), 5, "{v}");
+    assert!(v["user"]["avatar_url"].is_null() && v["user"]["display_name"].is_null());
     assert_session_cookie(&r, &token);
 
     let r2 = register_with(&s, register_body("bob", "password123"));
@@ -649,7 +651,11 @@ fn users_lists_id_username_admin_and_needs_session() {
         let keys: Vec<&str> = u.as_object().unwrap().keys().map(|k| k.as_str()).collect();
         let mut keys = keys;
         keys.sort();
-        assert_eq!(keys, ["admin", "id", "username"], "no other fields: {u}");
+        assert_eq!(
+            keys,
+            ["admin", "avatar_url", "display_name", "id", "username"],
+            "no other fields: {u}"
+        );
     }
     let alice = users.iter().find(|u| u["username"] == "alice").unwrap();
     let bob = users.iter().find(|u| u["username"] == "bob").unwrap();

@@ -9,6 +9,8 @@ import { icon } from '../icons.js';
 import { typingNames, findMessage } from '../state.js';
 import { autosize } from './messages.js';
 import { MAX_CONTENT_CHARS } from '../protocol.js';
+import { createAttachmentTray } from './attachments.js';
+import { toast } from '../ui.js';
 
 /**
  * @typedef {import('../state.js').State} State
@@ -42,14 +44,20 @@ export function createComposer(actions) {
     }
   };
 
+  const tray = createAttachmentTray(() => {});
+
   function submit() {
     const text = input.value.trim();
-    if (!text) return;
+    if (tray.busy()) {
+      toast('Wait for the files to finish uploading.', 'info');
+      return;
+    }
+    if (!text && !tray.hasReady()) return;
     if ([...text].length > MAX_CHARS) {
       updateCounter();
       return;
     }
-    actions.send(text);
+    actions.send(text, tray.take());
     lastTypingSent = 0; // the others stop showing us as typing once the message arrives
     input.value = '';
     saveDraft();

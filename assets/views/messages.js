@@ -6,11 +6,12 @@
 //! messages are prepended or something above changes, ask for older pages near the top, and
 //! offer "jump to present" when the user has scrolled far up.
 
-import { h, reconcile, avatar, formatTime, shortTime, dayLabel } from '../dom.js';
+import { h, reconcile, avatar, avatarUrls, formatTime, shortTime, dayLabel } from '../dom.js';
 import { renderMarkdown } from '../markdown.js';
 import { icon } from '../icons.js';
 import { mentions, findMessage } from '../state.js';
 import { MAX_CONTENT_CHARS } from '../protocol.js';
+import { renderAttachments } from './attachments.js';
 
 /**
  * @typedef {import('../state.js').State} State
@@ -171,7 +172,8 @@ export function createMessagesView(actions) {
       case 'msg': {
         const m = it.m;
         const q = m.reply_to != null ? quoteSig(s, m.reply_to) : '';
-        return JSON.stringify([m.content, m.edited_ts, m.reactions, it.grouped, s.editing === m.id,
+        return JSON.stringify([m.content, m.edited_ts, m.reactions, m.attachments?.map((a) => a.id),
+          avatarUrls.get(m.author), it.grouped, s.editing === m.id,
           pickerFor === m.id, q, s.me?.admin, s.me?.username, m.content.includes('@') ? userNames.size : 0]);
       }
       case 'pending': {
@@ -251,6 +253,7 @@ export function createMessagesView(actions) {
       editing ? editor(m) : h('div', { class: 'msg-content', dir: 'auto' },
         renderMarkdown(m.content, me, isUser),
         m.edited_ts ? h('span', { class: 'edited', title: `Edited ${new Date(m.edited_ts).toLocaleString()}` }, ' (edited)') : null),
+      editing ? null : renderAttachments(m.attachments),
       reactions(s, m),
     );
 

@@ -116,13 +116,16 @@ function renderUserPanel(s, actions) {
   const panel = /** @type {HTMLElement} */ (document.getElementById('user-panel'));
   if (!s.me) return panel.replaceChildren();
   const canAsk = 'Notification' in window && Notification.permission === 'default';
-  const sig = JSON.stringify([s.me.username, s.me.admin, canAsk, s.conn.state]);
+  const sig = JSON.stringify([s.me.username, s.me.admin, canAsk, s.conn.state, s.me.avatar_url]);
   if (panel.dataset.sig === sig) return;
   panel.dataset.sig = sig;
   const online = s.conn.state === 'ready';
   setChildren(panel,
     h('div', { class: 'me-card' },
-      h('span', { class: 'avatar-wrap' },
+      h('button', {
+        class: 'avatar-wrap avatar-btn', type: 'button', id: 'avatar-btn',
+        title: 'Change your picture', 'aria-label': 'Change your picture', onclick: () => actions.changeAvatar(),
+      },
         avatar(s.me.username),
         h('span', { class: `status-dot ${online ? 'online' : 'offline'}`, title: online ? 'Online' : 'Offline' })),
       h('span', { class: 'me-text' },

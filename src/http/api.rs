@@ -139,7 +139,7 @@ fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
 
 /// The request's user, or 401. Cookie sessions on state-changing requests must also come
 /// from an allowed origin (CSRF).
-fn signed_in(req: &Request, app: &App) -> ApiResult<(User, String)> {
+pub fn signed_in(req: &Request, app: &App) -> ApiResult<(User, String)> {
     let (user, source, token) = auth::authenticate(req, &app.store)?;
     if source == Source::Cookie && req.method != "GET" && req.method != "HEAD" {
         auth::check_origin(req, &app.config, false)?;

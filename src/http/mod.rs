@@ -14,12 +14,15 @@
 //!   whole-response deadline), `api.rs` (the routes), `assets.rs` (the
 //!   embedded app), `auth.rs` (passwords, sessions, login throttles) and `proxy.rs`
 //!   (`TRUSTED_PROXIES`) run on the connection thread and own no state of their own beyond
-//!   the shared throttles.
+//!   the shared throttles;
+//! - `files.rs` is the routes of uploads and downloads, which read and write the socket
+//!   themselves (a body streamed to disk, a file streamed from it) on the connection thread.
 
 pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod heavy;
+pub mod files;
 pub mod limits;
 pub mod proxy;
 mod request;

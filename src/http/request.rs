@@ -16,7 +16,8 @@ use crate::error::{ApiError, ApiResult, Code};
 
 /// Request heads above this are refused with 431 (API.md).
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// Request bodies above this are refused with 413 (API.md).
+/// Request bodies above this are refused with 413 (API.md), except the uploads that
+/// [`streams_body`] names: those are streamed to disk under their own limit (`MAX_UPLOAD_MB`).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The whole head must arrive within this long of its first byte.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,6 +50,9 @@ pub struct Request {
     /// Header names lower-cased, in arrival order.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// True for the routes of [`streams_body`]: `body` is empty and the `Content-Length`
+    /// bytes are still to be read (after any already in the connection's buffer).
+    pub streamed: bool,
     pub peer: IpAddr,
     /// Whether the connection may carry another request after this one.
     pub keep_alive: bool,
@@ -180,11 +184,11 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ApiError> {
         [] => 0,
         [v] if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => v
             .parse::<usize>()
-            .map_err(|_| ApiError::new(Code::TooLarge, "request body is over 1 MiB"))?,
+            .map_err(|_| ApiError::new(Code::TooLarge, "request body is too large"))?,
         [_] => return Err(ApiError::bad_request("bad content-length")),
         _ => return Err(ApiError::bad_request("more than one content-length")),
     };
-    if content_length > MAX_BODY_BYTES {
+    if content_length > MAX_BODY_BYTES && !streams_body(&method, &path) {
         return Err(ApiError::new(Code::TooLarge, "request body is over 1 MiB"));
     }
     Ok(Some(Head {
@@ -196,6 +200,14 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ApiError> {
         content_length,
         len,
     }))
+}
+
+/// The routes whose body is a file, streamed to disk by its handler instead of read here.
+pub fn streams_body(method: &str, path: &str) -> bool {
+    matches!(
+        (method, path),
+        ("POST", "/api/attachments") | ("PUT", "/api/me/avatar")
+    )
 }
 
 /// Reads one request from `stream`. `buf` holds bytes already read past the previous request
@@ -226,6 +238,18 @@ pub fn read_request(
         }
     };
     buf.drain(..head.len);
+    if streams_body(&head.method, &head.path) {
+        return Ok(Request {
+            method: head.method,
+            path: head.path,
+            query: head.query,
+            headers: head.headers,
+            body: Vec::new(),
+            streamed: true,
+            peer,
+            keep_alive: head.keep_alive,
+        });
+    }
     let deadline = Instant::now() + BODY_TIMEOUT;
     while buf.len() < head.content_length {
         let timeout = match deadline.checked_duration_since(Instant::now()) {
@@ -244,6 +268,7 @@ pub fn read_request(
         query: head.query,
         headers: head.headers,
         body,
+        streamed: false,
         peer,
         keep_alive: head.keep_alive,
     })
@@ -472,10 +497,12 @@ impl Response {
 
 pub fn reason(status: u16) -> &'static str {
     match status {
+        100 => "Continue",
         101 => "Switching Protocols",
         200 => "OK",
         201 => "Created",
         204 => "No Content",
+        206 => "Partial Content",
         304 => "Not Modified",
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -484,6 +511,7 @@ pub fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         409 => "Conflict",
         413 => "Payload Too Large",
+        416 => "Range Not Satisfiable",
         426 => "Upgrade Required",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",

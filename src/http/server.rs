@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use socket2::{Domain, Socket, Type};
 
-use super::{api, assets};
+use super::{api, assets, files};
 use crate::error::ApiError;
 use crate::http::limits::{Ticket, CONNECTION_STACK_BYTES};
-use crate::http::{self, ReadError, Response};
+use crate::http::{self, ReadError, Request, Response};
 use crate::metrics::METRICS;
 use crate::realtime::ws::{self, Upgraded};
 use crate::App;
@@ -126,6 +126,29 @@ fn http_phase(mut stream: TcpStream, peer: SocketAddr, app: &Arc<App>) -> Option
         if req.method == "GET" && (req.path == "/ws" || req.path == "/ws/voice") {
             return ws::handshake(app, &req, stream, std::mem::take(&mut buf));
         }
+        if req.streamed || is_file_download(&req) {
+            // Files read and write the socket themselves: an upload streams its body to
+            // disk, a download streams the file from it (`http/files.rs`).
+            let keep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if req.streamed {
+                    let (response, body_read) = files::upload(app, &req, &mut stream, &mut buf);
+                    let keep = req.keep_alive && body_read;
+                    let response = assets::security_headers(response);
+                    response.write_to(&mut stream, keep, false).is_ok() && keep
+                } else {
+                    files::download(app, &req, &mut stream)
+                }
+            }))
+            .unwrap_or_else(|_| {
+                METRICS.handler_panics.fetch_add(1, Relaxed);
+                log::error!("a file handler panicked on {} {}", req.method, req.path);
+                false
+            });
+            if !keep {
+                return None;
+            }
+            continue;
+        }
         let head = req.method == "HEAD";
         let response =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| api::handle(&req, app)))
@@ -140,4 +163,8 @@ fn http_phase(mut stream: TcpStream, peer: SocketAddr, app: &Arc<App>) -> Option
             return None;
         }
     }
+}
+
+fn is_file_download(req: &Request) -> bool {
+    matches!(req.method.as_str(), "GET" | "HEAD") && req.path.starts_with("/api/attachments/")
 }

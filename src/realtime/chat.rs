@@ -92,8 +92,9 @@ pub fn send(
     content: String,
     nonce: Option<String>,
     reply_to: Option<i64>,
+    attachments: Vec<String>,
 ) {
-    let checked = validate::content(&content)
+    let checked = validate::message_content(&content, !attachments.is_empty())
         .and_then(|c| nonce.as_deref().map_or(Ok(()), validate::nonce).map(|_| c))
         .and_then(|c| from.take_send_token(app).map(|_| c));
     let content = match checked {
@@ -103,7 +104,17 @@ pub fn send(
     let (user, n, outbox) = (from.user.clone(), nonce.clone(), from.outbox.clone());
     let queued = commit_then_publish(
         app,
-        move |c| store::insert_message(c, &user, &channel, &content, reply_to, n.as_deref()),
+        move |c| {
+            store::insert_message(
+                c,
+                &user,
+                &channel,
+                &content,
+                reply_to,
+                n.as_deref(),
+                &attachments,
+            )
+        },
         move |result, publisher| match result {
             Ok((message, false)) => {
                 METRICS.messages_stored.fetch_add(1, Relaxed);
@@ -141,11 +152,11 @@ pub fn delete(app: &App, from: &Client, id: i64) {
     if let Err(e) = from.take_send_token(app) {
         return from.error(&e, None);
     }
-    let user = from.user.clone();
+    let (user, blobs) = (from.user.clone(), app.files.blobs.clone());
     broadcast_after_commit(
         app,
         from,
-        move |c| store::delete_message(c, &user, id),
+        move |c| store::delete_message(c, &blobs, &user, id),
         move |channel| ServerEvent::MessageDelete { id, channel },
     );
 }

@@ -17,6 +17,9 @@ pub enum ClientText {
         nonce: Option<String>,
         #[serde(default)]
         reply_to: Option<i64>,
+        /// Ids of the sender's own uploads (`POST /api/attachments`), at most 10.
+        #[serde(default)]
+        attachments: Vec<String>,
     },
     Edit {
         id: i64,

@@ -7,11 +7,16 @@ use super::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::model::User;
 
+/// Columns a [`User`] is read from, in `user_row`'s order (`u` is the users table).
+const USER_COLUMNS: &str = "u.id, u.username, u.admin, u.avatar_id";
+
 fn user_row(r: &rusqlite::Row) -> rusqlite::Result<User> {
     Ok(User {
         id: r.get(0)?,
         username: r.get(1)?,
         admin: r.get::<_, i64>(2)? != 0,
+        avatar_url: super::attachments::avatar_url(r.get(3)?),
+        display_name: None,
     })
 }
 
@@ -20,8 +25,9 @@ pub fn user_count(conn: &Connection) -> ApiResult<i64> {
 }
 
 pub fn list_users(conn: &Connection) -> ApiResult<Vec<User>> {
-    let mut st =
-        conn.prepare_cached("SELECT id, username, admin FROM users ORDER BY username_lc")?;
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users u ORDER BY username_lc"
+    ))?;
     let rows = st.query_map([], user_row)?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
@@ -48,6 +54,8 @@ pub fn insert_user(
         id: conn.last_insert_rowid(),
         username: username.to_string(),
         admin,
+        avatar_url: None,
+        display_name: None,
     })
 }
 
@@ -77,10 +85,10 @@ pub fn insert_invite(conn: &Connection, code: &str, by: i64, expires_ts: i64) ->
 pub fn user_for_login(conn: &Connection, username: &str) -> ApiResult<Option<(User, String)>> {
     let lc = username.to_ascii_lowercase();
     Ok(conn
-        .prepare_cached(
-            "SELECT id, username, admin, password_hash FROM users WHERE username_lc = ?1",
-        )?
-        .query_row(params![lc], |r| Ok((user_row(r)?, r.get::<_, String>(3)?)))
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE username_lc = ?1"
+        ))?
+        .query_row(params![lc], |r| Ok((user_row(r)?, r.get::<_, String>(4)?)))
         .optional()?)
 }
 
@@ -98,13 +106,12 @@ pub fn insert_session(
 /// The user of a live session, and when the session expires (Unix ms).
 pub fn session(conn: &Connection, token_hash: &[u8]) -> ApiResult<Option<(User, i64)>> {
     Ok(conn
-        .prepare_cached(
-            "SELECT u.id, u.username, u.admin, s.expires_ts FROM sessions s
-             JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = ?1 AND s.expires_ts > ?2",
-        )?
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS}, s.expires_ts FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = ?1 AND s.expires_ts > ?2"
+        ))?
         .query_row(params![token_hash, now_ms()], |r| {
-            Ok((user_row(r)?, r.get(3)?))
+            Ok((user_row(r)?, r.get(4)?))
         })
         .optional()?)
 }

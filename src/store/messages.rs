@@ -9,8 +9,10 @@ use std::collections::{BTreeMap, HashSet};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::attachments;
 use super::{now_ms, text_channel_id, Page};
 use crate::error::{ApiError, ApiResult};
+use crate::files::BlobStore;
 use crate::model::{Message, User};
 
 const MESSAGE_COLUMNS: &str = "m.id, c.name, u.username, m.content, m.ts, m.edited_ts, m.reply_to";
@@ -25,9 +27,11 @@ fn message_row(r: &rusqlite::Row) -> rusqlite::Result<Message> {
         edited_ts: r.get(5)?,
         reply_to: r.get(6)?,
         reactions: BTreeMap::new(),
+        attachments: Vec::new(),
     })
 }
 
+/// Fills in what a message object carries besides its row: reactions and attachments.
 fn fill_reactions(conn: &Connection, messages: &mut [Message]) -> ApiResult<()> {
     let mut st = conn.prepare_cached(
         "SELECT r.emoji, u.username FROM reactions r JOIN users u ON u.id = r.user_id
@@ -41,6 +45,7 @@ fn fill_reactions(conn: &Connection, messages: &mut [Message]) -> ApiResult<()> 
             let (emoji, user) = row?;
             m.reactions.entry(emoji).or_default().push(user);
         }
+        m.attachments = attachments::of_message(conn, m.id)?;
     }
     Ok(())
 }
@@ -63,8 +68,9 @@ pub fn message(conn: &Connection, id: i64) -> ApiResult<Option<Message>> {
     Ok(Some(m))
 }
 
-/// Stores a new message, or — when this author already used `nonce` — returns the stored one
-/// with `true` (a retry: nothing new is stored).
+/// Stores a new message with its `files` (the author's own uploads, attached in this same
+/// transaction), or — when this author already used `nonce` — returns the stored one with
+/// `true` (a retry: nothing new is stored).
 pub fn insert_message(
     conn: &Connection,
     author: &User,
@@ -72,6 +78,7 @@ pub fn insert_message(
     content: &str,
     reply_to: Option<i64>,
     nonce: Option<&str>,
+    files: &[String],
 ) -> ApiResult<(Message, bool)> {
     if let Some(nonce) = nonce {
         let existing: Option<i64> = conn
@@ -101,6 +108,7 @@ pub fn insert_message(
     )?
     .execute(params![channel_id, author.id, content, ts, reply_to, nonce])?;
     let id = conn.last_insert_rowid();
+    attachments::attach(conn, author.id, files, id)?;
     Ok((
         Message {
             id,
@@ -111,6 +119,7 @@ pub fn insert_message(
             edited_ts: None,
             reply_to,
             reactions: BTreeMap::new(),
+            attachments: attachments::of_message(conn, id)?,
         },
         false,
     ))
@@ -132,8 +141,14 @@ pub fn edit_message(conn: &Connection, user: &User, id: i64, content: &str) -> A
     message(conn, id)?.ok_or_else(|| ApiError::not_found("no such message"))
 }
 
-/// Deletes a message (author or admin); returns its channel.
-pub fn delete_message(conn: &Connection, user: &User, id: i64) -> ApiResult<String> {
+/// Deletes a message (author or admin) and its files' bytes when no other message has them;
+/// returns its channel.
+pub fn delete_message(
+    conn: &Connection,
+    blobs: &BlobStore,
+    user: &User,
+    id: i64,
+) -> ApiResult<String> {
     if message_owner(conn, id)? != user.id && !user.admin {
         return Err(ApiError::forbidden(
             "only the author or an admin can delete a message",
@@ -144,6 +159,7 @@ pub fn delete_message(conn: &Connection, user: &User, id: i64) -> ApiResult<Stri
             "SELECT c.name FROM messages m JOIN channels c ON c.id = m.channel_id WHERE m.id = ?1",
         )?
         .query_row(params![id], |r| r.get(0))?;
+    attachments::delete_for_message(conn, blobs, id)?;
     conn.prepare_cached("DELETE FROM messages WHERE id = ?1")?
         .execute(params![id])?;
     Ok(channel)
@@ -308,7 +324,7 @@ pub fn search_ids(
     let Some(query) = search_query(q)? else {
         return Ok(Vec::new());
     };
-    let ids = conn
+    let mut ids = conn
         .prepare_cached(
             "SELECT f.rowid FROM messages_fts f JOIN messages m ON m.id = f.rowid
              WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR m.channel_id = ?2)
@@ -316,6 +332,23 @@ pub fn search_ids(
         )?
         .query_map(params![query, channel_id, limit], |r| r.get::<_, i64>(0))?
         .collect::<Result<Vec<_>, _>>()?;
+    // Messages whose attachment's filename has every word (issue 12). Filenames are few next
+    // to messages, so sorting these matches is cheap; the read budget bounds it regardless.
+    let by_file = conn
+        .prepare_cached(
+            "SELECT DISTINCT a.message_id FROM attachments_fts f
+             JOIN attachments a ON a.seq = f.rowid JOIN messages m ON m.id = a.message_id
+             WHERE attachments_fts MATCH ?1 AND (?2 IS NULL OR m.channel_id = ?2)
+             ORDER BY a.message_id DESC LIMIT ?3",
+        )?
+        .query_map(params![query, channel_id, limit], |r| r.get::<_, i64>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    if !by_file.is_empty() {
+        ids.extend(by_file);
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.dedup();
+        ids.truncate(limit as usize);
+    }
     Ok(ids)
 }
 
@@ -336,12 +369,19 @@ mod tests {
     use super::super::schema::test_db as db;
     use super::*;
 
+    /// A blob store in a scratch directory (these messages carry no files).
+    fn blobs() -> BlobStore {
+        let dir = std::env::temp_dir().join(format!("md-store-{}", std::process::id()));
+        BlobStore::open(&dir).unwrap()
+    }
+
     #[test]
     fn nonce_makes_send_idempotent() {
         let c = db();
         let u = insert_user(&c, "alice", "h", true).unwrap();
-        let (a, dup_a) = insert_message(&c, &u, "general", "hi", None, Some("n1")).unwrap();
-        let (b, dup_b) = insert_message(&c, &u, "general", "hi again", None, Some("n1")).unwrap();
+        let (a, dup_a) = insert_message(&c, &u, "general", "hi", None, Some("n1"), &[]).unwrap();
+        let (b, dup_b) =
+            insert_message(&c, &u, "general", "hi again", None, Some("n1"), &[]).unwrap();
         assert!(!dup_a && dup_b);
         assert_eq!(a.id, b.id);
         assert_eq!(b.content, "hi");
@@ -422,10 +462,18 @@ mod tests {
         let u = insert_user(&c, "alice", "h", true).unwrap();
         let ids: Vec<i64> = (0..10)
             .map(|i| {
-                insert_message(&c, &u, "general", &format!("word{i} apple"), None, None)
-                    .unwrap()
-                    .0
-                    .id
+                insert_message(
+                    &c,
+                    &u,
+                    "general",
+                    &format!("word{i} apple"),
+                    None,
+                    None,
+                    &[],
+                )
+                .unwrap()
+                .0
+                .id
             })
             .collect();
         let latest = history(&c, "general", 3, Page::Latest).unwrap();
@@ -447,7 +495,7 @@ mod tests {
         edit_message(&c, &u, ids[0], "banana").unwrap();
         assert_eq!(search(&c, "apple", None, 100).unwrap().len(), 9);
         assert_eq!(search(&c, "banana", None, 100).unwrap()[0].id, ids[0]);
-        delete_message(&c, &u, ids[0]).unwrap();
+        delete_message(&c, &blobs(), &u, ids[0]).unwrap();
         assert!(search(&c, "banana", None, 100).unwrap().is_empty());
         assert!(
             search(&c, "\"unbalanced OR", None, 10).is_ok(),
@@ -459,7 +507,7 @@ mod tests {
     fn reactions_toggle() {
         let c = db();
         let u = insert_user(&c, "alice", "h", true).unwrap();
-        let (m, _) = insert_message(&c, &u, "general", "x", None, None).unwrap();
+        let (m, _) = insert_message(&c, &u, "general", "x", None, None, &[]).unwrap();
         assert!(toggle_reaction(&c, &u, m.id, "👍").unwrap().1);
         assert_eq!(
             message(&c, m.id).unwrap().unwrap().reactions["👍"],

@@ -20,8 +20,8 @@
 //! file is the thread and its job queue; `budget.rs` is the read budget; the SQL is split
 //! by domain — `schema.rs` (pragmas
 //! and the append-only migrations keyed on `PRAGMA user_version`), `accounts.rs` (users,
-//! sessions, invites), `channels.rs`, and `messages.rs` (messages, reactions, history,
-//! search). The query functions are re-exported here, so callers write `store::history`.
+//! sessions, invites), `channels.rs`, `messages.rs` (messages, reactions, history,
+//! search) and `attachments.rs` (file rows, the one rule of who may fetch a file). The query functions are re-exported here, so callers write `store::history`.
 
 use std::path::Path;
 use std::time::Instant;
@@ -34,6 +34,7 @@ use crate::metrics::METRICS;
 
 mod accounts;
 mod budget;
+pub mod attachments;
 mod channels;
 mod messages;
 mod schema;

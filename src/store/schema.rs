@@ -81,6 +81,37 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO channels (name, kind, topic, created_ts) VALUES ('general', 'text', '', 0);
     INSERT INTO channels (name, kind, topic, created_ts) VALUES ('lounge', 'voice', '', 0);
     "#,
+    // 2: files and avatars ("Files and images in chat"; `attachments.rs`). `seq` is the rowid
+    // the filename index needs; `id` is the opaque id clients see. Attachment rows go with
+    // their message (CASCADE covers a deleted channel; the sweeper then removes the bytes).
+    r#"
+    CREATE TABLE attachments (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        uploader_id INTEGER NOT NULL REFERENCES users(id),
+        hash TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        has_thumb INTEGER NOT NULL DEFAULT 0,
+        message_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+        purpose TEXT NOT NULL DEFAULT 'message' CHECK (purpose IN ('message', 'avatar')),
+        created_ts INTEGER NOT NULL
+    );
+    CREATE INDEX attachments_by_message ON attachments(message_id) WHERE message_id IS NOT NULL;
+    CREATE INDEX attachments_by_hash ON attachments(hash);
+    CREATE INDEX attachments_by_uploader ON attachments(uploader_id, created_ts);
+    CREATE VIRTUAL TABLE attachments_fts USING fts5(filename, content='attachments', content_rowid='seq');
+    CREATE TRIGGER attachments_ai AFTER INSERT ON attachments BEGIN
+        INSERT INTO attachments_fts(rowid, filename) VALUES (new.seq, new.filename);
+    END;
+    CREATE TRIGGER attachments_ad AFTER DELETE ON attachments BEGIN
+        INSERT INTO attachments_fts(attachments_fts, rowid, filename) VALUES ('delete', old.seq, old.filename);
+    END;
+    ALTER TABLE users ADD COLUMN avatar_id TEXT;
+"#,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -96,20 +127,61 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// `mini-discord check-db PATH`: prints SQLite's `PRAGMA integrity_check` answer (`ok` when
-/// the file is sound) and returns the exit code (0 only for `ok`).
+/// the file is sound), then checks that every file an attachment row names is in the
+/// `files/` folder beside the database with the bytes its hash says. Returns the exit code
+/// (0 only when all of it is sound).
 pub fn check_db(path: &Path) -> i32 {
     let result = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .and_then(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0)));
+        .and_then(|c| {
+            let integrity = c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))?;
+            Ok((integrity, bad_files(&c, path)?))
+        });
     match result {
-        Ok(s) => {
+        Ok((s, bad)) => {
             println!("{s}");
-            i32::from(s != "ok")
+            for line in &bad {
+                println!("{line}");
+            }
+            i32::from(s != "ok" || !bad.is_empty())
         }
         Err(e) => {
             println!("cannot check {}: {e}", path.display());
             1
         }
     }
+}
+
+/// One line per attachment whose bytes are missing or do not match their hash. A database
+/// from before files (no `attachments` table) has none.
+fn bad_files(conn: &Connection, db_path: &Path) -> rusqlite::Result<Vec<String>> {
+    use sha2::{Digest, Sha256};
+    let has_table = conn
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'attachments'")?
+        .exists([])?;
+    if !has_table {
+        return Ok(Vec::new());
+    }
+    let data_dir = db_path.parent().unwrap_or(Path::new("."));
+    let blobs = crate::files::BlobStore::at(data_dir);
+    let hashes: Vec<String> = conn
+        .prepare("SELECT DISTINCT hash FROM attachments")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut bad = Vec::new();
+    for hash in hashes {
+        let path = blobs.blob_path(&hash);
+        let ok = std::fs::File::open(&path).and_then(|mut f| {
+            let mut h = Sha256::new();
+            std::io::copy(&mut f, &mut h)?;
+            Ok(crate::files::hex(&h.finalize()) == hash)
+        });
+        match ok {
+            Ok(true) => {}
+            Ok(false) => bad.push(format!("file {hash}: bytes do not match the hash")),
+            Err(e) => bad.push(format!("file {hash}: {e}")),
+        }
+    }
+    Ok(bad)
 }
 
 /// A fresh in-memory database at the newest schema, for the unit tests of each domain.
