@@ -69,6 +69,9 @@ pub struct Config {
     /// `DB_SYNCHRONOUS`: `FULL` (default: an acknowledged message survives a power cut) or
     /// `NORMAL` (faster commits; survives a process crash but not a power cut).
     pub db_synchronous: String,
+    /// `METRICS_TOKEN`: when set, `GET /metrics` needs `Authorization: Bearer <token>`; unset
+    /// (the default) keeps v1's open endpoint, for a scraper on a private network.
+    pub metrics_token: Option<String>,
     /// `STORE_BATCH`: most jobs per group-commit transaction, default 512; 1 turns group
     /// commit off (a benchmark baseline, not a production setting).
     pub store_batch: usize,
@@ -170,6 +173,13 @@ impl Config {
                 ));
             }
         }
+        let metrics_token = get("METRICS_TOKEN").map(String::from);
+        if let Some(t) = &metrics_token {
+            // It travels in an HTTP header: printable ASCII, no spaces.
+            if !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err("METRICS_TOKEN must be printable ASCII without spaces".into());
+            }
+        }
         Ok(Config {
             listen_addr,
             data_dir: PathBuf::from(get("DATA_DIR").unwrap_or("data")),
@@ -207,6 +217,7 @@ impl Config {
             trusted_proxies: TrustedProxies::parse(get("TRUSTED_PROXIES").unwrap_or(""))?,
             log_level,
             db_synchronous,
+            metrics_token,
             store_batch: number(
                 get("STORE_BATCH"),
                 "STORE_BATCH",
