@@ -315,6 +315,20 @@ mod tests {
         assert_eq!(c.max_connections, None);
         assert_eq!(c.db_synchronous, "FULL");
         assert!(c.trusted_proxies.is_empty());
+        assert_eq!(c.metrics_token, None, "/metrics open by default, as in v1");
+    }
+
+    #[test]
+    fn metrics_token_must_fit_in_a_header() {
+        assert_eq!(
+            cfg(&[("METRICS_TOKEN", "abc123")])
+                .unwrap()
+                .metrics_token
+                .as_deref(),
+            Some("abc123")
+        );
+        let e = cfg(&[("METRICS_TOKEN", "two words")]).unwrap_err();
+        assert!(e.contains("METRICS_TOKEN"), "{e}");
     }
 
     #[test]
