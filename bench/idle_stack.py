@@ -43,7 +43,7 @@ def main():
                 time.sleep(0.1)
         body = json.dumps({"username": "measure", "password": "a-long-password-1"}).encode()
         s = socket.create_connection(("127.0.0.1", PORT), timeout=10)
-        s.sendall(b"POST /api/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        s.sendall(b"POST /api/register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                   b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         resp = b""
         while chunk := s.recv(65536):
@@ -55,7 +55,7 @@ def main():
         for _ in range(N):
             c = socket.create_connection(("127.0.0.1", PORT), timeout=10)
             key = base64.b64encode(os.urandom(16)).decode()
-            c.sendall((f"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            c.sendall((f"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                        f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n"
                        f"Authorization: Bearer {token}\r\n\r\n").encode())
             got = b""

@@ -69,6 +69,9 @@ pub struct Config {
     /// `DB_SYNCHRONOUS`: `FULL` (default: an acknowledged message survives a power cut) or
     /// `NORMAL` (faster commits; survives a process crash but not a power cut).
     pub db_synchronous: String,
+    /// `METRICS_TOKEN`: when set, `GET /metrics` needs `Authorization: Bearer <token>`; unset
+    /// (the default) keeps v1's open endpoint, for a scraper on a private network.
+    pub metrics_token: Option<String>,
     /// `STORE_BATCH`: most jobs per group-commit transaction, default 512; 1 turns group
     /// commit off (a benchmark baseline, not a production setting).
     pub store_batch: usize,
@@ -170,6 +173,13 @@ impl Config {
                 ));
             }
         }
+        let metrics_token = get("METRICS_TOKEN").map(String::from);
+        if let Some(t) = &metrics_token {
+            // It travels in an HTTP header: printable ASCII, no spaces.
+            if !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err("METRICS_TOKEN must be printable ASCII without spaces".into());
+            }
+        }
         Ok(Config {
             listen_addr,
             data_dir: PathBuf::from(get("DATA_DIR").unwrap_or("data")),
@@ -207,6 +217,7 @@ impl Config {
             trusted_proxies: TrustedProxies::parse(get("TRUSTED_PROXIES").unwrap_or(""))?,
             log_level,
             db_synchronous,
+            metrics_token,
             store_batch: number(
                 get("STORE_BATCH"),
                 "STORE_BATCH",
@@ -304,6 +315,20 @@ mod tests {
         assert_eq!(c.max_connections, None);
         assert_eq!(c.db_synchronous, "FULL");
         assert!(c.trusted_proxies.is_empty());
+        assert_eq!(c.metrics_token, None, "/metrics open by default, as in v1");
+    }
+
+    #[test]
+    fn metrics_token_must_fit_in_a_header() {
+        assert_eq!(
+            cfg(&[("METRICS_TOKEN", "abc123")])
+                .unwrap()
+                .metrics_token
+                .as_deref(),
+            Some("abc123")
+        );
+        let e = cfg(&[("METRICS_TOKEN", "two words")]).unwrap_err();
+        assert!(e.contains("METRICS_TOKEN"), "{e}");
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum Code {
     /// Voice: the room already has `VOICE_MAX_PEERS` peers.
     RoomFull,
     Unavailable,
+    /// API.md v2: a `Host` this server does not answer for (DNS rebinding).
+    Misdirected,
     Internal,
 }
 
@@ -39,6 +41,7 @@ impl Code {
             Code::RateLimited => "rate_limited",
             Code::RoomFull => "room_full",
             Code::Unavailable => "unavailable",
+            Code::Misdirected => "misdirected",
             Code::Internal => "internal",
         }
     }
@@ -56,6 +59,7 @@ impl Code {
             Code::RateLimited => 429,
             Code::RoomFull => 409,
             Code::Unavailable => 503,
+            Code::Misdirected => 421,
             Code::Internal => 500,
         }
     }

@@ -125,8 +125,32 @@ pub fn run(config: Config) -> Result<(), String> {
         app.config.data_dir.display(),
         started.elapsed().as_millis()
     );
+    start_sweeper(app.clone()).map_err(|e| format!("cannot start the sweeper thread: {e}"))?;
     http::server::accept_loop(listener, app);
     Ok(())
+}
+
+/// How often the sweeper runs. Expired throttle entries and sessions cost only memory and
+/// rows until then, and both are bounded anyway; a minute keeps them from piling up.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// The sweeper thread: on a timer, drops expired login and registration throttle entries
+/// (issue 19, finding 3: they used to be pruned only past 50,000 keys) and deletes expired
+/// sessions (they used to go only when someone logged out). It owns nothing: it calls the
+/// throttles' own locks and submits one job to the store thread.
+fn start_sweeper(app: Arc<App>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("sweeper".into())
+        .spawn(move || loop {
+            std::thread::sleep(SWEEP_EVERY);
+            app.throttles.sweep();
+            let _ = app.store.submit(store::delete_expired_sessions, |result| {
+                if let Ok(n @ 1..) = result {
+                    log::debug!("swept {n} expired sessions");
+                }
+            });
+        })
+        .map(drop)
 }
 
 /// Settings that work but leave the server open: said loudly in the log at start.

@@ -177,7 +177,7 @@ fn read_response(s: &mut TcpStream) -> std::io::Result<common::HttpResponse> {
 /// `GET /healthz` on a new connection from `src`; the server's answer.
 fn healthz_from(addr: SocketAddr, src: Option<Ipv4Addr>) -> std::io::Result<common::HttpResponse> {
     let mut c = connect_from(addr, src)?;
-    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
     read_response(&mut c)
 }
 
@@ -420,8 +420,10 @@ fn slowloris_is_cut_off_by_the_head_deadline_and_service_continues() {
     let mut socks: Vec<Slow> = (0..n)
         .map(|i| {
             let mut s = connect_from(s.addr, None).expect("connect");
-            s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow-{i}: ").as_bytes())
-                .unwrap();
+            s.write_all(
+                format!("GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow-{i}: ").as_bytes(),
+            )
+            .unwrap();
             s.set_nonblocking(true).unwrap();
             Slow {
                 s,
@@ -505,7 +507,7 @@ fn slow_bodies_and_silent_sockets_are_closed() {
         let body_trickler = i % 2 == 0;
         if body_trickler {
             c.write_all(
-                b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{",
+                b"POST /api/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{",
             )
             .unwrap();
         }
@@ -613,7 +615,7 @@ fn flood_past_cap(addr: SocketAddr, extra: usize) -> usize {
         let mut c = connect_from(addr, src).expect("connect past the cap");
         if i % 2 == 1 {
             // The server may already have answered and closed: a failed write is fine.
-            let _ = c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+            let _ = c.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
         }
         let r = read_response(&mut c).unwrap_or_else(|e| {
             panic!(
@@ -1041,7 +1043,7 @@ fn hostile_http_requests_get_4xx_never_a_crash() {
     let t = s.register("alice");
     let post = |path: &str, body: &[u8], extra: &str| {
         let mut raw = format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n",
             body.len()
         )
         .into_bytes();
@@ -1074,7 +1076,7 @@ fn hostile_http_requests_get_4xx_never_a_crash() {
     );
     assert_eq!(r.status, 400, "body that is not UTF-8");
     let big_head = format!(
-        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
         "a".repeat(17 * 1024)
     );
     assert_eq!(s.raw(big_head.as_bytes()).status, 431);
@@ -1085,10 +1087,10 @@ fn hostile_http_requests_get_4xx_never_a_crash() {
         431
     );
     for (what, raw) in [
-        ("chunked", "POST /api/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
-        ("two lengths", "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}"),
-        ("negative length", "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"),
-        ("length with a sign", "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n{}"),
+        ("chunked", "POST /api/login HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        ("two lengths", "POST /api/login HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}"),
+        ("negative length", "POST /api/login HTTP/1.1\r\nHost: localhost\r\nContent-Length: -1\r\n\r\n"),
+        ("length with a sign", "POST /api/login HTTP/1.1\r\nHost: localhost\r\nContent-Length: +5\r\n\r\n{}"),
         ("binary junk", "\u{1}\u{2}\u{3} nonsense\r\n\r\n"),
         ("HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
     ] {
@@ -1096,7 +1098,9 @@ fn hostile_http_requests_get_4xx_never_a_crash() {
         assert_eq!(r.status, 400, "{what}: {}", r.text());
         cases.push(json!({"case": what, "status": r.status}));
     }
-    let r = s.raw(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n");
+    let r = s.raw(
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+    );
     assert_eq!(r.status, 413, "a length past usize");
     assert!(alive(pid));
     healthz(&s);
@@ -1185,7 +1189,7 @@ fn path_traversal_corpus_never_reaches_a_file() {
         for method in ["GET", "HEAD"] {
             let mut raw = format!("{method} ").into_bytes();
             raw.extend_from_slice(target);
-            raw.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            raw.extend_from_slice(b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
             let r = s.raw(&raw);
             let shown = String::from_utf8_lossy(target);
             let body = r.text();
@@ -1202,7 +1206,7 @@ fn path_traversal_corpus_never_reaches_a_file() {
     }
     // The query is not part of the path: this is the app itself, nothing else.
     let r =
-        s.raw(b"GET /index.html?../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        s.raw(b"GET /index.html?../../etc/passwd HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     assert_eq!(r.status, 200);
     assert!(r.text().to_ascii_lowercase().starts_with("<!doctype html"));
     assert!(wrong.is_empty(), "wrong statuses:\n{}", wrong.join("\n"));
@@ -1577,7 +1581,7 @@ fn ws_next(ws: &mut Ws) -> Option<Value> {
 fn get_json(addr: SocketAddr, path: &str, token: &str) -> Value {
     let mut c = connect_from(addr, None).expect("connect");
     c.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
             .as_bytes(),
     )
     .unwrap();

@@ -15,7 +15,7 @@ static ASSETS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/assets");
 /// The one policy for every page: everything from our own origin, WebSockets to ourselves.
 pub const CSP: &str =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-connect-src 'self' ws: wss:; media-src 'self' blob:; object-src 'none'; base-uri 'none'; \
+connect-src 'self'; media-src 'self' blob:; object-src 'none'; base-uri 'none'; \
 frame-ancestors 'none'; form-action 'self'";
 
 /// Maps a request path to an embedded file name, or `None`. Only plain names made of

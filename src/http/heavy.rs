@@ -66,7 +66,7 @@ impl HeavyGate {
         peer: IpAddr,
         wait: Duration,
     ) -> ApiResult<Permit> {
-        let address = crate::http::auth::ip_key(peer);
+        let address = crate::http::proxy::ClientNet::of(peer).to_string();
         let deadline = Instant::now() + wait;
         let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         loop {

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
-use crate::http::proxy::TrustedProxies;
+use crate::http::proxy::{ClientNet, TrustedProxies};
 
 /// The stack of a connection thread. Only virtual size: RSS is what is touched (measured:
 /// 64 KiB, 128 KiB and 2 MiB stacks gave the same RSS per socket). 256 KiB leaves ample room
@@ -175,13 +175,16 @@ pub struct Admission {
     /// only the global ceiling applies to them.
     exempt: TrustedProxies,
     open: AtomicUsize,
-    by_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Open connections per client network: an IPv4 address or an IPv6 /64, the same unit as
+    /// the login throttles (one IPv6 host usually holds a whole /64, issue 19).
+    by_ip: Mutex<HashMap<ClientNet, usize>>,
 }
 
 /// Held by a connection's thread; frees the connection's place when dropped.
 pub struct Ticket {
     admission: Arc<Admission>,
-    ip: IpAddr,
+    /// `None` for a trusted proxy, which is not counted per address.
+    net: Option<ClientNet>,
 }
 
 impl Admission {
@@ -206,15 +209,21 @@ impl Admission {
     /// A ticket when both caps have room, else `None` (the caller answers 503).
     pub fn try_admit(self: &Arc<Self>, ip: IpAddr) -> Option<Ticket> {
         let mut by_ip = self.by_ip.lock().unwrap_or_else(|e| e.into_inner());
-        let n = by_ip.get(&ip).copied().unwrap_or(0);
-        if (n >= self.per_ip && !self.exempt.contains(ip)) || self.open.load(SeqCst) >= self.max {
+        if self.open.load(SeqCst) >= self.max {
             return None;
         }
+        let net = (!self.exempt.contains(ip)).then(|| ClientNet::of(ip));
+        if let Some(net) = net {
+            let n = by_ip.get(&net).copied().unwrap_or(0);
+            if n >= self.per_ip {
+                return None;
+            }
+            by_ip.insert(net, n + 1);
+        }
         self.open.fetch_add(1, SeqCst);
-        by_ip.insert(ip, n + 1);
         Some(Ticket {
             admission: self.clone(),
-            ip,
+            net,
         })
     }
 }
@@ -226,10 +235,12 @@ impl Drop for Ticket {
             .by_ip
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = by_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                by_ip.remove(&self.ip);
+        if let Some(net) = self.net {
+            if let Some(n) = by_ip.get_mut(&net) {
+                *n -= 1;
+                if *n == 0 {
+                    by_ip.remove(&net);
+                }
             }
         }
         self.admission.open.fetch_sub(1, SeqCst);
@@ -252,6 +263,19 @@ mod tests {
         assert!(a.try_admit(ip2).is_none(), "global cap");
         drop(t1);
         assert!(a.try_admit(ip1).is_some());
+    }
+
+    #[test]
+    fn the_per_address_cap_counts_an_ipv6_slash_64_as_one_address() {
+        let a = Admission::new(100, 2, TrustedProxies::default());
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let _t1 = a.try_admit(ip("2001:db8:1:2::1")).unwrap();
+        let _t2 = a.try_admit(ip("2001:db8:1:2:ffff::2")).unwrap();
+        assert!(
+            a.try_admit(ip("2001:db8:1:2:abcd::3")).is_none(),
+            "a third address of the same /64"
+        );
+        assert!(a.try_admit(ip("2001:db8:1:3::1")).is_some(), "another /64");
     }
 
     #[test]

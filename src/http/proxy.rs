@@ -12,7 +12,7 @@
 //! from a peer that is not trusted is ignored, and so is one whose rightmost entry is not an
 //! address (the peer's own address is kept).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 /// One address or network (`10.0.0.0/8`, `fd00::/8`, `127.0.0.1`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,34 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
+    }
+}
+
+/// A client's network, the unit of every per-address limit: an IPv4 address, or an IPv6 /64
+/// (one IPv6 host usually holds a whole /64, so counting full addresses would let it step
+/// around a limit by changing address). Fixed-size, so a map of them has bounded bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientNet(u128);
+
+impl ClientNet {
+    pub fn of(ip: IpAddr) -> ClientNet {
+        match ip {
+            IpAddr::V4(v4) => ClientNet(u128::from(v4.to_ipv6_mapped())),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => ClientNet(u128::from(v4.to_ipv6_mapped())),
+                None => ClientNet(u128::from(v6) & !(u64::MAX as u128)),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ClientNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v6 = Ipv6Addr::from(self.0);
+        match v6.to_ipv4_mapped() {
+            Some(v4) => write!(f, "{v4}"),
+            None => write!(f, "{v6}/64"),
+        }
     }
 }
 
@@ -220,5 +248,18 @@ mod tests {
         );
         let nobody = TrustedProxies::default();
         assert_eq!(client(&nobody, "127.0.0.1", &["1.2.3.4"]), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn a_client_net_is_an_ipv4_address_or_an_ipv6_slash_64() {
+        let k = |s: &str| ClientNet::of(s.parse().unwrap()).to_string();
+        assert_eq!(k("203.0.113.9"), "203.0.113.9");
+        assert_eq!(k("::ffff:203.0.113.9"), "203.0.113.9");
+        assert_eq!(k("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            ClientNet::of("2001:db8:1:2:bbbb::2".parse().unwrap()),
+            ClientNet::of("2001:db8:1:2::1".parse().unwrap())
+        );
+        assert_ne!(k("2001:db8:1:3::1"), k("2001:db8:1:2::1"));
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Socket, Type};
 
-use super::{api, assets, files};
+use super::{api, assets, files, host};
 use crate::error::ApiError;
 use crate::http::limits::{Ticket, CONNECTION_STACK_BYTES};
 use crate::http::{self, ReadError, Request, Response};
@@ -114,7 +114,17 @@ fn http_phase(mut stream: TcpStream, peer: SocketAddr, app: &Arc<App>) -> Option
             }
         };
         METRICS.http_requests.fetch_add(1, Relaxed);
-        if !app.config.trusted_proxies.is_empty() {
+        let from_proxy = app.config.trusted_proxies.contains(req.peer);
+        if !from_proxy && !host::host_allowed(req.header("host"), &app.config.allowed_origins) {
+            let e = ApiError::new(
+                crate::error::Code::Misdirected,
+                "this server does not answer for that host name",
+            );
+            let _ =
+                assets::security_headers(Response::error(&e)).write_to(&mut stream, false, false);
+            return None;
+        }
+        if from_proxy {
             // From here on, per-client limits and logs see the client behind the proxy.
             let forwarded = req
                 .headers

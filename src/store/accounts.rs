@@ -92,15 +92,39 @@ pub fn user_for_login(conn: &Connection, username: &str) -> ApiResult<Option<(Us
         .optional()?)
 }
 
+/// Live sessions one user may hold. A new one past it ends the oldest, so one client with a
+/// password cannot grow the table without bound (issue 19: 566 sessions in 10 s), while 50
+/// devices and scripts is more than a person uses.
+pub const SESSIONS_PER_USER: i64 = 50;
+
+/// Stores a new session and ends the user's oldest ones past `SESSIONS_PER_USER`; returns the
+/// token hashes of the sessions it ended.
 pub fn insert_session(
     conn: &Connection,
     token_hash: &[u8],
     user_id: i64,
     expires_ts: i64,
-) -> ApiResult<()> {
+) -> ApiResult<Vec<Vec<u8>>> {
     conn.prepare_cached("INSERT INTO sessions (token_hash, user_id, created_ts, expires_ts) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![token_hash, user_id, now_ms(), expires_ts])?;
-    Ok(())
+    let ended = conn
+        .prepare_cached(
+            "DELETE FROM sessions WHERE user_id = ?1 AND token_hash IN (
+                 SELECT token_hash FROM sessions WHERE user_id = ?1
+                 ORDER BY created_ts DESC LIMIT -1 OFFSET ?2)
+             RETURNING token_hash",
+        )?
+        .query_map(params![user_id, SESSIONS_PER_USER], |r| r.get(0))?
+        .collect::<Result<Vec<Vec<u8>>, _>>()?;
+    Ok(ended)
+}
+
+/// Deletes every expired session; the sweeper runs it on its timer, so sessions nobody logs
+/// out of do not stay in the table for ever.
+pub fn delete_expired_sessions(conn: &Connection) -> ApiResult<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM sessions WHERE expires_ts <= ?1")?
+        .execute(params![now_ms()])?)
 }
 
 /// The user of a live session, and when the session expires (Unix ms).
@@ -124,7 +148,45 @@ pub fn delete_session(conn: &Connection, token_hash: &[u8]) -> ApiResult<bool> {
     let n = conn
         .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
         .execute(params![token_hash])?;
-    conn.prepare_cached("DELETE FROM sessions WHERE expires_ts <= ?1")?
-        .execute(params![now_ms()])?;
     Ok(n == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_capped_per_user_oldest_first_and_expired_ones_swept() {
+        let c = super::super::schema::test_db();
+        let alice = insert_user(&c, "alice", "h", true).unwrap().id;
+        let bob = insert_user(&c, "bob", "h", false).unwrap().id;
+        let far = now_ms() + 60_000;
+        insert_session(&c, b"bob-1", bob, far).unwrap();
+        for i in 0..SESSIONS_PER_USER {
+            // Distinct creation times, oldest first.
+            c.execute(
+                "INSERT INTO sessions (token_hash, user_id, created_ts, expires_ts) VALUES (?1, ?2, ?3, ?4)",
+                params![format!("a{i}").into_bytes(), alice, i, far],
+            )
+            .unwrap();
+        }
+        let ended = insert_session(&c, b"a-new", alice, far).unwrap();
+        assert_eq!(ended, vec![b"a0".to_vec()], "the oldest ends");
+        assert!(session_user(&c, b"a0").unwrap().is_none());
+        assert!(session_user(&c, b"a-new").unwrap().is_some());
+        assert!(
+            session_user(&c, b"bob-1").unwrap().is_some(),
+            "others keep theirs"
+        );
+        c.execute(
+            "UPDATE sessions SET expires_ts = 0 WHERE token_hash = ?1",
+            params![b"bob-1".to_vec()],
+        )
+        .unwrap();
+        assert_eq!(delete_expired_sessions(&c).unwrap(), 1);
+        let left: i64 = c
+            .query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, SESSIONS_PER_USER);
+    }
 }

@@ -112,6 +112,10 @@ const MIGRATIONS: &[&str] = &[
     END;
     ALTER TABLE users ADD COLUMN avatar_id TEXT;
 "#,
+    // 3: a user's sessions by age, for the per-user session cap (issue 19).
+    r#"
+    CREATE INDEX sessions_by_user ON sessions(user_id, created_ts);
+    "#,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -115,6 +115,20 @@ hardening_realtime() {
 }
 step "realtime floods (issue 19: findings 2, 6, 7)" hardening_realtime
 # ---- end of issue 19, findings 2, 6 and 7 -------------------------------------------------
+# ---- issue 19, findings 3, 5, 7 (tests/hardening_auth.rs) ------------------------------
+# Junk logins at full scale (40 addresses × 100 logins with 1 MB names), lockout, Host,
+# METRICS_TOKEN, CSP, reaction emoji, session cap. Its FIGURE lines join the attack log's,
+# so the table below picks them up.
+hardening_auth() {
+  build test --release --test hardening_auth || return 1
+  MD_ATTACK_FULL=1 timeout -k 10 600 cargo test --release --test hardening_auth -- \
+    --test-threads=1 --nocapture 2>&1 | tee "$OUT/hardening_auth.log"
+  local rc=${PIPESTATUS[0]}
+  grep -h '^FIGURE ' "$OUT/hardening_auth.log" >> "$OUT/attack.log"
+  return "$rc"
+}
+step "accounts and Host hardening (issue 19: 3, 5, 7; release, MD_ATTACK_FULL=1)" hardening_auth
+# ---- end of issue 19, findings 3, 5, 7 -------------------------------------------------
 
 # ------------------------------------------------------------ figures into docs/SECURITY.md
 FIG="$OUT/figures.md"
