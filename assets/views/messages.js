@@ -8,6 +8,7 @@
 
 import { h, reconcile, avatar, avatarUrls, formatTime, shortTime, dayLabel } from '../dom.js';
 import { renderMarkdown } from '../markdown.js';
+import { isolateBidi } from '../bidi.js';
 import { icon } from '../icons.js';
 import { mentions, findMessage } from '../state.js';
 import { MAX_CONTENT_CHARS } from '../protocol.js';
@@ -251,7 +252,7 @@ export function createMessagesView(actions) {
         h('span', { class: 'author' }, m.author),
         h('time', { class: 'ts', dateTime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() }, formatTime(m.ts))),
       editing ? editor(m) : h('div', { class: 'msg-content', dir: 'auto' },
-        renderMarkdown(m.content, me, isUser),
+        isolateBidi(renderMarkdown(m.content, me, isUser)),
         m.edited_ts ? h('span', { class: 'edited', title: `Edited ${new Date(m.edited_ts).toLocaleString()}` }, ' (edited)') : null),
       editing ? null : renderAttachments(m.attachments),
       reactions(s, m),
@@ -405,7 +406,7 @@ export function createMessagesView(actions) {
       grouped ? null : h('div', { class: 'msg-head' },
         h('span', { class: 'author' }, me),
         h('time', { class: 'ts' }, formatTime(e.ts))),
-      h('div', { class: 'msg-content', dir: 'auto' }, renderMarkdown(e.content, me, isUser)),
+      h('div', { class: 'msg-content', dir: 'auto' }, isolateBidi(renderMarkdown(e.content, me, isUser))),
       note),
     );
   }

@@ -129,6 +129,27 @@ describe('user text never becomes markup', { timeout: 90_000 }, () => {
     await assertInert();
   });
 
+  // Issue 19, finding 7: a right-to-left override (U+202E) in a message must not escape the
+  // text it came in and reorder what follows it (the "(edited)" note, the next formatted run).
+  it('isolates bidi override characters to their own text', async () => {
+    const text = 'invoice \u202Egnp.exe **then bold**';
+    await send(alice.page, text);
+    const m = message(bob.page, 'invoice');
+    await m.waitFor();
+    const where = await m.locator('.msg-content').evaluate((el) => {
+      const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+      const out = [];
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        if (/[\u202A-\u202E\u2066-\u2069]/.test(n.nodeValue ?? '')) out.push(n.parentElement?.tagName);
+      }
+      return out;
+    });
+    assert.deepEqual(where, ['BDI'], 'the text holding the override sits in its own <bdi>');
+    // The bold run after it is outside the isolate, so the override cannot reach it.
+    const boldInside = await m.locator('.msg-content bdi strong, .msg-content bdi b').count();
+    assert.equal(boldInside, 0);
+  });
+
   it('raised no page errors and no CSP violations', () => {
     assert.deepEqual(alice.problems, []);
     assert.deepEqual(bob.problems, []);
