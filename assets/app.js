@@ -38,6 +38,7 @@ import { pickAvatar } from './views/attachments.js';
  * @property {()=>string} voiceChannel the voice channel this page is connected to, or ''
  * @property {()=>void} voiceSettings
  * @property {(kind:'text'|'voice')=>void} openCreateChannel
+ * @property {(name:string)=>void} deleteChannel asks, then deletes (admin)
  * @property {()=>void} enableNotifications
  * @property {()=>void} changeAvatar
  * @property {()=>void} logout
@@ -197,6 +198,7 @@ const actions = {
   voiceChannel: () => voice.currentChannel(),
   voiceSettings: () => voice.openSettings(),
   openCreateChannel: (kind) => dialogs.openCreateChannel(app, kind),
+  deleteChannel: (name) => void dialogs.deleteChannel(app, name),
   changeAvatar() {
     pickAvatar((user) => {
       state.me = user;
@@ -296,7 +298,7 @@ const actions = {
 
 const layout = createLayout({
   invite: () => void dialogs.openInvite(app),
-  deleteChannel: () => void dialogs.deleteCurrentChannel(app),
+  deleteChannel: () => void dialogs.deleteChannel(app, app.state.current),
   callPill: () => layout.openSidebar(),
 });
 const bootEl = /** @type {HTMLElement} */ (document.getElementById('boot'));

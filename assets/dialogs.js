@@ -80,9 +80,11 @@ export async function openInvite(app) {
   }
 }
 
-/** Ask, then delete the current channel (the server's `channel_delete` updates every page). @param {App} app */
-export async function deleteCurrentChannel(app) {
-  const name = app.state.current;
+/**
+ * Ask, then delete a text or voice channel (the server's `channel_delete` updates every page).
+ * @param {App} app @param {string} name
+ */
+export async function deleteChannel(app, name) {
   if (!name) return;
   const ok = await confirmDialog('Delete channel', `Delete #${name} and all of its messages? This cannot be undone.`, 'Delete channel');
   if (!ok) return;

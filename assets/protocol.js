@@ -102,6 +102,8 @@ function httpCode(status) {
 export const rest = {
   /** @returns {Promise<{user:User}>} */
   me: () => api('GET', '/api/me'),
+  /** Unauthenticated: whether the server has no account yet. @returns {Promise<{first_run:boolean}>} */
+  setup: () => api('GET', '/api/setup'),
   /** @param {string} username @param {string} password */
   login: (username, password) => api('POST', '/api/login', { username, password }),
   /** @param {string} username @param {string} password @param {string} [invite] */

@@ -57,6 +57,13 @@ fn route(req: &Request, app: &App) -> ApiResult<Response> {
                 .render(app.admission.max())
                 .into_bytes(),
         )),
+        ("GET", "/api/setup") => {
+            // Unauthenticated on purpose: the sign-in page asks before anyone has an account,
+            // so it can say "create the first account" instead of "welcome back".
+            let users = app.store.read(store::user_count)?;
+            Ok(Response::json(200, &json!({ "first_run": users == 0 }))
+                .with_header("Cache-Control", "no-store"))
+        }
         ("POST", "/api/register") => register(req, app),
         ("POST", "/api/login") => login(req, app),
         ("POST", "/api/logout") => logout(req, app),
@@ -88,9 +95,9 @@ fn route(req: &Request, app: &App) -> ApiResult<Response> {
         }
         (
             _,
-            "/healthz" | "/metrics" | "/api/register" | "/api/login" | "/api/logout" | "/api/me"
-            | "/api/invites" | "/api/channels" | "/api/users" | "/api/history" | "/api/search"
-            | "/api/webrtc-config" | "/ws" | "/ws/voice",
+            "/healthz" | "/metrics" | "/api/setup" | "/api/register" | "/api/login" | "/api/logout"
+            | "/api/me" | "/api/invites" | "/api/channels" | "/api/users" | "/api/history"
+            | "/api/search" | "/api/webrtc-config" | "/ws" | "/ws/voice",
         ) => Err(method_not_allowed()),
         _ if path.starts_with("/api/") => Err(ApiError::not_found("no such endpoint")),
         ("GET" | "HEAD", _) => {

