@@ -58,3 +58,112 @@ fn admin_deletes_a_voice_channel_and_others_cannot() {
     let list = s.call("GET", "/api/channels", &admin, None).json();
     assert!(list.as_array().unwrap().iter().all(|c| c["name"] != "talk"));
 }
+
+fn register_with(s: &Server, name: &str, invite: &str) -> u16 {
+    s.request(
+        "POST",
+        "/api/register",
+        &[],
+        Some(&json!({"username": name, "password": "password123", "invite": invite})),
+    )
+    .status
+}
+
+#[test]
+fn v1_invite_defaults_stay_one_use_and_a_week() {
+    let s = Server::start(&[("REGISTRATION", "invite")]);
+    let admin = s.register("founder");
+    let r = s.call("POST", "/api/invites", &admin, None);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let inv = r.json();
+    assert_eq!(
+        (inv["max_uses"].clone(), inv["uses"].clone()),
+        (json!(1), json!(0))
+    );
+    let week_ms = 7 * 24 * 3600 * 1000i64;
+    let left = inv["expires_ts"].as_i64().unwrap()
+        - std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+    assert!((week_ms - 60_000..=week_ms).contains(&left), "{left}");
+    let code = inv["code"].as_str().unwrap();
+    assert_eq!(register_with(&s, "first", code), 201);
+    assert_eq!(register_with(&s, "second", code), 403);
+    // A used-up invite is no longer live.
+    let list = s.call("GET", "/api/invites", &admin, None).json();
+    assert_eq!(list, json!([]));
+}
+
+#[test]
+fn multi_use_invites_are_listed_counted_and_revocable() {
+    let s = Server::start(&[("REGISTRATION", "invite")]);
+    let admin = s.register("founder");
+    let r = s.call(
+        "POST",
+        "/api/invites",
+        &admin,
+        Some(&json!({"max_uses": 3, "expires_in_s": 3600})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let code = r.json()["code"].as_str().unwrap().to_string();
+    assert_eq!(r.json()["max_uses"], 3);
+    assert_eq!(register_with(&s, "one", &code), 201);
+    assert_eq!(register_with(&s, "two", &code), 201);
+    let list = s.call("GET", "/api/invites", &admin, None).json();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (list[0]["code"].as_str(), list[0]["uses"].as_i64()),
+        (Some(code.as_str()), Some(2))
+    );
+    let member = s.request(
+        "POST",
+        "/api/login",
+        &[],
+        Some(&json!({"username": "one", "password": "password123"})),
+    );
+    let member = member.json()["token"].as_str().unwrap().to_string();
+    assert_eq!(s.call("GET", "/api/invites", &member, None).status, 403);
+    let path = format!("/api/invites/{code}");
+    assert_eq!(s.call("DELETE", &path, &member, None).status, 403);
+    assert_eq!(s.call("DELETE", &path, &admin, None).status, 204);
+    assert_eq!(register_with(&s, "three", &code), 403, "revoked");
+    assert_eq!(s.call("DELETE", &path, &admin, None).status, 404);
+    assert_eq!(
+        s.call("GET", "/api/invites", &admin, None).json(),
+        json!([])
+    );
+}
+
+#[test]
+fn invite_options_out_of_range_are_refused() {
+    let s = Server::start(&[]);
+    let admin = s.register("founder");
+    for body in [
+        json!({"max_uses": 0}),
+        json!({"max_uses": 1_000_000}),
+        json!({"expires_in_s": 0}),
+        json!({"expires_in_s": 10_000_000_000u64}),
+        json!({"max_uses": "3"}),
+    ] {
+        let r = s.call("POST", "/api/invites", &admin, Some(&body));
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+    }
+}
+
+#[test]
+fn an_expired_invite_is_refused() {
+    let s = Server::start(&[("REGISTRATION", "invite")]);
+    let admin = s.register("founder");
+    let r = s.call(
+        "POST",
+        "/api/invites",
+        &admin,
+        Some(&json!({"expires_in_s": 1})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let code = r.json()["code"].as_str().unwrap().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(register_with(&s, "late", &code), 403);
+}
