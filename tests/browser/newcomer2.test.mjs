@@ -75,4 +75,33 @@ describe('the newcomer\'s text client, part 2', { timeout: 90_000 }, () => {
     await alice.page.locator('#sidebar .chan[data-channel="doomed"]').waitFor({ state: 'detached' });
     assert.deepEqual([...alice.problems, ...bob.problems], []);
   });
+
+  it('makes invites with more uses and a shorter expiry, lists the live ones and revokes one', async () => {
+    const page = alice.page;
+    await page.locator('#invite-btn').click();
+    await page.locator('#invite-link').waitFor();
+    assert.match(await page.locator('#invite-about').innerText(), /once/);
+    await page.locator('#invite-list li.invite-item').first().waitFor();
+    await page.selectOption('#invite-uses', '5');
+    await page.selectOption('#invite-expiry', '3600');
+    await page.click('#invite-new');
+    await page.locator('#invite-about', { hasText: '5 times' }).waitFor();
+    const link = await page.locator('#invite-link').inputValue();
+    const code = new URL(link).searchParams.get('invite');
+    assert.ok(code);
+    const item = page.locator(`#invite-list li[data-code="${code}"]`);
+    await item.waitFor();
+    assert.match(await item.innerText(), /0 of 5 uses/);
+    const live = await page.evaluate(async () => (await fetch('/api/invites')).json());
+    const mine = live.find((/** @type {any} */ i) => i.code === code);
+    assert.equal(mine.max_uses, 5);
+    assert.ok(Math.abs(mine.expires_ts - Date.now() - 3600_000) < 60_000, 'one hour');
+    await item.locator('button', { hasText: 'Revoke' }).click();
+    await item.waitFor({ state: 'detached' });
+    const after = await page.evaluate(async () => (await fetch('/api/invites')).json());
+    assert.ok(!after.some((/** @type {any} */ i) => i.code === code), 'revoked on the server');
+    await page.keyboard.press('Escape');
+    await page.locator('dialog.modal').waitFor({ state: 'detached' });
+    assert.deepEqual(alice.problems, []);
+  });
 });
