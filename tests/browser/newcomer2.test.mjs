@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 import { startServer } from './lib/server.mjs';
-import { ARGS, CHROMIUM, openUser, closeQuietly } from './lib/browser.mjs';
+import { ARGS, CHROMIUM, openUser, closeQuietly, send } from './lib/browser.mjs';
 
 describe('the newcomer\'s text client, part 2', { timeout: 90_000 }, () => {
   /** @type {Awaited<ReturnType<typeof startServer>>} */
@@ -103,5 +103,45 @@ describe('the newcomer\'s text client, part 2', { timeout: 90_000 }, () => {
     await page.keyboard.press('Escape');
     await page.locator('dialog.modal').waitFor({ state: 'detached' });
     assert.deepEqual(alice.problems, []);
+  });
+
+  it('renders Discord markdown as DOM: strike, spoiler, quote, heading, lists, #channel links', async () => {
+    const made = await alice.page.evaluate(async () => (await fetch('/api/channels', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'side', kind: 'text' }),
+    })).status);
+    assert.equal(made, 201);
+    await alice.page.locator('#sidebar .chan[data-channel="side"]').click();
+    await bob.page.locator('#sidebar .chan[data-channel="side"]').click();
+    const text = [
+      'mdtest ~~gone~~ ||secret|| go to #general not #nope',
+      '> quoted **b**',
+      '> second <img src=x onerror="window.__xss=1">',
+      '## Title',
+      '- one',
+      '- two',
+      '3. third',
+    ].join('\n');
+    const id = await send(alice.page, text);
+    const body = bob.page.locator(`#messages li.msg[data-id="${id}"] .msg-content`);
+    await body.waitFor();
+    assert.equal(await body.locator('s').innerText(), 'gone');
+    const spoiler = body.locator('.spoiler');
+    assert.equal(await spoiler.getAttribute('role'), 'button');
+    assert.equal(await spoiler.evaluate((el) => getComputedStyle(el).color), 'rgba(0, 0, 0, 0)', 'hidden until clicked');
+    await spoiler.click();
+    assert.ok(await spoiler.evaluate((el) => el.classList.contains('revealed')));
+    assert.equal(await body.locator('a.channel-link').count(), 1, '#nope is not a channel');
+    assert.equal(await body.locator('blockquote').count(), 1, 'consecutive quote lines are one quote');
+    assert.equal(await body.locator('blockquote strong').innerText(), 'b');
+    assert.match(await body.locator('blockquote').innerText(), /<img src=x/);
+    assert.equal(await body.locator('h4.md-heading').innerText(), 'Title');
+    assert.deepEqual(await body.locator('ul > li').allInnerTexts(), ['one', 'two']);
+    assert.equal(await body.locator('ol').getAttribute('start'), '3');
+    assert.equal(await body.locator('img').count(), 0);
+    await body.locator('a.channel-link[data-channel="general"]').click();
+    await bob.page.locator('#sidebar .chan.active[data-channel="general"]').waitFor();
+    assert.equal(await bob.page.evaluate(() => /** @type {any} */ (window).__xss), 0);
+    assert.deepEqual([...alice.problems, ...bob.problems], []);
   });
 });
