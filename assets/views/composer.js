@@ -2,7 +2,8 @@
 //! The composer under the messages: Enter sends, Shift+Enter adds a line, Up arrow in an empty
 //! box edits your last message, Escape cancels a reply. It keeps a draft per channel (saved in
 //! localStorage, so a reload does not lose it), shows the reply bar, who is typing, and the
-//! length counter near the 4000-character limit.
+//! length counter near the 4000-character limit. `@name`, `#channel` and `:emoji:` complete
+//! as you type (autocomplete.js).
 
 import { h } from '../dom.js';
 import { icon } from '../icons.js';
@@ -11,6 +12,7 @@ import { autosize } from './messages.js';
 import { MAX_CONTENT_CHARS } from '../protocol.js';
 import { createAttachmentTray } from './attachments.js';
 import { toast } from '../ui.js';
+import { attachAutocomplete } from './autocomplete.js';
 
 /**
  * @typedef {import('../state.js').State} State
@@ -45,6 +47,10 @@ export function createComposer(actions) {
   };
 
   const tray = createAttachmentTray(() => {});
+  const complete = attachAutocomplete(input, /** @type {HTMLElement} */ (form.parentElement), {
+    users: () => [...(last?.users.keys() ?? [])].sort((a, b) => a.localeCompare(b)),
+    channels: () => (last?.channels ?? []).filter((c) => c.kind === 'text').map((c) => c.name),
+  });
 
   function submit() {
     const text = input.value.trim();
@@ -57,6 +63,7 @@ export function createComposer(actions) {
       updateCounter();
       return;
     }
+    complete.close();
     actions.send(text, tray.take());
     lastTypingSent = 0; // the others stop showing us as typing once the message arrives
     input.value = '';
@@ -82,6 +89,7 @@ export function createComposer(actions) {
     input.focus();
   });
   input.addEventListener('keydown', (ev) => {
+    if (complete.handleKey(ev)) return;
     if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
       ev.preventDefault();
       submit();

@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 import { startServer } from './lib/server.mjs';
-import { ARGS, CHROMIUM, openUser, closeQuietly, send } from './lib/browser.mjs';
+import { ARGS, CHROMIUM, openUser, closeQuietly, send, message } from './lib/browser.mjs';
 
 describe('the newcomer\'s text client, part 2', { timeout: 90_000 }, () => {
   /** @type {Awaited<ReturnType<typeof startServer>>} */
@@ -143,5 +143,35 @@ describe('the newcomer\'s text client, part 2', { timeout: 90_000 }, () => {
     await bob.page.locator('#sidebar .chan.active[data-channel="general"]').waitFor();
     assert.equal(await bob.page.evaluate(() => /** @type {any} */ (window).__xss), 0);
     assert.deepEqual([...alice.problems, ...bob.problems], []);
+  });
+
+  it('completes @mentions, #channels and :emoji: in the composer with Tab, Enter and the arrows', async () => {
+    const page = alice.page;
+    await page.locator('#sidebar .chan[data-channel="general"]').click();
+    const input = page.locator('#composer-input');
+    const list = page.locator('#autocomplete');
+    await input.fill('');
+    await input.pressSequentially('hi @bo');
+    await list.locator('[role=option]', { hasText: '@bob' }).waitFor();
+    await input.press('Tab');
+    assert.equal(await input.inputValue(), 'hi @bob ');
+    assert.ok(await list.isHidden());
+    await input.pressSequentially('see #si');
+    await list.locator('[role=option][aria-selected=true]', { hasText: '#side' }).waitFor();
+    await input.press('Enter');
+    assert.equal(await input.inputValue(), 'hi @bob see #side ', 'Enter took the suggestion and did not send');
+    await input.pressSequentially(':thumbs');
+    await list.locator('[role=option]').nth(1).waitFor();
+    await input.press('ArrowDown');
+    await list.locator('[role=option][aria-selected=true]', { hasText: 'thumbsdown' }).waitFor();
+    await input.press('Enter');
+    assert.equal(await input.inputValue(), 'hi @bob see #side 👎 ');
+    await input.pressSequentially('at 10:30 :x');
+    assert.ok(await list.isHidden(), 'one letter after a colon opens nothing');
+    await input.pressSequentially('yz');
+    await input.press('Escape');
+    await input.press('Enter');
+    await message(page, 'hi @bob see #side 👎 at 10:30 :xyz').waitFor();
+    assert.deepEqual(alice.problems, []);
   });
 });
