@@ -15,6 +15,7 @@ import { fillIcons } from './icons.js';
 import { toast } from './ui.js';
 import { createAuthView } from './views/auth.js';
 import { renderSidebar } from './views/sidebar.js';
+import { installShortcuts } from './views/shortcuts.js';
 import { renderMembers } from './views/members.js';
 import { createMessagesView } from './views/messages.js';
 import { createComposer } from './views/composer.js';
@@ -306,6 +307,7 @@ const messagesView = createMessagesView(actions);
 const composer = createComposer(actions);
 const auth = createAuthView((user) => start(user));
 const search = createSearch(actions);
+installShortcuts(() => state, actions);
 
 window.addEventListener('hashchange', () => {
   const name = hashChannel();

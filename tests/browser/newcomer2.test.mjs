@@ -174,4 +174,40 @@ describe('the newcomer\'s text client, part 2', { timeout: 90_000 }, () => {
     await message(page, 'hi @bob see #side 👎 at 10:30 :xyz').waitFor();
     assert.deepEqual(alice.problems, []);
   });
+
+  it('moves between channels with Alt+Up/Down, jumps with Ctrl+K, and lists shortcuts on ?', async () => {
+    const page = bob.page;
+    await page.locator('#sidebar .chan[data-channel="general"]').click();
+    await page.locator('#composer-input').focus();
+    await page.keyboard.press('Alt+ArrowDown');
+    await page.locator('#sidebar .chan.active[data-channel="side"]').waitFor();
+    await page.keyboard.press('Alt+ArrowDown');
+    await page.locator('#sidebar .chan.active[data-channel="general"]').waitFor({ timeout: 3_000 });
+    await page.keyboard.press('Alt+ArrowUp');
+    await page.locator('#sidebar .chan.active[data-channel="side"]').waitFor();
+    await page.keyboard.press('Control+k');
+    const field = page.locator('#switcher-input');
+    await field.waitFor();
+    assert.ok(await field.evaluate((el) => el === document.activeElement), 'the switcher field has the focus');
+    await field.pressSequentially('gen');
+    await page.locator('#switcher-list li[aria-selected=true][data-channel="general"]').waitFor();
+    await field.press('Enter');
+    await page.locator('#sidebar .chan.active[data-channel="general"]').waitFor();
+    await page.locator('dialog.modal').waitFor({ state: 'detached' });
+    // `?` typed in the composer is text, not a shortcut.
+    await page.locator('#composer-input').fill('');
+    await page.locator('#composer-input').press('?');
+    assert.equal(await page.locator('#composer-input').inputValue(), '?');
+    assert.equal(await page.locator('#shortcut-list').count(), 0);
+    await page.locator('#composer-input').fill('');
+    await page.locator('#messages-scroll').click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('?');
+    const sheet = page.locator('#shortcut-list');
+    await sheet.waitFor();
+    const text = await sheet.innerText();
+    for (const k of ['Ctrl+K', 'Alt+↑', '?']) assert.ok(text.includes(k), `sheet lists ${k}`);
+    await page.keyboard.press('Escape');
+    await sheet.waitFor({ state: 'detached' });
+    assert.deepEqual(bob.problems, []);
+  });
 });
