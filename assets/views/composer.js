@@ -29,6 +29,7 @@ export function createComposer(actions) {
   const replyBar = /** @type {HTMLElement} */ (document.getElementById('reply-bar'));
   const typing = /** @type {HTMLElement} */ (document.getElementById('typing'));
   const counter = /** @type {HTMLElement} */ (document.getElementById('char-count'));
+  const asFile = /** @type {HTMLButtonElement} */ (document.getElementById('send-as-file'));
 
   let channel = '';
   let lastTypingSent = 0;
@@ -74,14 +75,24 @@ export function createComposer(actions) {
 
   // No `maxlength` on the text box: it silently cut a long paste to 4000 and the rest was
   // gone (issue 18, bug 5). The text stays whole; over the limit the counter says so and
-  // Enter refuses to send, so the user can shorten it. (Sending it as a file needs the files
-  // feature.)
+  // Enter refuses to send, so the user can shorten it, or "Send as a file" turns the text
+  // into message.txt in the upload tray.
   function updateCounter() {
     const n = [...input.value].length;
     counter.textContent = n > MAX_CHARS ? `${n} / ${MAX_CHARS} — too long to send`
       : n > MAX_CHARS - 500 ? `${MAX_CHARS - n}` : '';
     counter.classList.toggle('over', n > MAX_CHARS);
+    asFile.hidden = n <= MAX_CHARS;
   }
+  asFile.addEventListener('click', () => {
+    tray.add([new File([input.value], 'message.txt', { type: 'text/plain' })]);
+    input.value = '';
+    saveDraft();
+    autosize(input);
+    updateCounter();
+    input.focus();
+    toast('Your text is attached as message.txt: press Enter to send it.', 'info');
+  });
 
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();

@@ -1,10 +1,12 @@
 // @ts-check
-//! App-wide keyboard shortcuts: Alt+Up/Down to the previous/next text channel, Ctrl+K (⌘K)
+//! App-wide keyboard shortcuts: Alt+Up/Down to the previous/next text channel (with Shift:
+//! the previous/next unread one), Ctrl+K (⌘K)
 //! the quick switcher, `?` (outside a text field) the sheet listing every shortcut. The
 //! listed keys are one table, `SHORTCUTS`, so the sheet cannot drift from what works.
 
 import { h } from '../dom.js';
 import { openModal } from '../ui.js';
+import { isUnread } from '../state.js';
 
 /**
  * @typedef {import('../state.js').State} State
@@ -15,6 +17,7 @@ import { openModal } from '../ui.js';
 const SHORTCUTS = [
   ['Ctrl+K', 'Quick switcher: jump to a channel by name'],
   ['Alt+↑ / Alt+↓', 'Previous / next text channel'],
+  ['Alt+Shift+↑ / Alt+Shift+↓', 'Previous / next unread channel'],
   ['Enter', 'Send the message'],
   ['Shift+Enter', 'New line'],
   ['↑ in an empty box', 'Edit your last message'],
@@ -46,9 +49,16 @@ export function installShortcuts(getState, actions) {
       const text = s.channels.filter((c) => c.kind === 'text');
       if (!text.length) return;
       ev.preventDefault();
-      const at = text.findIndex((c) => c.name === s.current);
-      const step = ev.key === 'ArrowDown' ? 1 : text.length - 1;
-      actions.selectChannel(text[(Math.max(at, 0) + step) % text.length].name);
+      const at = Math.max(text.findIndex((c) => c.name === s.current), 0);
+      const down = ev.key === 'ArrowDown';
+      // Walk the list round from the current channel; with Shift, stop only at an unread one.
+      for (let i = 1; i <= text.length; i++) {
+        const c = text[(at + (down ? i : text.length * 2 - i)) % text.length];
+        if (!ev.shiftKey || (c.name !== s.current && isUnread(s, c.name))) {
+          if (c.name !== s.current) actions.selectChannel(c.name);
+          return;
+        }
+      }
     } else if (ev.key === '?' && !ev.ctrlKey && !ev.metaKey && !ev.altKey && !inTextField(ev) && !dialogOpen) {
       ev.preventDefault();
       openSheet();

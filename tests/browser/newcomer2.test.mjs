@@ -210,4 +210,50 @@ describe('the newcomer\'s text client, part 2', { timeout: 90_000 }, () => {
     await sheet.waitFor({ state: 'detached' });
     assert.deepEqual(bob.problems, []);
   });
+
+  it('jumps to the next unread channel with Alt+Shift+Down, skipping read ones', async () => {
+    const made = await alice.page.evaluate(async () => (await fetch('/api/channels', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'third', kind: 'text' }),
+    })).status);
+    assert.equal(made, 201);
+    await alice.page.locator('#sidebar .chan[data-channel="third"]').click();
+    await send(alice.page, 'unread for bob');
+    const page = bob.page;
+    await page.locator('#sidebar .chan.unread[data-channel="third"]').waitFor();
+    assert.equal(await page.locator('#sidebar .chan.unread[data-channel="side"]').count(), 0);
+    await page.locator('#sidebar .chan[data-channel="general"]').click();
+    await page.locator('#composer-input').focus();
+    await page.keyboard.press('Alt+Shift+ArrowDown');
+    await page.locator('#sidebar .chan.active[data-channel="third"]').waitFor();
+    await page.keyboard.press('Alt+Shift+ArrowDown');
+    await page.waitForTimeout(200);
+    assert.equal(await page.locator('#sidebar .chan.active').getAttribute('data-channel'), 'third', 'nothing else unread: stay');
+  });
+
+  it('offers to send an over-long text as a file instead of losing it', async () => {
+    const page = alice.page;
+    await page.locator('#sidebar .chan[data-channel="general"]').click();
+    const long = 'long paste '.repeat(410); // 4510 characters
+    await page.locator('#composer-input').fill(long);
+    const btn = page.locator('#send-as-file');
+    await btn.waitFor();
+    await btn.click();
+    assert.equal(await page.locator('#composer-input').inputValue(), '');
+    assert.ok(await btn.isHidden());
+    // Wait for the upload, then send the message that carries it.
+    await page.waitForFunction(() => !document.querySelector('.attach-progress'), null, { timeout: 10_000 });
+    await page.waitForTimeout(300);
+    await page.locator('#composer-input').press('Enter');
+    const got = await page.waitForFunction(async () => {
+      const res = await fetch('/api/history?channel=general&limit=5');
+      const list = await res.json();
+      const m = list.find((/** @type {any} */ x) => x.attachments?.some((/** @type {any} */ a) => a.filename === 'message.txt'));
+      return m ? m.attachments[0] : null;
+    }, null, { timeout: 10_000, polling: 300 });
+    const att = await got.jsonValue();
+    const text = await page.evaluate(async (url) => (await fetch(url)).text(), att.url);
+    assert.equal(text, long, 'the file holds every character typed');
+    assert.deepEqual(alice.problems, []);
+  });
 });
