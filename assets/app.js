@@ -15,6 +15,7 @@ import { fillIcons } from './icons.js';
 import { toast } from './ui.js';
 import { createAuthView } from './views/auth.js';
 import { renderSidebar } from './views/sidebar.js';
+import { installShortcuts } from './views/shortcuts.js';
 import { renderMembers } from './views/members.js';
 import { createMessagesView } from './views/messages.js';
 import { createComposer } from './views/composer.js';
@@ -38,6 +39,7 @@ import { pickAvatar } from './views/attachments.js';
  * @property {()=>string} voiceChannel the voice channel this page is connected to, or ''
  * @property {()=>void} voiceSettings
  * @property {(kind:'text'|'voice')=>void} openCreateChannel
+ * @property {(name:string)=>void} deleteChannel asks, then deletes (admin)
  * @property {()=>void} enableNotifications
  * @property {()=>void} changeAvatar
  * @property {()=>void} logout
@@ -197,6 +199,7 @@ const actions = {
   voiceChannel: () => voice.currentChannel(),
   voiceSettings: () => voice.openSettings(),
   openCreateChannel: (kind) => dialogs.openCreateChannel(app, kind),
+  deleteChannel: (name) => void dialogs.deleteChannel(app, name),
   changeAvatar() {
     pickAvatar((user) => {
       state.me = user;
@@ -296,7 +299,7 @@ const actions = {
 
 const layout = createLayout({
   invite: () => void dialogs.openInvite(app),
-  deleteChannel: () => void dialogs.deleteCurrentChannel(app),
+  deleteChannel: () => void dialogs.deleteChannel(app, app.state.current),
   callPill: () => layout.openSidebar(),
 });
 const bootEl = /** @type {HTMLElement} */ (document.getElementById('boot'));
@@ -304,6 +307,7 @@ const messagesView = createMessagesView(actions);
 const composer = createComposer(actions);
 const auth = createAuthView((user) => start(user));
 const search = createSearch(actions);
+installShortcuts(() => state, actions);
 
 window.addEventListener('hashchange', () => {
   const name = hashChannel();

@@ -1,6 +1,8 @@
 // @ts-check
-//! The safe markdown subset for message text: **bold**, *italic* / _italic_, `inline code`,
-//! ```code blocks```, links ([text](url) and bare URLs), and @mentions. It builds DOM nodes
+//! The safe markdown subset for message text, as Discord has it: **bold**, *italic* /
+//! _italic_, ~~strike~~, ||spoiler|| (hidden until clicked), `inline code`, ```code blocks```,
+//! links ([text](url) and bare URLs), @mentions and #channel links; and per line `> quote`,
+//! `#`/`##`/`###` headings and `-`/`*`/`1.` lists. It builds DOM nodes
 //! directly: user text only ever enters the page through `createTextNode`, and nothing is ever
 //! parsed as HTML. Only http: and https: URLs become links, always with
 //! rel="noopener noreferrer" and target=_blank; anything else (javascript:, data:, …) stays
@@ -9,7 +11,8 @@
 /**
  * Who the text is shown to: `me` (whose mentions get a stronger highlight) and which names
  * are users at all (`@nobody` stays plain text, issue 18 bug 10).
- * @typedef {{me?:string, isUser?:(name:string)=>boolean}} Viewer
+ * `isChannel` says which `#name`s are text channels (others stay plain text).
+ * @typedef {{me?:string, isUser?:(name:string)=>boolean, isChannel?:(name:string)=>boolean}} Viewer
  */
 
 /** Mentions that name no account but everyone in the channel. */
@@ -21,17 +24,18 @@ const GROUP_MENTIONS = new Set(['everyone', 'here']);
  * @param {string} [me] the viewer's username, whose mentions get a stronger highlight
  * @param {(name:string)=>boolean} [isUser] whether a name is an account; without it every
  *   well-formed @name is highlighted
+ * @param {(name:string)=>boolean} [isChannel] whether `#name` is a text channel to link to
  * @returns {DocumentFragment}
  */
-export function renderMarkdown(content, me, isUser) {
+export function renderMarkdown(content, me, isUser, isChannel) {
   /** @type {Viewer} */
-  const who = { me, isUser };
+  const who = { me, isUser, isChannel };
   const frag = document.createDocumentFragment();
   // Code blocks first: nothing inside them is interpreted.
   const fence = /```(?:([A-Za-z0-9_+-]{1,20})\n)?([\s\S]*?)```/g;
   let at = 0;
   for (let m; (m = fence.exec(content)); ) {
-    if (m.index > at) inline(frag, content.slice(at, m.index), who, 0);
+    if (m.index > at) blocks(frag, content.slice(at, m.index), who);
     const pre = document.createElement('pre');
     const code = document.createElement('code');
     code.textContent = m[2].replace(/^\n/, '').replace(/\n$/, '');
@@ -40,8 +44,73 @@ export function renderMarkdown(content, me, isUser) {
     frag.append(pre);
     at = fence.lastIndex;
   }
-  if (at < content.length) inline(frag, content.slice(at), who, 0);
+  if (at < content.length) blocks(frag, content.slice(at), who);
   return frag;
+}
+
+/** Line-level rules (Discord's): a heading, a quote, a bullet or a numbered list item. */
+const LINE_RULES = [
+  { kind: 'heading', re: /^(#{1,3}) (\S.*)$/ },
+  { kind: 'quote', re: /^> ?(.*)$/ },
+  { kind: 'ul', re: /^\s{0,3}[-*] (\S.*)$/ },
+  { kind: 'ol', re: /^\s{0,3}(\d{1,9})\. (\S.*)$/ },
+];
+
+/**
+ * Splits text into lines, groups runs of quote / list lines into one element each, and hands
+ * everything else to `inline` as one text run (the message keeps `white-space: pre-wrap`).
+ * @param {Node} parent @param {string} text @param {Viewer} who
+ */
+function blocks(parent, text, who) {
+  const lines = text.split('\n');
+  /** @type {string[]} */
+  let plain = [];
+  /** @type {{kind:string, el:HTMLElement}|null} */
+  let group = null;
+  const flushPlain = () => {
+    if (plain.length) inline(parent, plain.join('\n'), who, 0);
+    plain = [];
+  };
+  for (const line of lines) {
+    let hit = null;
+    for (const rule of LINE_RULES) {
+      const m = rule.re.exec(line);
+      if (m) {
+        hit = { kind: rule.kind, m };
+        break;
+      }
+    }
+    if (!hit) {
+      group = null;
+      plain.push(line);
+      continue;
+    }
+    flushPlain();
+    const { kind, m } = hit;
+    if (kind === 'heading') {
+      group = null;
+      const el = document.createElement(`h${m[1].length + 2}`); // h3–h5: below the page's own
+      el.className = 'md-heading';
+      inline(el, m[2], who, 0);
+      parent.appendChild(el);
+      continue;
+    }
+    if (!group || group.kind !== kind) {
+      const el = /** @type {HTMLElement} */ (document.createElement(kind === 'quote' ? 'blockquote' : kind));
+      if (kind === 'ol') /** @type {HTMLOListElement} */ (el).start = Math.min(Number(m[1]), 1e9);
+      parent.appendChild(el);
+      group = { kind, el };
+    }
+    if (kind === 'quote') {
+      if (group.el.childNodes.length) group.el.appendChild(document.createTextNode('\n'));
+      inline(group.el, m[1], who, 0);
+    } else {
+      const li = document.createElement('li');
+      inline(li, kind === 'ol' ? m[2] : m[1], who, 0);
+      group.el.appendChild(li);
+    }
+  }
+  flushPlain();
 }
 
 /** Is this a URL we are willing to make a link of? @param {string} raw */
@@ -60,13 +129,19 @@ const RULES = [
   { kind: 'link', re: /\[([^\]\n]{1,300})\]\(([^)\s]{1,2000})\)/y },
   { kind: 'url', re: /https?:\/\/[^\s<>"'`]+[^\s<>"'`.,:;!?)\]]/y },
   { kind: 'bold', re: /\*\*(?=\S)([\s\S]+?)\*\*/y },
+  { kind: 'strike', re: /~~(?=\S)([\s\S]+?)~~/y },
+  { kind: 'spoiler', re: /\|\|(?=\S)([\s\S]+?)\|\|/y },
+  { kind: 'channel', re: /#([a-z0-9_-]{1,32})/y },
   { kind: 'italic', re: /\*(?=[^\s*])([^*]+?)\*/y },
   { kind: 'italic', re: /\b_(?=\S)([^_]+?)_\b/y },
   { kind: 'mention', re: /@[A-Za-z0-9_.-]{2,32}/y },
 ];
 
 /** Characters where an inline rule may start; everything else is plain text. */
-const STARTS = /[`[h*_@]/;
+const STARTS = /[`[h*_@~|#]/;
+
+/** Rules whose inside is markdown again, so their depth is bounded. */
+const NESTING = new Set(['bold', 'italic', 'strike', 'spoiler']);
 
 /**
  * @param {Node} parent
@@ -81,12 +156,13 @@ function inline(parent, text, who, depth) {
     const pos = s.index;
     let matched = null;
     for (const rule of RULES) {
-      if (depth > 3 && (rule.kind === 'bold' || rule.kind === 'italic')) continue;
+      if (depth > 3 && NESTING.has(rule.kind)) continue;
       rule.re.lastIndex = pos;
       const m = rule.re.exec(text);
       if (m) {
         // `mention` must not start inside a word (e.g. an e-mail address).
         if (rule.kind === 'mention' && pos > 0 && /[A-Za-z0-9_.-]/.test(text[pos - 1])) continue;
+        if (rule.kind === 'channel' && (!who.isChannel?.(m[1]) || (pos > 0 && /[A-Za-z0-9&]/.test(text[pos - 1])))) continue;
         if (rule.kind === 'url' && pos > 0 && /[A-Za-z0-9]/.test(text[pos - 1])) continue;
         matched = { kind: rule.kind, m };
         break;
@@ -132,6 +208,43 @@ function node(kind, m, who, depth) {
       const el = document.createElement(kind === 'bold' ? 'strong' : 'em');
       inline(el, m[1], who, depth + 1);
       return el;
+    }
+    case 'strike': {
+      const el = document.createElement('s');
+      inline(el, m[1], who, depth + 1);
+      return el;
+    }
+    case 'spoiler': {
+      // Hidden (by CSS) until clicked or activated from the keyboard; then it stays shown.
+      const el = document.createElement('span');
+      el.className = 'spoiler';
+      el.tabIndex = 0;
+      el.setAttribute('role', 'button');
+      el.setAttribute('aria-label', 'Spoiler: activate to reveal');
+      const reveal = () => {
+        el.classList.add('revealed');
+        el.removeAttribute('role');
+        el.removeAttribute('aria-label');
+        el.removeAttribute('tabindex');
+      };
+      el.addEventListener('click', reveal);
+      el.addEventListener('keydown', (ev) => {
+        if (ev.key === 'Enter' || ev.key === ' ') {
+          ev.preventDefault();
+          reveal();
+        }
+      });
+      inline(el, m[1], who, depth + 1);
+      return el;
+    }
+    case 'channel': {
+      // A same-page link: messages.js catches the click and opens the channel.
+      const a = document.createElement('a');
+      a.className = 'channel-link';
+      a.href = `#${m[1]}`;
+      a.dataset.channel = m[1];
+      a.textContent = m[0];
+      return a;
     }
     case 'mention': {
       const name = m[0].slice(1);

@@ -25,6 +25,7 @@ export const HISTORY_MAX = 200;
  * @typedef {{id:number, username:string, admin:boolean, avatar_url?:string|null,
  *   display_name?:string|null}} User
  * @typedef {{name:string, kind:'text'|'voice', topic:string}} Channel
+ * @typedef {{code:string, expires_ts:number, max_uses:number, uses:number, created_ts:number}} Invite
  * @typedef {{id:number, channel:string, author:string, content:string, ts:number,
  *   edited_ts:number|null, reply_to:number|null, reactions:Record<string,string[]>,
  *   attachments?:import('./views/attachments.js').Attachment[]}} Message
@@ -102,6 +103,8 @@ function httpCode(status) {
 export const rest = {
   /** @returns {Promise<{user:User}>} */
   me: () => api('GET', '/api/me'),
+  /** Unauthenticated: whether the server has no account yet. @returns {Promise<{first_run:boolean}>} */
+  setup: () => api('GET', '/api/setup'),
   /** @param {string} username @param {string} password */
   login: (username, password) => api('POST', '/api/login', { username, password }),
   /** @param {string} username @param {string} password @param {string} [invite] */
@@ -116,8 +119,15 @@ export const rest = {
   createChannel: (name, kind, topic) => api('POST', '/api/channels', { name, kind, topic }),
   /** @param {string} name */
   deleteChannel: (name) => api('DELETE', `/api/channels/${encodeURIComponent(name)}`),
-  /** @returns {Promise<{code:string, expires_ts:number}>} */
-  createInvite: () => api('POST', '/api/invites'),
+  /**
+   * No options means the v1 defaults (one use, a week).
+   * @param {{max_uses?:number, expires_in_s?:number}} [opts] @returns {Promise<Invite>}
+   */
+  createInvite: (opts) => api('POST', '/api/invites', opts),
+  /** The admin's live invites, newest first. @returns {Promise<Invite[]>} */
+  invites: () => api('GET', '/api/invites'),
+  /** @param {string} code */
+  revokeInvite: (code) => api('DELETE', `/api/invites/${encodeURIComponent(code)}`),
   /**
    * Full-text search over the channels the user can read, newest first.
    * @param {string} q words @param {{channel?:string, limit?:number}} [opts]

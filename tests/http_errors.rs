@@ -352,7 +352,9 @@ fn wrong_method_gets_405() {
         ("GET", "/api/login"),
         ("GET", "/api/register"),
         ("GET", "/api/logout"),
-        ("GET", "/api/invites"),
+        // GET /api/invites lists invites since v2.
+        ("PUT", "/api/invites"),
+        ("GET", "/api/invites/abc"),
         ("POST", "/api/me"),
         ("POST", "/api/history?channel=general"),
         ("DELETE", "/api/users"),

@@ -148,6 +148,8 @@ export function createAttachmentTray(changed) {
   return {
     /** Files still uploading: the message waits for them. */
     busy: () => uploads.some((u) => u.status === 'uploading'),
+    /** Queue files for upload, as the picker, a drop or a paste would. */
+    add,
     /** Whether anything is ready to send. */
     hasReady: () => uploads.some((u) => u.status === 'done'),
     /** The ids of the finished uploads, which leave the tray (failed ones stay to be seen). @returns {string[]} */

@@ -28,14 +28,17 @@ export function createAuthView(onSignedIn) {
   const params = new URLSearchParams(location.search);
   const inviteCode = params.get('invite');
   let mode = /** @type {'login'|'register'} */ (inviteCode ? 'register' : 'login');
+  // An empty server has nobody to welcome back: its first account becomes the admin.
+  let firstRun = false;
   if (inviteCode) invite.value = inviteCode;
 
   function setMode(/** @type {'login'|'register'} */ m) {
     mode = m;
     const reg = m === 'register';
-    title.textContent = reg ? 'Create an account' : 'Welcome back!';
+    title.textContent = reg ? (firstRun ? 'Create the first account' : 'Create an account') : 'Welcome back!';
     sub.textContent = reg
-      ? inviteCode ? 'You have been invited to mini-discord.' : 'Join this mini-discord server.'
+      ? firstRun ? 'This server is new: the first account will be its admin.'
+        : inviteCode ? 'You have been invited to mini-discord.' : 'Join this mini-discord server.'
       : 'Sign in to mini-discord.';
     submit.textContent = reg ? 'Create account' : 'Sign in';
     switchText.textContent = reg ? 'Already have an account?' : 'Need an account?';
@@ -45,6 +48,12 @@ export function createAuthView(onSignedIn) {
     error.hidden = true;
   }
   setMode(mode);
+  rest.setup().then((s) => {
+    // Only switch while the page still shows the untouched default, never under a user's hands.
+    if (!s.first_run || username.value) return;
+    firstRun = true;
+    setMode('register');
+  }).catch(() => { /* an older server or an outage: keep the plain sign-in screen */ });
 
   switchBtn.addEventListener('click', () => setMode(mode === 'login' ? 'register' : 'login'));
 

@@ -2,7 +2,8 @@
 //! The composer under the messages: Enter sends, Shift+Enter adds a line, Up arrow in an empty
 //! box edits your last message, Escape cancels a reply. It keeps a draft per channel (saved in
 //! localStorage, so a reload does not lose it), shows the reply bar, who is typing, and the
-//! length counter near the 4000-character limit.
+//! length counter near the 4000-character limit. `@name`, `#channel` and `:emoji:` complete
+//! as you type (autocomplete.js).
 
 import { h } from '../dom.js';
 import { icon } from '../icons.js';
@@ -11,6 +12,7 @@ import { autosize } from './messages.js';
 import { MAX_CONTENT_CHARS } from '../protocol.js';
 import { createAttachmentTray } from './attachments.js';
 import { toast } from '../ui.js';
+import { attachAutocomplete } from './autocomplete.js';
 
 /**
  * @typedef {import('../state.js').State} State
@@ -27,6 +29,7 @@ export function createComposer(actions) {
   const replyBar = /** @type {HTMLElement} */ (document.getElementById('reply-bar'));
   const typing = /** @type {HTMLElement} */ (document.getElementById('typing'));
   const counter = /** @type {HTMLElement} */ (document.getElementById('char-count'));
+  const asFile = /** @type {HTMLButtonElement} */ (document.getElementById('send-as-file'));
 
   let channel = '';
   let lastTypingSent = 0;
@@ -45,6 +48,10 @@ export function createComposer(actions) {
   };
 
   const tray = createAttachmentTray(() => {});
+  const complete = attachAutocomplete(input, /** @type {HTMLElement} */ (form.parentElement), {
+    users: () => [...(last?.users.keys() ?? [])].sort((a, b) => a.localeCompare(b)),
+    channels: () => (last?.channels ?? []).filter((c) => c.kind === 'text').map((c) => c.name),
+  });
 
   function submit() {
     const text = input.value.trim();
@@ -57,6 +64,7 @@ export function createComposer(actions) {
       updateCounter();
       return;
     }
+    complete.close();
     actions.send(text, tray.take());
     lastTypingSent = 0; // the others stop showing us as typing once the message arrives
     input.value = '';
@@ -67,14 +75,24 @@ export function createComposer(actions) {
 
   // No `maxlength` on the text box: it silently cut a long paste to 4000 and the rest was
   // gone (issue 18, bug 5). The text stays whole; over the limit the counter says so and
-  // Enter refuses to send, so the user can shorten it. (Sending it as a file needs the files
-  // feature.)
+  // Enter refuses to send, so the user can shorten it, or "Send as a file" turns the text
+  // into message.txt in the upload tray.
   function updateCounter() {
     const n = [...input.value].length;
     counter.textContent = n > MAX_CHARS ? `${n} / ${MAX_CHARS} — too long to send`
       : n > MAX_CHARS - 500 ? `${MAX_CHARS - n}` : '';
     counter.classList.toggle('over', n > MAX_CHARS);
+    asFile.hidden = n <= MAX_CHARS;
   }
+  asFile.addEventListener('click', () => {
+    tray.add([new File([input.value], 'message.txt', { type: 'text/plain' })]);
+    input.value = '';
+    saveDraft();
+    autosize(input);
+    updateCounter();
+    input.focus();
+    toast('Your text is attached as message.txt: press Enter to send it.', 'info');
+  });
 
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -82,6 +100,7 @@ export function createComposer(actions) {
     input.focus();
   });
   input.addEventListener('keydown', (ev) => {
+    if (complete.handleKey(ev)) return;
     if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
       ev.preventDefault();
       submit();

@@ -52,6 +52,13 @@ export function createMessagesView(actions) {
     jump.hidden = stick || distanceFromBottom() < scroller.clientHeight;
   };
 
+  // `#channel` links in message text (markdown.js) open the channel in this page.
+  list.addEventListener('click', (ev) => {
+    const a = /** @type {HTMLElement|null} */ (ev.target instanceof Element ? ev.target.closest('a.channel-link') : null);
+    if (!a?.dataset.channel) return;
+    ev.preventDefault();
+    actions.selectChannel(a.dataset.channel);
+  });
   scroller.addEventListener('scroll', () => {
     stick = distanceFromBottom() < STICK_PX;
     if (stick) actions.seenBottom();
@@ -89,6 +96,8 @@ export function createMessagesView(actions) {
   let usersFrom = null;
   /** @param {string} name */
   const isUser = (name) => userNames.has(name.toLowerCase());
+  /** @param {string} name */
+  const isChannel = (name) => !!last?.channels.some((c) => c.kind === 'text' && c.name === name);
 
   /** @param {State} s */
   function render(s) {
@@ -252,7 +261,7 @@ export function createMessagesView(actions) {
         h('span', { class: 'author' }, m.author),
         h('time', { class: 'ts', dateTime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() }, formatTime(m.ts))),
       editing ? editor(m) : h('div', { class: 'msg-content', dir: 'auto' },
-        isolateBidi(renderMarkdown(m.content, me, isUser)),
+        isolateBidi(renderMarkdown(m.content, me, isUser, isChannel)),
         m.edited_ts ? h('span', { class: 'edited', title: `Edited ${new Date(m.edited_ts).toLocaleString()}` }, ' (edited)') : null),
       editing ? null : renderAttachments(m.attachments),
       reactions(s, m),
@@ -406,7 +415,7 @@ export function createMessagesView(actions) {
       grouped ? null : h('div', { class: 'msg-head' },
         h('span', { class: 'author' }, me),
         h('time', { class: 'ts' }, formatTime(e.ts))),
-      h('div', { class: 'msg-content', dir: 'auto' }, isolateBidi(renderMarkdown(e.content, me, isUser))),
+      h('div', { class: 'msg-content', dir: 'auto' }, isolateBidi(renderMarkdown(e.content, me, isUser, isChannel))),
       note),
     );
   }

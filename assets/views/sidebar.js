@@ -40,7 +40,7 @@ export function renderSidebar(s, actions) {
         return JSON.stringify([c.topic, c.name === s.current, isUnread(s, c.name), cs?.mentions ?? 0]);
       }
       const members = s.voice.get(c.name);
-      return JSON.stringify([c.topic, members ? [...members] : [], actions.voiceChannel() === c.name]);
+      return JSON.stringify([c.topic, members ? [...members] : [], actions.voiceChannel() === c.name, admin]);
     },
     (r) => {
       if (r.kind === 'head') {
@@ -92,6 +92,14 @@ export function renderSidebar(s, actions) {
         h('span', { class: 'chan-icon', 'aria-hidden': 'true' }, icon('speaker')),
         h('span', { class: 'chan-name' }, c.name),
         ),
+        // A voice channel is never "current", so the header's delete button cannot reach it.
+        admin && h('button', {
+          class: 'icon-btn small chan-delete',
+          type: 'button',
+          title: `Delete ${c.name}`,
+          'aria-label': `Delete voice channel ${c.name}`,
+          onclick: () => actions.deleteChannel(c.name),
+        }, icon('trash')),
         members.length
           ? h('ul', { class: 'voice-members', 'aria-label': `In ${c.name}` },
             members.map(([user, st]) =>

@@ -49,9 +49,19 @@ fn route(req: &Request, app: &App) -> ApiResult<Response> {
             _ => Err(method_not_allowed()),
         };
     }
+    if let Some(code) = path.strip_prefix("/api/invites/") {
+        return invite_by_code(req, app, code);
+    }
     match (m, path) {
         ("GET" | "HEAD", "/healthz") => health(app),
         ("GET", "/metrics") => metrics(req, app),
+        ("GET", "/api/setup") => {
+            // Unauthenticated on purpose: the sign-in page asks before anyone has an account,
+            // so it can say "create the first account" instead of "welcome back".
+            let users = app.store.read(store::user_count)?;
+            Ok(Response::json(200, &json!({ "first_run": users == 0 }))
+                .with_header("Cache-Control", "no-store"))
+        }
         ("POST", "/api/register") => register(req, app),
         ("POST", "/api/login") => login(req, app),
         ("POST", "/api/logout") => logout(req, app),
@@ -60,6 +70,11 @@ fn route(req: &Request, app: &App) -> ApiResult<Response> {
             Ok(Response::json(200, &json!({ "user": user })))
         }
         ("POST", "/api/invites") => create_invite(req, app),
+        ("GET", "/api/invites") => {
+            admin(req, app)?;
+            let invites = app.store.read(store::live_invites)?;
+            Ok(Response::json(200, &json!(invites)).with_header("Cache-Control", "no-store"))
+        }
         ("GET", "/api/channels") => {
             signed_in(req, app)?;
             let channels = app.store.read(store::list_channels)?;
@@ -83,9 +98,9 @@ fn route(req: &Request, app: &App) -> ApiResult<Response> {
         }
         (
             _,
-            "/healthz" | "/metrics" | "/api/register" | "/api/login" | "/api/logout" | "/api/me"
-            | "/api/invites" | "/api/channels" | "/api/users" | "/api/history" | "/api/search"
-            | "/api/webrtc-config" | "/ws" | "/ws/voice",
+            "/healthz" | "/metrics" | "/api/setup" | "/api/register" | "/api/login" | "/api/logout"
+            | "/api/me" | "/api/invites" | "/api/channels" | "/api/users" | "/api/history"
+            | "/api/search" | "/api/webrtc-config" | "/ws" | "/ws/voice",
         ) => Err(method_not_allowed()),
         _ if path.starts_with("/api/") => Err(ApiError::not_found("no such endpoint")),
         ("GET" | "HEAD", _) => {
@@ -343,17 +358,61 @@ fn logout(req: &Request, app: &App) -> ApiResult<Response> {
     ))
 }
 
+/// The most uses one invite may have: enough for a large community's announcement link,
+/// small enough that a leaked code cannot fill the server unnoticed.
+const MAX_INVITE_USES: i64 = 10_000;
+/// The longest an invite may live (30 days): a forgotten link should die on its own.
+const MAX_INVITE_TTL_S: i64 = 30 * 24 * 3600;
+
+#[derive(Deserialize, Default)]
+struct InviteBody {
+    #[serde(default)]
+    max_uses: Option<i64>,
+    #[serde(default)]
+    expires_in_s: Option<i64>,
+}
+
 fn create_invite(req: &Request, app: &App) -> ApiResult<Response> {
     let user = admin(req, app)?;
+    // No body (v1 clients) means the v1 defaults: one use, `INVITE_TTL_MS`.
+    let b: InviteBody = if req.body.is_empty() {
+        InviteBody::default()
+    } else {
+        body(req)?
+    };
+    let max_uses = b.max_uses.unwrap_or(1);
+    if !(1..=MAX_INVITE_USES).contains(&max_uses) {
+        return Err(ApiError::bad_request(format!(
+            "max_uses must be 1 to {MAX_INVITE_USES}"
+        )));
+    }
+    let ttl_ms = match b.expires_in_s {
+        None => auth::INVITE_TTL_MS,
+        Some(s) if (1..=MAX_INVITE_TTL_S).contains(&s) => s * 1000,
+        Some(_) => {
+            return Err(ApiError::bad_request(format!(
+                "expires_in_s must be 1 to {MAX_INVITE_TTL_S}"
+            )))
+        }
+    };
     let code = auth::new_invite_code();
-    let expires_ts = now_ms() + auth::INVITE_TTL_MS;
-    let c2 = code.clone();
-    app.store
-        .call(move |c| store::insert_invite(c, &c2, user.id, expires_ts))?;
-    Ok(Response::json(
-        201,
-        &json!({ "code": code, "expires_ts": expires_ts }),
-    ))
+    let expires_ts = now_ms() + ttl_ms;
+    let invite = app
+        .store
+        .call(move |c| store::insert_invite(c, &code, user.id, expires_ts, max_uses))?;
+    Ok(Response::json(201, &json!(invite)))
+}
+
+fn invite_by_code(req: &Request, app: &App, code: &str) -> ApiResult<Response> {
+    match req.method.as_str() {
+        "DELETE" => {
+            admin(req, app)?;
+            let code = code.to_string();
+            app.store.call(move |c| store::revoke_invite(c, &code))?;
+            Ok(Response::no_content())
+        }
+        _ => Err(method_not_allowed()),
+    }
 }
 
 #[derive(Deserialize)]

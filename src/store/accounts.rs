@@ -59,26 +59,87 @@ pub fn insert_user(
     })
 }
 
-/// Marks an invite used by `user_id`; `Forbidden` when it is unknown, used or expired.
+/// An invite as `POST`/`GET /api/invites` show it.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct Invite {
+    pub code: String,
+    pub expires_ts: i64,
+    pub max_uses: i64,
+    pub uses: i64,
+    pub created_ts: i64,
+}
+
+/// The SQL condition for a code that can still be used (the contract's "valid": not expired,
+/// not revoked, uses left); `?1` is now.
+const LIVE: &str = "revoked = 0 AND uses < max_uses AND expires_ts > ?1";
+
+/// Counts one use of an invite by `user_id`; `Forbidden` when it is unknown, used up,
+/// revoked or expired. One UPDATE, so two sign-ups racing for the last use cannot both win.
 pub fn use_invite(conn: &Connection, code: &str, user_id: i64) -> ApiResult<()> {
     let n = conn
-        .prepare_cached("UPDATE invites SET used_by = ?1 WHERE code = ?2 AND used_by IS NULL AND expires_ts > ?3")?
-        .execute(params![user_id, code, now_ms()])?;
+        .prepare_cached(&format!(
+            "UPDATE invites SET uses = uses + 1, used_by = ?2 WHERE code = ?3 AND {LIVE}"
+        ))?
+        .execute(params![now_ms(), user_id, code])?;
     if n == 1 {
         Ok(())
     } else {
         Err(ApiError::forbidden(
-            "that invite is not valid (unknown, used or expired)",
+            "that invite is not valid (unknown, used up, revoked or expired)",
         ))
     }
 }
 
-pub fn insert_invite(conn: &Connection, code: &str, by: i64, expires_ts: i64) -> ApiResult<()> {
+pub fn insert_invite(
+    conn: &Connection,
+    code: &str,
+    by: i64,
+    expires_ts: i64,
+    max_uses: i64,
+) -> ApiResult<Invite> {
+    let now = now_ms();
     conn.prepare_cached(
-        "INSERT INTO invites (code, created_by, created_ts, expires_ts) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO invites (code, created_by, created_ts, expires_ts, max_uses) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![code, by, now_ms(), expires_ts])?;
-    Ok(())
+    .execute(params![code, by, now, expires_ts, max_uses])?;
+    Ok(Invite {
+        code: code.to_string(),
+        expires_ts,
+        max_uses,
+        uses: 0,
+        created_ts: now,
+    })
+}
+
+/// The invites that can still be used, newest first.
+pub fn live_invites(conn: &Connection) -> ApiResult<Vec<Invite>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT code, expires_ts, max_uses, uses, created_ts FROM invites WHERE {LIVE} ORDER BY created_ts DESC, code"
+    ))?;
+    let rows = st.query_map(params![now_ms()], |r| {
+        Ok(Invite {
+            code: r.get(0)?,
+            expires_ts: r.get(1)?,
+            max_uses: r.get(2)?,
+            uses: r.get(3)?,
+            created_ts: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Revokes a live invite; `NotFound` when there is none by that code (or it is already dead).
+pub fn revoke_invite(conn: &Connection, code: &str) -> ApiResult<()> {
+    let n = conn
+        .prepare_cached(&format!(
+            "UPDATE invites SET revoked = 1 WHERE code = ?2 AND {LIVE}"
+        ))?
+        .execute(params![now_ms(), code])?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("no live invite with that code"))
+    }
 }
 
 /// The user and their password hash, by name ignoring case.

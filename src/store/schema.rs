@@ -116,6 +116,14 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX sessions_by_user ON sessions(user_id, created_ts);
     "#,
+    // 4: invites v2 ("The text client as a newcomer finds it"): several uses and revocation.
+    // Existing rows keep v1 meaning: one use, used when `used_by` is set.
+    r#"
+    ALTER TABLE invites ADD COLUMN max_uses INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE invites ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE invites ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
+    UPDATE invites SET uses = 1 WHERE used_by IS NOT NULL;
+"#,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
