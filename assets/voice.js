@@ -561,6 +561,7 @@ async function toggleScreen() {
       return;
     }
   }
+  for (const r of s.remotes.values()) syncVideo(s, r); // sends only to those who watch
   sendState();
   render();
 }
