@@ -29,7 +29,7 @@ export const HISTORY_MAX = 200;
  *   edited_ts:number|null, reply_to:number|null, reactions:Record<string,string[]>,
  *   attachments?:import('./views/attachments.js').Attachment[]}} Message
  * @typedef {{user:string, status:'online'|'offline'}} Presence
- * @typedef {{channel:string, user:string, muted:boolean, deafened:boolean}} VoiceMember
+ * @typedef {{channel:string, user:string, muted:boolean, deafened:boolean, video?:boolean, screen?:boolean}} VoiceMember
  * @typedef {{type:'ready', user:User, channels:Channel[], presence:Presence[],
  *   voice:VoiceMember[], last_ids:Record<string,number>}} ReadyFrame
  * @typedef {Record<string, any> & {type:string}} Frame

@@ -136,6 +136,7 @@ describe('video and screen share', { timeout: 90_000 }, () => {
     // Camera on: Bob decodes Alice's frames, and her tile shows video instead of her avatar.
     await alice.page.click('#voice-panel .vp-camera');
     await alice.page.locator('#voice-panel .vp-camera[aria-pressed="true"]').waitFor();
+    await bob.page.locator('#sidebar .voice-member .vm-camera').waitFor();
     await framesArrive(bob, 'camera');
     await bob.page.locator('#voice-video .vv-tile[data-key^="cam:"][data-user="alice"][data-video="true"]').waitFor();
     await bob.page.locator('#voice-video .vv-tile[data-user="bob"][data-video="false"] .avatar').waitFor();
@@ -162,6 +163,8 @@ describe('video and screen share', { timeout: 90_000 }, () => {
     const bobDuring = await videoDelta(bob);
     assert.equal(bobDuring.bytes, 0, `bob did not ask to watch: no video bytes (${JSON.stringify(bobDuring)})`);
     await bob.page.locator('#voice-video .vv-screen[data-user="alice"][data-video="false"] .vv-watch').waitFor();
+    // Bob's sidebar (fed by /ws voice_state) says Alice is live.
+    await bob.page.locator('#sidebar .voice-member .vm-live', { hasText: 'LIVE' }).waitFor();
 
     // /ws saw the flags: camera on, then off, then screen on.
     const states = await carol.page.evaluate(() => /** @type {any} */ (window).__states
