@@ -192,6 +192,27 @@ mod tests {
     }
 
     #[test]
+    fn watch_is_a_relay_with_its_flag() {
+        let Signal::Relay { to, frame } = check(ClientVoice::Watch {
+            id: "7".into(),
+            on: true,
+        })
+        .unwrap() else {
+            panic!("watch is relayed")
+        };
+        assert_eq!(to, "7");
+        assert_eq!(
+            Value::Object(frame),
+            serde_json::json!({"type":"watch","on":true})
+        );
+        let nobody = check(ClientVoice::Watch {
+            id: String::new(),
+            on: false,
+        });
+        assert_eq!(nobody.unwrap_err().code, Code::NotFound);
+    }
+
+    #[test]
     fn deafened_implies_muted() {
         assert_eq!(
             check(ClientVoice::State {
