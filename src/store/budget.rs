@@ -114,7 +114,7 @@ mod tests {
         let c = db();
         let u = insert_user(&c, "alice", "h", true).unwrap();
         c.execute_batch("BEGIN IMMEDIATE").unwrap();
-        insert_message(&c, &u, "general", "kept", None, None).unwrap();
+        insert_message(&c, &u, "general", "kept", None, None, &[]).unwrap();
         // A read that cannot finish within the budget: a recursive count to 10^9.
         let slow = within_read_budget(&c, |c| {
             Ok(c.query_row(

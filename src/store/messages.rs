@@ -431,13 +431,13 @@ mod tests {
         let u = insert_user(&c, "alice", "h", true).unwrap();
         let ids: Vec<i64> = (0..5)
             .map(|i| {
-                insert_message(&c, &u, "general", &format!("m{i}"), None, None)
+                insert_message(&c, &u, "general", &format!("m{i}"), None, None, &[])
                     .unwrap()
                     .0
                     .id
             })
             .collect();
-        delete_message(&c, &u, ids[1]).unwrap();
+        delete_message(&c, &blobs(), &u, ids[1]).unwrap();
         let got = |want: &[i64], max| -> Vec<i64> {
             messages_by_id(&c, want, max)
                 .unwrap()
