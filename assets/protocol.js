@@ -174,8 +174,10 @@ export const frames = {
   /** The keep-alive on both sockets; the server answers `pong`. */
   ping: () => ({ type: 'ping' }),
   // ---- /ws/voice
-  /** @param {boolean} muted @param {boolean} deafened */
-  voiceState: (muted, deafened) => ({ type: 'state', muted, deafened }),
+  /** @param {boolean} muted @param {boolean} deafened @param {boolean} [video] @param {boolean} [screen] */
+  voiceState: (muted, deafened, video = false, screen = false) => ({ type: 'state', muted, deafened, video, screen }),
+  /** Ask peer `id` to send (or stop sending) us its screen share. @param {string} id @param {boolean} on */
+  watch: (id, on) => ({ type: 'watch', id, on }),
   /** An SDP offer or answer for one peer. @param {string} to @param {{type:'offer'|'answer', sdp:string}} d */
   description: (to, d) => ({ type: d.type, to, sdp: d.sdp }),
   /** @param {string} to @param {RTCIceCandidateInit} candidate */

@@ -113,7 +113,7 @@ const stage = new VideoStage({
     if (!s || !r) return;
     r.watching = on;
     if (!on) r.screenIn = null;
-    s.sock?.send({ type: 'watch', id, on });
+    s.sock?.send(frames.watch(id, on));
     render();
   },
 });
@@ -498,7 +498,7 @@ function applyMic() {
 }
 
 function sendState() {
-  session?.sock?.send({ ...frames.voiceState(muted || deafened, deafened), video: !!camTrack, screen: !!screenStream });
+  session?.sock?.send(frames.voiceState(muted || deafened, deafened, !!camTrack, !!screenStream));
 }
 
 // ---------------------------------------------------------------- camera and screen share
