@@ -160,6 +160,7 @@ describe('video and screen share', { timeout: 90_000 }, () => {
     await carol.page.click('#voice-video .vv-screen[data-user="alice"] .vv-watch');
     await framesArrive(carol, 'screen');
     await carol.page.locator('#voice-video .vv-stage .vv-screen[data-user="alice"][data-video="true"]').waitFor();
+    if (process.env.MD_VIDEO_SCREENSHOT) await carol.page.screenshot({ path: process.env.MD_VIDEO_SCREENSHOT });
     const bobDuring = await videoDelta(bob);
     assert.equal(bobDuring.bytes, 0, `bob did not ask to watch: no video bytes (${JSON.stringify(bobDuring)})`);
     await bob.page.locator('#voice-video .vv-screen[data-user="alice"][data-video="false"] .vv-watch').waitFor();
