@@ -75,7 +75,7 @@ export function listen(app, { outbox, unread, history }) {
   });
 
   conn.on('voice_state', (f) => {
-    setVoiceMember(state, f.channel, f.user, f.joined, f.muted, f.deafened);
+    setVoiceMember(state, f.channel, f.user, f.joined, f.muted, f.deafened, f.video, f.screen);
     app.changed();
   });
 

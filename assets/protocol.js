@@ -30,7 +30,7 @@ export const HISTORY_MAX = 200;
  *   edited_ts:number|null, reply_to:number|null, reactions:Record<string,string[]>,
  *   attachments?:import('./views/attachments.js').Attachment[]}} Message
  * @typedef {{user:string, status:'online'|'offline'}} Presence
- * @typedef {{channel:string, user:string, muted:boolean, deafened:boolean}} VoiceMember
+ * @typedef {{channel:string, user:string, muted:boolean, deafened:boolean, video?:boolean, screen?:boolean}} VoiceMember
  * @typedef {{type:'ready', user:User, channels:Channel[], presence:Presence[],
  *   voice:VoiceMember[], last_ids:Record<string,number>}} ReadyFrame
  * @typedef {Record<string, any> & {type:string}} Frame
@@ -184,8 +184,10 @@ export const frames = {
   /** The keep-alive on both sockets; the server answers `pong`. */
   ping: () => ({ type: 'ping' }),
   // ---- /ws/voice
-  /** @param {boolean} muted @param {boolean} deafened */
-  voiceState: (muted, deafened) => ({ type: 'state', muted, deafened }),
+  /** @param {boolean} muted @param {boolean} deafened @param {boolean} [video] @param {boolean} [screen] */
+  voiceState: (muted, deafened, video = false, screen = false) => ({ type: 'state', muted, deafened, video, screen }),
+  /** Ask peer `id` to send (or stop sending) us its screen share. @param {string} id @param {boolean} on */
+  watch: (id, on) => ({ type: 'watch', id, on }),
   /** An SDP offer or answer for one peer. @param {string} to @param {{type:'offer'|'answer', sdp:string}} d */
   description: (to, d) => ({ type: d.type, to, sdp: d.sdp }),
   /** @param {string} to @param {RTCIceCandidateInit} candidate */

@@ -57,7 +57,7 @@ export function createState() {
     users: new Map(),
     /** @type {Map<string, 'online'|'offline'>} */
     presence: new Map(),
-    /** @type {Map<string, Map<string, {muted:boolean, deafened:boolean}>>} channel → user → state */
+    /** @type {Map<string, Map<string, {muted:boolean, deafened:boolean, video:boolean, screen:boolean}>>} channel → user → state */
     voice: new Map(),
     /** @type {Map<string, Map<string, number>>} channel → user → shown until (ms) */
     typing: new Map(),
@@ -255,7 +255,7 @@ export function applyReady(s, f, hash) {
   s.channels = f.channels;
   s.presence = new Map(f.presence.map((p) => [p.user, p.status]));
   s.voice = new Map();
-  for (const v of f.voice ?? []) setVoiceMember(s, v.channel, v.user, true, v.muted, v.deafened);
+  for (const v of f.voice ?? []) setVoiceMember(s, v.channel, v.user, true, v.muted, v.deafened, v.video, v.screen);
   const names = new Set(f.channels.map((c) => c.name));
   for (const name of [...s.chans.keys()]) if (!names.has(name)) s.chans.delete(name);
   for (const [name, id] of Object.entries(f.last_ids ?? {})) {
@@ -350,14 +350,14 @@ export function setPresence(s, user, status) {
 
 /**
  * @param {State} s @param {string} channel @param {string} user @param {boolean} joined
- * @param {boolean} muted @param {boolean} deafened
+ * @param {boolean} muted @param {boolean} deafened @param {boolean} [video] @param {boolean} [screen]
  */
-export function setVoiceMember(s, channel, user, joined, muted, deafened) {
+export function setVoiceMember(s, channel, user, joined, muted, deafened, video = false, screen = false) {
   // A user is in at most one voice channel.
   for (const [name, m] of s.voice) if (name !== channel) m.delete(user);
   let m = s.voice.get(channel);
   if (!m) s.voice.set(channel, (m = new Map()));
-  if (joined) m.set(user, { muted: !!muted, deafened: !!deafened });
+  if (joined) m.set(user, { muted: !!muted, deafened: !!deafened, video: !!video, screen: !!screen });
   else m.delete(user);
 }
 

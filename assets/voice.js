@@ -9,7 +9,11 @@
 //! Pieces: voice/signaling.js (the socket, reconnecting), voice/peer.js (one peer connection:
 //! perfect negotiation, ICE restarts, stats), voice/audio.js (microphone, level meters,
 //! <audio> playback, cues), voice/settings.js (stored settings, dialog, TURN self-test),
-//! voice/panel.js (the sidebar panel).
+//! voice/panel.js (the sidebar panel), voice/video.js (camera, screen share, the call window).
+//!
+//! Video (issue 15): the camera goes to every peer; a screen share goes only to peers that
+//! sent `watch` on for it (others see a LIVE tile with a Watch button). Our `state` frame
+//! carries `video` and `screen`, so everyone knows what to expect before any track arrives.
 //!
 //! One owner for voice state: who is in which voice channel (everyone's, from the server's
 //! `ready.voice` and `voice_state`) is app state and changes only through state.js. This
@@ -26,6 +30,9 @@ import {
   loadSettings, userVolume, setUserVolume, keyLabel, fetchIceServers, hasTurn, openSettingsDialog,
 } from './voice/settings.js';
 import { VoicePanel } from './voice/panel.js';
+import {
+  VideoStage, openCamera, openScreen, screenQuality, setScreenQuality, capBitrate, cameraBitrate, screenBitrate,
+} from './voice/video.js';
 
 /** Level meters are sampled this often (speaking rings). */
 const METER_MS = 100;
@@ -33,9 +40,11 @@ const METER_MS = 100;
 const STATS_MS = 2_000;
 
 /**
- * @typedef {{id:string, user:string, muted:boolean, deafened:boolean}} PeerInfo
+ * @typedef {{id:string, user:string, muted:boolean, deafened:boolean, video?:boolean, screen?:boolean}} PeerInfo
  * @typedef {PeerInfo & {link:PeerLink, audio:HTMLAudioElement|null, meter:LevelMeter|null,
- *   speaking:boolean, connectedAfterMs:number|null}} Remote
+ *   speaking:boolean, connectedAfterMs:number|null, offered:boolean,
+ *   camera:MediaStream|null, screenIn:MediaStream|null, watching:boolean, watchedBy:boolean,
+ *   camSender:RTCRtpSender|null, screenSender:RTCRtpSender|null}} Remote
  */
 
 class Session {
@@ -55,6 +64,10 @@ class Session {
     this.sock = null;
     /** @type {MediaStream|null} */
     this.stream = null;
+    /** The stream id our microphone and camera are sent under (stable across a microphone
+     * change): a receiver knows a video track is a camera because it shares a stream with
+     * audio, and a screen share because it does not. */
+    this.callStream = new MediaStream();
     /** @type {LevelMeter|null} */
     this.meter = null;
     this.speaking = false;
@@ -71,6 +84,12 @@ let settings = loadSettings();
 let muted = false;
 let deafened = false;
 let pttHeld = false;
+/** @type {MediaStreamTrack|null} our camera, while it is on */
+let camTrack = null;
+/** @type {MediaStream|null} our screen share, while it is on */
+let screenStream = null;
+/** @type {MediaStream|null} the camera for our own tile */
+let camPreview = null;
 /** @type {Session|null} */
 let session = null;
 /** Why the last join failed or the call ended by itself; shown until dismissed. */
@@ -86,6 +105,18 @@ const audioBox = document.createElement('div');
 audioBox.id = 'voice-audio';
 audioBox.hidden = true;
 document.body.append(audioBox);
+
+const stage = new VideoStage({
+  watch: (id, on) => {
+    const s = session;
+    const r = s?.remotes.get(id);
+    if (!s || !r) return;
+    r.watching = on;
+    if (!on) r.screenIn = null;
+    s.sock?.send(frames.watch(id, on));
+    render();
+  },
+});
 
 const panelRoot = /** @type {HTMLElement} */ (document.getElementById('voice-panel'));
 const panel = new VoicePanel(panelRoot, {
@@ -105,6 +136,12 @@ const panel = new VoicePanel(panelRoot, {
   volume: (user, v) => {
     setUserVolume(user, v);
     for (const r of session?.remotes.values() ?? []) if (r.user === user && r.audio) r.audio.volume = v;
+  },
+  toggleCamera: () => toggleCamera(),
+  toggleScreen: () => toggleScreen(),
+  quality: (q) => {
+    setScreenQuality(q);
+    render();
   },
   enableSound: () => {
     audioCtx?.resume();
@@ -199,19 +236,33 @@ export async function join(channel) {
     render();
   });
   sock.on('peer_state', (f) => {
+    const flags = { muted: !!f.muted, deafened: !!f.deafened, video: !!f.video, screen: !!f.screen };
     const m = s.members.get(f.id);
-    if (m) Object.assign(m, { muted: !!f.muted, deafened: !!f.deafened });
+    if (m) Object.assign(m, flags);
     const r = s.remotes.get(f.id);
     if (r) {
-      r.muted = !!f.muted;
-      r.deafened = !!f.deafened;
+      Object.assign(r, flags);
+      if (!r.video) r.camera = null;
+      if (!r.screen) {
+        // The share ended: a new one is watched only on a new request.
+        r.watching = false;
+        r.screenIn = null;
+      }
       render();
     }
+  });
+  sock.on('watch', (f) => {
+    const r = s.remotes.get(f.from);
+    if (!r) return;
+    r.watchedBy = !!f.on;
+    syncVideo(s, r);
   });
   /** @param {any} f */
   const onDescription = (f) => {
     const r = remoteFor(s, f.from);
-    r?.link.onDescription({ type: f.type, sdp: f.sdp }).catch((err) => console.warn('voice: negotiation failed', err));
+    r?.link.onDescription({ type: f.type, sdp: f.sdp })
+      .then(() => syncVideo(s, r)) // the answering side adds its video once the call exists
+      .catch((err) => console.warn('voice: negotiation failed', err));
   };
   sock.on('offer', onDescription);
   sock.on('answer', onDescription);
@@ -259,6 +310,8 @@ function end(s) {
   for (const id of [...s.remotes.keys()]) removeRemote(s, id);
   s.meter?.close();
   for (const t of s.stream?.getTracks() ?? []) t.stop();
+  stopCamera();
+  stopScreen();
   if (session === s) {
     session = null;
     pttHeld = false;
@@ -273,7 +326,7 @@ function onWelcome(s, f) {
   s.myId = String(f.id);
   s.phase = 'connected';
   s.notice = s.notice.startsWith('Voice connection lost') ? '' : s.notice;
-  if (muted || deafened) sendState();
+  if (muted || deafened || camTrack || screenStream) sendState();
   // API.md: the newcomer offers to everyone already in the room.
   s.members = new Map((f.peers ?? []).filter((p) => typeof p?.id === 'string').map((p) => [p.id, p]));
   for (const p of s.members.values()) addRemote(s, p, true);
@@ -292,13 +345,18 @@ function addRemote(s, p, offer) {
   /** @type {Remote} */
   const r = {
     id: p.id, user: String(p.user ?? '?'), muted: !!p.muted, deafened: !!p.deafened,
+    video: !!p.video, screen: !!p.screen, offered: offer,
+    camera: null, screenIn: null, watching: false, watchedBy: false, camSender: null, screenSender: null,
     audio: null, meter: null, speaking: false, connectedAfterMs: null,
     link: new PeerLink({
       id: p.id,
       myId: s.myId,
       config,
       signal: (frame) => s.sock?.send(frame),
-      onTrack: (stream) => attachAudio(s, r, stream),
+      onTrack: (stream, track) => {
+        if (track.kind === 'audio') attachAudio(s, r, stream);
+        else attachVideo(s, r, stream, track);
+      },
       onChange: () => {
         if (r.link.state === 'connected' && r.connectedAfterMs == null) {
           r.connectedAfterMs = Math.round(performance.now() - s.startedAt);
@@ -311,7 +369,8 @@ function addRemote(s, p, offer) {
   };
   s.remotes.set(p.id, r);
   const track = s.stream?.getAudioTracks()[0];
-  if (track && s.stream) r.link.setTrack(track, s.stream, offer);
+  if (track) r.link.setTrack(track, s.callStream, offer);
+  syncVideo(s, r);
   return r;
 }
 
@@ -362,6 +421,61 @@ function attachAudio(s, r, stream) {
   r.meter = audioCtx ? new LevelMeter(audioCtx, stream) : null;
 }
 
+/** A remote video track: camera (it shares a stream with audio) or screen share.
+ * @param {Session} s @param {Remote} r @param {MediaStream} stream @param {MediaStreamTrack} track */
+function attachVideo(s, r, stream, track) {
+  if (s.remotes.get(r.id) !== r) return;
+  const isCamera = stream.getAudioTracks().length > 0;
+  // Show exactly the video track: a camera's stream also carries the audio that plays elsewhere.
+  const only = new MediaStream([track]);
+  if (isCamera) r.camera = only;
+  else r.screenIn = only;
+  const gone = () => {
+    if (isCamera && r.camera === only) r.camera = null;
+    if (!isCamera && r.screenIn === only) r.screenIn = null;
+    render();
+  };
+  track.addEventListener('ended', gone);
+  stream.addEventListener('removetrack', (ev) => {
+    if (ev.track === track) gone();
+  });
+  render();
+}
+
+/**
+ * Makes what we send to `r` match what we want to: our camera while it is on, our screen
+ * while it is on and `r` watches it. The answering side waits for the call to exist (the
+ * peer's first offer), so the newcomer's offer and ours do not collide.
+ * @param {Session} s @param {Remote} r
+ */
+function syncVideo(s, r) {
+  if (s.remotes.get(r.id) !== r || (!r.offered && !r.link.pc.remoteDescription)) return;
+  if (camTrack && !r.camSender) r.camSender = r.link.addVideo(camTrack, s.callStream);
+  else if (!camTrack && r.camSender) {
+    r.link.removeVideo(r.camSender);
+    r.camSender = null;
+  }
+  const screenTrack = screenStream?.getVideoTracks()[0] ?? null;
+  if (screenTrack && screenStream && r.watchedBy && !r.screenSender) r.screenSender = r.link.addVideo(screenTrack, screenStream);
+  else if ((!screenTrack || !r.watchedBy) && r.screenSender) {
+    r.link.removeVideo(r.screenSender);
+    r.screenSender = null;
+  }
+  applyCaps(s);
+}
+
+/** Bitrate caps by receiver count: in a mesh each receiver costs one more upload. @param {Session} s */
+function applyCaps(s) {
+  const rs = [...s.remotes.values()];
+  const cams = rs.filter((r) => r.camSender).length;
+  const watchers = rs.filter((r) => r.screenSender).length;
+  const q = screenQuality();
+  for (const r of rs) {
+    if (r.camSender) capBitrate(r.camSender, cameraBitrate(cams));
+    if (r.screenSender) capBitrate(r.screenSender, screenBitrate(q, watchers));
+  }
+}
+
 function ensureAudioContext() {
   if (!audioCtx || audioCtx.state === 'closed') {
     try {
@@ -384,7 +498,82 @@ function applyMic() {
 }
 
 function sendState() {
-  session?.sock?.send(frames.voiceState(muted || deafened, deafened));
+  session?.sock?.send(frames.voiceState(muted || deafened, deafened, !!camTrack, !!screenStream));
+}
+
+// ---------------------------------------------------------------- camera and screen share
+
+async function toggleCamera() {
+  const s = session;
+  if (!s) return;
+  if (camTrack) {
+    stopCamera();
+  } else {
+    try {
+      const t = await openCamera();
+      if (session !== s || camTrack) {
+        t.stop();
+        return;
+      }
+      camTrack = t;
+      camPreview = new MediaStream([t]);
+      t.addEventListener('ended', () => {
+        if (camTrack === t) toggleCamera(); // unplugged
+      });
+    } catch (err) {
+      toast(err instanceof Error ? err.message : String(err), 'error');
+      return;
+    }
+  }
+  for (const r of s.remotes.values()) syncVideo(s, r);
+  sendState();
+  render();
+}
+
+function stopCamera() {
+  camTrack?.stop();
+  camTrack = null;
+  camPreview = null;
+  const s = session;
+  if (s) for (const r of s.remotes.values()) syncVideo(s, r);
+}
+
+async function toggleScreen() {
+  const s = session;
+  if (!s) return;
+  if (screenStream) {
+    stopScreen();
+  } else {
+    try {
+      const st = await openScreen(screenQuality());
+      if (!st) return; // picker cancelled
+      if (session !== s || screenStream) {
+        for (const t of st.getTracks()) t.stop();
+        return;
+      }
+      screenStream = st;
+      // The browser's own "Stop sharing" bar ends the track.
+      st.getVideoTracks()[0]?.addEventListener('ended', () => {
+        if (screenStream === st) toggleScreen();
+      });
+    } catch (err) {
+      toast(err instanceof Error ? err.message : String(err), 'error');
+      return;
+    }
+  }
+  for (const r of s.remotes.values()) syncVideo(s, r); // sends only to those who watch
+  sendState();
+  render();
+}
+
+function stopScreen() {
+  for (const t of screenStream?.getTracks() ?? []) t.stop();
+  screenStream = null;
+  const s = session;
+  for (const r of s?.remotes.values() ?? []) {
+    r.watchedBy = false;
+    if (s) syncVideo(s, r);
+  }
 }
 
 function toggleMute() {
@@ -457,7 +646,7 @@ async function settingsChanged(next, what) {
       const old = s.stream;
       s.stream = stream;
       const track = stream.getAudioTracks()[0];
-      for (const r of s.remotes.values()) r.link.setTrack(track, stream, false);
+      for (const r of s.remotes.values()) r.link.setTrack(track, s.callStream, false);
       s.meter?.close();
       s.meter = audioCtx ? new LevelMeter(audioCtx, stream) : null;
       for (const t of old.getTracks()) t.stop();
@@ -510,6 +699,7 @@ function renderNow() {
   const s = session;
   if (!s) {
     panel.update(/** @type {any} */ ({ phase: failure ? 'error' : 'idle', channel: failure?.channel ?? '', error: failure?.message ?? '', errorTitle: failure?.title ?? '' }));
+    stage.update(null);
     return;
   }
   const me = username();
@@ -534,6 +724,17 @@ function renderNow() {
     phase: s.phase, channel: s.channel, error: '', notice: s.notice, muted, deafened,
     relayOnly: settings.relayOnly, ptt: settings.ptt, pttHeld, pttLabel: keyLabel(settings.pttKey),
     autoplayBlocked: s.autoplayBlocked, people,
+    camera: !!camTrack, screen: !!screenStream, quality: screenQuality(),
+  });
+  stage.update({
+    tiles: [
+      { id: 'self', user: me || 'you', self: true, camera: camPreview, speaking: s.speaking },
+      ...remotes.map((r) => ({ id: r.id, user: r.user, self: false, camera: r.video ? r.camera : null, speaking: r.speaking })),
+    ],
+    shares: [
+      ...(screenStream ? [{ id: 'self', user: me || 'you', self: true, stream: screenStream, watching: true }] : []),
+      ...remotes.filter((r) => r.screen).map((r) => ({ id: r.id, user: r.user, self: false, stream: r.watching ? r.screenIn : null, watching: r.watching })),
+    ],
   });
 }
 
@@ -564,5 +765,7 @@ setInterval(async () => {
   const s = session;
   if (!s || !s.remotes.size) return;
   await Promise.all([...s.remotes.values()].map((r) => r.link.readStats()));
-  if (session === s) render();
+  if (session !== s) return;
+  applyCaps(s); // encodings exist only once negotiated: caps set before then are set now
+  render();
 }, STATS_MS);

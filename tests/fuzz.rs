@@ -619,6 +619,7 @@ const OPS: &[(&str, &[&str])] = &[
     ("candidate", &["to", "candidate"]),
     ("state", &["muted", "deafened"]),
     ("speaking", &["speaking"]),
+    ("watch", &["id", "on"]),
     ("nope", &["channel"]),
 ];
 const FIELDS: &[&str] = &[
@@ -634,6 +635,9 @@ const FIELDS: &[&str] = &[
     "muted",
     "deafened",
     "speaking",
+    "on",
+    "video",
+    "screen",
 ];
 
 /// JSON-ish text: real documents (often op-shaped), deep nests, and near-JSON junk.

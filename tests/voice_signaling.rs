@@ -2,7 +2,8 @@
 //! welcome / peer_joined / peer_left, `voice_state` on every `/ws` and in `ready`, relay with
 //! a server-stamped `from`, no relay across rooms, the room cap, one room per user, mute /
 //! deafen / speaking, malformed and oversized signaling, the signaling rate limit, the
-//! handshake rules, and deleting a voice channel with people in it. Every wait is bounded.
+//! handshake rules, deleting a voice channel with people in it, and (issue 15) the
+//! `video` / `screen` flags and the `watch` relay. Every wait is bounded.
 
 mod common;
 
@@ -164,13 +165,13 @@ fn welcome_peer_joined_voice_state_and_ready_snapshot() {
     assert_ne!(a_id, b_id, "peer ids are distinct");
     assert_eq!(
         welcome_b["peers"],
-        json!([{"id": a_id, "user": "alice", "muted": false, "deafened": false}]),
+        json!([{"id": a_id, "user": "alice", "muted": false, "deafened": false, "video": false, "screen": false}]),
         "{welcome_b}"
     );
     let pj = a.recv_type("peer_joined");
     assert_eq!(
         pj["peer"],
-        json!({"id": b_id, "user": "bob", "muted": false, "deafened": false}),
+        json!({"id": b_id, "user": "bob", "muted": false, "deafened": false, "video": false, "screen": false}),
         "{pj}"
     );
     for ws in [&mut wa, &mut wb, &mut wc1, &mut wc2] {
@@ -345,13 +346,13 @@ fn room_cap_refuses_with_room_full_then_closes() {
     let (mut c, c_id, welcome_c) = join(&s, &carol, "lounge");
     assert_eq!(
         welcome_c["peers"],
-        json!([{"id": a_id, "user": "alice", "muted": false, "deafened": false}])
+        json!([{"id": a_id, "user": "alice", "muted": false, "deafened": false, "video": false, "screen": false}])
     );
     // The same user reconnecting (a second tab) to the full room replaces itself.
     let (_a2, a2_id, welcome_a2) = join(&s, &alice, "lounge");
     assert_eq!(
         welcome_a2["peers"],
-        json!([{"id": c_id, "user": "carol", "muted": false, "deafened": false}])
+        json!([{"id": c_id, "user": "carol", "muted": false, "deafened": false, "video": false, "screen": false}])
     );
     expect_error(&mut a, "conflict", "replaced by a second tab");
     assert!(a.close_code().is_some());
@@ -465,7 +466,7 @@ fn state_and_speaking_reach_the_room_and_every_ws() {
     let v = wc.recv_type("voice_state");
     assert_eq!(
         v,
-        json!({"type":"voice_state","channel":"lounge","user":"alice","joined":true,"muted":true,"deafened":false})
+        json!({"type":"voice_state","channel":"lounge","user":"alice","joined":true,"muted":true,"deafened":false,"video":false,"screen":false})
     );
     // The state sticks: snapshot and a newcomer's welcome show it.
     assert_eq!(
@@ -907,4 +908,163 @@ fn sustained_bad_signaling_closes_with_1008() {
     }
     assert_eq!(a.close_code(), Some(1008));
     assert_eq!(b.recv_type("peer_left")["id"], a_id.as_str());
+}
+
+#[test]
+fn video_and_screen_flags_reach_the_room_every_ws_ready_and_welcome() {
+    let s = Server::start(&[]);
+    let alice = s.register("alice");
+    let bob = s.register("bob");
+    let carol = s.register("carol");
+    let (mut wc, _) = s.ws(&carol);
+    let (mut a, a_id, _) = join(&s, &alice, "lounge");
+    let (mut b, _b_id, _) = join(&s, &bob, "lounge");
+    expect_voice_state(&mut wc, "lounge", "alice", true, false);
+    expect_voice_state(&mut wc, "lounge", "bob", true, false);
+
+    a.send(json!({"type":"state","muted":false,"deafened":false,"video":true,"screen":false}));
+    let ps = b.recv_type("peer_state");
+    assert_eq!(
+        ps,
+        json!({"type":"peer_state","id":a_id,"muted":false,"deafened":false,"video":true,"screen":false})
+    );
+    assert_eq!(
+        wc.recv_type("voice_state"),
+        json!({"type":"voice_state","channel":"lounge","user":"alice","joined":true,"muted":false,"deafened":false,"video":true,"screen":false})
+    );
+    // Only the screen flag changes: that alone is a change the room and /ws hear about.
+    a.send(json!({"type":"state","muted":false,"deafened":false,"video":true,"screen":true}));
+    let ps = b.recv_type("peer_state");
+    assert_eq!(
+        (ps["video"].as_bool(), ps["screen"].as_bool()),
+        (Some(true), Some(true)),
+        "{ps}"
+    );
+    let v = wc.recv_type("voice_state");
+    assert_eq!(
+        (v["video"].as_bool(), v["screen"].as_bool()),
+        (Some(true), Some(true)),
+        "{v}"
+    );
+
+    // A /ws opened now sees the flags in ready.voice.
+    let (mut w2, ready) = s.ws(&carol);
+    let alice_in_ready = ready["voice"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user"] == "alice")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        alice_in_ready,
+        json!({"channel":"lounge","user":"alice","muted":false,"deafened":false,"video":true,"screen":true})
+    );
+    // A newcomer's welcome carries them too.
+    let (_c, _c_id, welcome_c) = join(&s, &carol, "lounge");
+    let alice_peer = welcome_c["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["user"] == "alice")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        alice_peer,
+        json!({"id":a_id,"user":"alice","muted":false,"deafened":false,"video":true,"screen":true})
+    );
+    w2.recv_type("voice_state"); // carol joined
+
+    // A v1 `state` without the new fields means camera and screen off.
+    a.send(json!({"type":"state","muted":true,"deafened":false}));
+    let v = w2.recv_type("voice_state");
+    assert_eq!(
+        (
+            v["muted"].as_bool(),
+            v["video"].as_bool(),
+            v["screen"].as_bool()
+        ),
+        (Some(true), Some(false), Some(false)),
+        "{v}"
+    );
+    still_alive(&mut a);
+}
+
+#[test]
+fn watch_is_relayed_to_that_peer_only_within_the_room() {
+    let s = Server::start(&[]);
+    let alice = s.register("alice");
+    let bob = s.register("bob");
+    let carol = s.register("carol");
+    create_voice_channel(&s, &alice, "stage");
+    let (mut a, a_id, _) = join(&s, &alice, "lounge");
+    let (mut b, b_id, _) = join(&s, &bob, "lounge");
+    let (mut c, c_id, _) = join(&s, &carol, "stage");
+    a.recv_type("peer_joined");
+
+    b.send(json!({"type":"watch","id":a_id,"on":true}));
+    assert_eq!(
+        a.recv_type("watch"),
+        json!({"type":"watch","from":b_id,"on":true})
+    );
+    b.send(json!({"type":"watch","id":a_id,"on":false}));
+    assert_eq!(
+        a.recv_type("watch"),
+        json!({"type":"watch","from":b_id,"on":false})
+    );
+    // Not across rooms, not to yourself, not to nobody.
+    c.send(json!({"type":"watch","id":a_id,"on":true}));
+    expect_error(&mut c, "not_found", "cross-room watch");
+    b.send(json!({"type":"watch","id":b_id,"on":true}));
+    expect_error(&mut b, "not_found", "watch yourself");
+    b.send(json!({"type":"watch","id":"987654321","on":true}));
+    expect_error(&mut b, "not_found", "watch nobody");
+    a.send(json!({"type":"watch","id":c_id,"on":true}));
+    expect_error(&mut a, "not_found", "watch into another room");
+    // Malformed: `on` must be a boolean.
+    b.send(json!({"type":"watch","id":a_id,"on":"yes"}));
+    expect_error(&mut b, "bad_request", "on is not a bool");
+    let got = a.drain_for(QUIET);
+    assert!(got.iter().all(|f| f["type"] != "watch"), "{got:?}");
+    let got = c.drain_for(QUIET);
+    assert!(got.iter().all(|f| f["type"] != "watch"), "{got:?}");
+    still_alive(&mut b);
+}
+
+#[test]
+fn watch_spends_the_signaling_budget() {
+    let s = Server::start(&[]);
+    let alice = s.register("alice");
+    let bob = s.register("bob");
+    let (mut a, a_id, _) = join(&s, &alice, "lounge");
+    let (mut b, b_id, _) = join(&s, &bob, "lounge");
+    a.recv_type("peer_joined");
+    const SENT: usize = 500;
+    for i in 0..SENT {
+        b.send(json!({"type":"watch","id":a_id,"on":i % 2 == 0}));
+    }
+    let (mut limited, mut relayed) = (0, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while relayed + limited < SENT && std::time::Instant::now() < deadline {
+        for f in b.drain_for(Duration::from_millis(200)) {
+            assert_eq!(f["code"], "rate_limited", "{f}");
+            limited += 1;
+        }
+        for f in a.drain_for(Duration::from_millis(200)) {
+            if f["type"] == "watch" {
+                assert_eq!(f["from"], b_id.as_str());
+                relayed += 1;
+            }
+        }
+    }
+    assert_eq!(
+        relayed + limited,
+        SENT,
+        "relayed {relayed}, limited {limited}"
+    );
+    assert!(relayed >= 200, "the burst goes through: {relayed}");
+    assert!(
+        limited >= 100,
+        "a flood of watch is refused in part: {limited}"
+    );
 }

@@ -108,6 +108,8 @@ export function renderSidebar(s, actions) {
                 h('span', { class: 'vm-name' }, user),
                 st.muted ? h('span', { class: 'vm-flag', title: 'Muted' }, icon('mic-off'), h('span', { class: 'visually-hidden' }, 'muted')) : null,
                 st.deafened ? h('span', { class: 'vm-flag', title: 'Deafened' }, icon('sound-off'), h('span', { class: 'visually-hidden' }, 'deafened')) : null,
+                st.video ? h('span', { class: 'vm-flag vm-camera', title: 'Camera on' }, voiceIcon('camera'), h('span', { class: 'visually-hidden' }, 'camera on')) : null,
+                st.screen ? h('span', { class: 'vm-live', title: 'Sharing their screen' }, 'LIVE') : null,
               )))
           : null,
       );

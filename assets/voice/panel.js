@@ -1,11 +1,13 @@
 // @ts-check
 //! The voice panel in the sidebar (`#voice-panel`): connection status, everyone in the call
 //! with a speaking ring, mute/deafen flags, the connection path (direct or relayed), RTT and
-//! loss, a volume slider per participant, and the mute / deafen / settings / leave buttons.
+//! loss, a volume slider per participant, and the mute / deafen / camera / share screen
+//! (with its quality) / settings / leave buttons.
 //! Elements are built once and updated in place, so a slider being dragged survives updates.
 
 import { h, avatar } from '../dom.js';
 import { icon } from '../icons.js';
+import { SCREEN_QUALITIES } from './video.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 /** Icons only the voice panel uses (24×24 Material shapes, like icons.js). */
@@ -14,6 +16,8 @@ const PATHS = {
   headset: 'M12 1c-4.97 0-9 4.03-9 9v7c0 1.66 1.34 3 3 3h3v-8H5v-2c0-3.87 3.13-7 7-7s7 3.13 7 7v2h-4v8h3c1.66 0 3-1.34 3-3v-7c0-4.97-4.03-9-9-9z',
   gear: 'M19.14 12.94c.04-.3.06-.61.06-.94 0-.32-.02-.64-.07-.94l2.03-1.58a.49.49 0 0 0 .12-.61l-1.92-3.32a.49.49 0 0 0-.59-.22l-2.39.96c-.5-.38-1.03-.7-1.62-.94l-.36-2.54a.48.48 0 0 0-.48-.41h-3.84c-.24 0-.43.17-.47.41l-.36 2.54c-.59.24-1.13.57-1.62.94l-2.39-.96a.49.49 0 0 0-.59.22L2.74 8.87c-.12.21-.08.47.12.61l2.03 1.58c-.05.3-.09.63-.09.94s.02.64.07.94l-2.03 1.58a.49.49 0 0 0-.12.61l1.92 3.32c.12.22.37.29.59.22l2.39-.96c.5.38 1.03.7 1.62.94l.36 2.54c.05.24.24.41.48.41h3.84c.24 0 .44-.17.47-.41l.36-2.54c.59-.24 1.13-.56 1.62-.94l2.39.96c.22.08.47 0 .59-.22l1.92-3.32c.12-.22.07-.47-.12-.61l-2.01-1.58zM12 15.6c-1.98 0-3.6-1.62-3.6-3.6s1.62-3.6 3.6-3.6 3.6 1.62 3.6 3.6-1.62 3.6-3.6 3.6z',
   hangup: 'M12 9c-1.6 0-3.15.25-4.6.72v3.1c0 .39-.23.74-.56.9-.98.49-1.87 1.12-2.66 1.85-.18.18-.43.28-.7.28-.28 0-.53-.11-.71-.29L.29 13.08a.96.96 0 0 1-.29-.7c0-.28.11-.53.29-.71C3.34 8.78 7.46 7 12 7s8.66 1.78 11.71 4.67c.18.18.29.43.29.71 0 .28-.11.53-.29.71l-2.48 2.48c-.18.18-.43.29-.71.29-.27 0-.52-.11-.7-.28a11.3 11.3 0 0 0-2.67-1.85.99.99 0 0 1-.56-.9v-3.1C15.15 9.25 13.6 9 12 9z',
+  camera: 'M17 10.5V7c0-.55-.45-1-1-1H4c-.55 0-1 .45-1 1v10c0 .55.45 1 1 1h12c.55 0 1-.45 1-1v-3.5l4 4v-11l-4 4z',
+  screen: 'M20 18c1.1 0 1.99-.9 1.99-2L22 6c0-1.11-.9-2-2-2H4c-1.11 0-2 .89-2 2v10c0 1.1.89 2 2 2H0v2h24v-2h-4zM4 6h16v10H4V6z',
   signal: 'M3 21h3v-5H3v5zm5 0h3v-9H8v9zm5 0h3V8h-3v13zm5 0h3V3h-3v18z',
 };
 
@@ -36,10 +40,11 @@ export function voiceIcon(name) {
  *   speaking:boolean, state:string, line:string, path:string, title:string, volume:number}} PersonView
  * @typedef {{phase:'idle'|'joining'|'connected'|'reconnecting'|'error', channel:string,
  *   error:string, errorTitle?:string, notice:string, muted:boolean, deafened:boolean, relayOnly:boolean,
- *   ptt:boolean, pttHeld:boolean, pttLabel:string, autoplayBlocked:boolean, people:PersonView[]}} PanelView
+ *   ptt:boolean, pttHeld:boolean, pttLabel:string, autoplayBlocked:boolean, people:PersonView[],
+ *   camera:boolean, screen:boolean, quality:string}} PanelView
  * @typedef {{leave:()=>void, retry:()=>void, dismiss:()=>void, toggleMute:()=>void,
  *   toggleDeafen:()=>void, settings:()=>void, volume:(user:string, v:number)=>void,
- *   enableSound:()=>void}} PanelHandlers
+ *   enableSound:()=>void, toggleCamera:()=>void, toggleScreen:()=>void, quality:(q:string)=>void}} PanelHandlers
  */
 
 export class VoicePanel {
@@ -88,6 +93,10 @@ export class VoicePanel {
     d.ptt.classList.toggle('on', v.pttHeld);
     setToggle(d.mute, v.muted || v.deafened, v.muted || v.deafened ? 'Unmute' : 'Mute');
     setToggle(d.deafen, v.deafened, v.deafened ? 'Undeafen' : 'Deafen');
+    setToggle(d.camera, v.camera, v.camera ? 'Turn off camera' : 'Turn on camera');
+    setToggle(d.share, v.screen, v.screen ? 'Stop sharing' : 'Share screen');
+    const q = /** @type {HTMLSelectElement} */ (d.quality);
+    if (q.value !== v.quality && document.activeElement !== q) q.value = v.quality;
     this.updatePeople(v.people);
   }
 
@@ -116,6 +125,11 @@ export class VoicePanel {
     const list = h('ul', { class: 'vp-people', 'aria-label': 'In this call' });
     const mute = h('button', { class: 'vp-ctl vp-mute', type: 'button', onclick: () => this.on.toggleMute() }, voiceIcon('mic'));
     const deafen = h('button', { class: 'vp-ctl vp-deafen', type: 'button', onclick: () => this.on.toggleDeafen() }, voiceIcon('headset'));
+    const camera = h('button', { class: 'vp-ctl vp-camera', type: 'button', onclick: () => this.on.toggleCamera() }, voiceIcon('camera'));
+    const share = h('button', { class: 'vp-ctl vp-share', type: 'button', onclick: () => this.on.toggleScreen() }, voiceIcon('screen'));
+    const quality = /** @type {HTMLSelectElement} */ (h('select', { class: 'vp-quality', 'aria-label': 'Screen share quality', title: 'Screen share quality' },
+      ...Object.keys(SCREEN_QUALITIES).map((k) => h('option', { value: k }, k))));
+    quality.addEventListener('change', () => this.on.quality(quality.value));
     const settings = h('button', { class: 'vp-ctl vp-settings', type: 'button', title: 'Voice settings', 'aria-label': 'Voice settings', onclick: () => this.on.settings() }, voiceIcon('gear'));
     const leave = h('button', { class: 'vp-ctl vp-leave', type: 'button', title: 'Disconnect', 'aria-label': 'Disconnect', onclick: () => this.on.leave() }, voiceIcon('hangup'));
     this.root.append(
@@ -123,8 +137,9 @@ export class VoicePanel {
         h('span', { class: 'vp-signal', 'aria-hidden': 'true' }, voiceIcon('signal')),
         h('div', { class: 'vp-head-text', role: 'status' }, title, sub)),
       notice, sound, list, ptt,
-      h('div', { class: 'vp-controls' }, mute, deafen, settings, leave));
-    this.parts = { title, sub, notice, sound, ptt, list, mute, deafen };
+      h('div', { class: 'vp-controls' }, mute, deafen, camera, share, settings, leave),
+      h('div', { class: 'vp-video-controls' }, quality));
+    this.parts = { title, sub, notice, sound, ptt, list, mute, deafen, camera, share, quality };
     this.built = true;
   }
 

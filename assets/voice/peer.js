@@ -3,7 +3,9 @@
 //! side may offer at any time; on a collision the polite side rolls back and the impolite
 //! side ignores the other's offer), ICE restarts, and the connection facts the panel shows
 //! (direct or relayed, round-trip time, packet loss) read from `getStats()`.
-//! No DOM here: remote audio goes to the `onTrack` callback, which attaches it to <audio>.
+//! No DOM here: remote tracks go to the `onTrack` callback (audio to <audio>, video to the
+//! call window). Camera and screen tracks are extra senders (`addVideo`, `removeVideo`): each
+//! add or removal renegotiates through the same perfect negotiation.
 
 import { frames } from '../protocol.js';
 
@@ -15,7 +17,8 @@ const RESTART_RETRY_MS = 10_000;
 /**
  * @typedef {{type:'offer'|'answer', sdp:string}} Description
  * @typedef {{path:'direct'|'relayed'|'', local:string, remote:string, rttMs:number|null,
- *   lossPct:number|null, bytesReceived:number, packetsReceived:number, audioEnergy:number}} LinkStats
+ *   lossPct:number|null, bytesReceived:number, packetsReceived:number, audioEnergy:number,
+ *   videoBytesReceived:number, framesDecoded:number}} LinkStats
  */
 
 /**
@@ -33,7 +36,7 @@ export class PeerLink {
   /**
    * @param {{id:string, myId:string, config:RTCConfiguration,
    *   signal:(frame:Record<string, any>)=>void,
-   *   onTrack:(stream:MediaStream)=>void, onChange:()=>void}} opts
+   *   onTrack:(stream:MediaStream, track:MediaStreamTrack)=>void, onChange:()=>void}} opts
    */
   constructor(opts) {
     this.id = opts.id;
@@ -88,7 +91,7 @@ export class PeerLink {
       }
     });
     pc.ontrack = ({ track, streams }) => {
-      opts.onTrack(streams[0] ?? new MediaStream([track]));
+      opts.onTrack(streams[0] ?? new MediaStream([track]), track);
     };
     pc.onconnectionstatechange = () => {
       this.watchConnection();
@@ -114,6 +117,27 @@ export class PeerLink {
       if (this.sender.track !== track) this.sender.replaceTrack(track).catch((e) => console.warn('voice: replaceTrack', e));
     } else if (addNow) {
       this.sender = this.pc.addTrack(track, stream);
+    }
+  }
+
+  /**
+   * Sends a video track (camera or screen) to this peer; the returned sender is how it is
+   * removed again. A camera goes with the microphone's stream, a screen with its own: the
+   * receiver tells them apart by whether the stream also carries audio.
+   * @param {MediaStreamTrack} track @param {MediaStream} stream
+   */
+  addVideo(track, stream) {
+    if (this.closed) return null;
+    return this.pc.addTrack(track, stream);
+  }
+
+  /** @param {RTCRtpSender|null} sender */
+  removeVideo(sender) {
+    if (this.closed || !sender) return;
+    try {
+      this.pc.removeTrack(sender);
+    } catch (err) {
+      console.warn('voice: removeTrack', err);
     }
   }
 
@@ -191,8 +215,12 @@ export class PeerLink {
     }
     const local = pair ? byId.get(pair.localCandidateId)?.candidateType ?? '' : '';
     const remote = pair ? byId.get(pair.remoteCandidateId)?.candidateType ?? '' : '';
-    let inRecv = 0, inLost = 0, bytes = 0, energy = 0;
+    let inRecv = 0, inLost = 0, bytes = 0, energy = 0, videoBytes = 0, framesDecoded = 0;
     for (const s of byId.values()) {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') {
+        videoBytes += s.bytesReceived ?? 0;
+        framesDecoded += s.framesDecoded ?? 0;
+      }
       if (s.type === 'inbound-rtp' && s.kind === 'audio') {
         inRecv += s.packetsReceived ?? 0;
         inLost += Math.max(0, s.packetsLost ?? 0);
@@ -215,6 +243,8 @@ export class PeerLink {
       bytesReceived: bytes,
       packetsReceived: inRecv,
       audioEnergy: energy,
+      videoBytesReceived: videoBytes,
+      framesDecoded,
     };
     return this.stats;
   }

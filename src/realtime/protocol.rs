@@ -42,11 +42,35 @@ pub enum ClientText {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientVoice {
-    Offer { to: String, sdp: String },
-    Answer { to: String, sdp: String },
-    Candidate { to: String, candidate: Value },
-    State { muted: bool, deafened: bool },
-    Speaking { speaking: bool },
+    Offer {
+        to: String,
+        sdp: String,
+    },
+    Answer {
+        to: String,
+        sdp: String,
+    },
+    Candidate {
+        to: String,
+        candidate: Value,
+    },
+    State {
+        muted: bool,
+        deafened: bool,
+        /// Camera and screen share (API.md v2); absent in a v1 client's frame means off.
+        #[serde(default)]
+        video: bool,
+        #[serde(default)]
+        screen: bool,
+    },
+    Speaking {
+        speaking: bool,
+    },
+    /// Ask peer `id` to start or stop sending its screen share to us.
+    Watch {
+        id: String,
+        on: bool,
+    },
     Ping,
 }
 
@@ -62,6 +86,8 @@ pub struct VoiceMember {
     pub user: String,
     pub muted: bool,
     pub deafened: bool,
+    pub video: bool,
+    pub screen: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -70,6 +96,8 @@ pub struct Peer {
     pub user: String,
     pub muted: bool,
     pub deafened: bool,
+    pub video: bool,
+    pub screen: bool,
 }
 
 /// An event the server sends.
@@ -113,6 +141,8 @@ pub enum ServerEvent {
         joined: bool,
         muted: bool,
         deafened: bool,
+        video: bool,
+        screen: bool,
     },
     ChannelCreate {
         channel: Channel,
@@ -144,6 +174,8 @@ pub enum ServerEvent {
         id: String,
         muted: bool,
         deafened: bool,
+        video: bool,
+        screen: bool,
     },
     Speaking {
         id: String,

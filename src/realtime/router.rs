@@ -40,7 +40,7 @@ use crate::model::{Channel, ChannelKind, User};
 use crate::realtime::frame::{self, Frame};
 use crate::realtime::protocol::{Presence, ServerEvent};
 use crate::realtime::writer::{Outbox, Writer};
-use crate::voice::{VoicePeer, VoiceRooms};
+use crate::voice::{Flags, VoicePeer, VoiceRooms};
 
 /// Per user, presence and voice-state events go out at most once per this interval: issue
 /// 19 asks for "at most about 2 broadcasts a second per user", and half a second is also as
@@ -114,8 +114,8 @@ pub enum Cmd {
     },
     VoiceState {
         conn: u64,
-        muted: bool,
-        deafened: bool,
+        /// (muted, deafened, video, screen)
+        flags: Flags,
     },
     VoiceSpeaking {
         conn: u64,
@@ -168,9 +168,9 @@ struct VoiceConn {
     user_id: i64,
     session: SessionRef,
     outbox: Arc<Outbox>,
-    /// The (muted, deafened) the room was last told for this peer (`peer_joined` or
-    /// `peer_state`).
-    room_told: (bool, bool),
+    /// The (muted, deafened, video, screen) the room was last told for this peer
+    /// (`peer_joined` or `peer_state`).
+    room_told: Flags,
 }
 
 /// What every `/ws` was last told of a user in voice.
@@ -180,6 +180,8 @@ struct VoiceTold {
     channel: String,
     muted: bool,
     deafened: bool,
+    video: bool,
+    screen: bool,
 }
 
 fn matches(which: &Sessions, user_id: i64, session: &SessionRef) -> bool {
@@ -297,12 +299,8 @@ impl Router {
             }
             Cmd::VoiceLeave { conn } => self.voice_leave(conn),
             Cmd::VoiceSignal { conn, to, frame } => self.voice_signal(conn, to, frame),
-            Cmd::VoiceState {
-                conn,
-                muted,
-                deafened,
-            } => {
-                if let Some((_, peer)) = self.rooms.set_state(conn, muted, deafened) {
+            Cmd::VoiceState { conn, flags } => {
+                if let Some((_, peer)) = self.rooms.set_state(conn, flags) {
                     self.voice_changed(peer.user_id);
                 }
             }
@@ -421,7 +419,7 @@ impl Router {
             .find_user(user_id)
             .map(|(room, p)| (room.to_string(), p.clone()));
         if let Some((room, p)) = &now {
-            let flags = (p.muted, p.deafened);
+            let flags = p.flags();
             let changed = self
                 .voice
                 .get_mut(&p.conn)
@@ -433,6 +431,8 @@ impl Router {
                     id: p.id.clone(),
                     muted: p.muted,
                     deafened: p.deafened,
+                    video: p.video,
+                    screen: p.screen,
                 };
                 self.to_room(room, Some(p.conn), &frame::json(&ev));
             }
@@ -442,6 +442,8 @@ impl Router {
             channel,
             muted: p.muted,
             deafened: p.deafened,
+            video: p.video,
+            screen: p.screen,
         });
         let told = self.voice_told.get(&user_id).cloned();
         if told == now {
@@ -454,6 +456,8 @@ impl Router {
                 joined: false,
                 muted: t.muted,
                 deafened: t.deafened,
+                video: t.video,
+                screen: t.screen,
             });
         }
         match now {
@@ -464,6 +468,8 @@ impl Router {
                     joined: true,
                     muted: n.muted,
                     deafened: n.deafened,
+                    video: n.video,
+                    screen: n.screen,
                 });
                 self.voice_told.insert(user_id, n);
             }
@@ -617,6 +623,8 @@ impl Router {
             user: user.username.clone(),
             muted: false,
             deafened: false,
+            video: false,
+            screen: false,
         };
         let displaced = self.rooms.join(&room, peer.clone(), self.voice_max_peers)?;
         for (old_room, old) in displaced {
@@ -648,7 +656,7 @@ impl Router {
                 user_id: user.id,
                 session,
                 outbox,
-                room_told: (peer.muted, peer.deafened),
+                room_told: peer.flags(),
             },
         );
         self.to_room(

@@ -491,10 +491,14 @@ fn serve_voice(
 fn voice_cmd(conn: u64, signal: Signal) -> Cmd {
     match signal {
         Signal::Relay { to, frame } => Cmd::VoiceSignal { conn, to, frame },
-        Signal::State { muted, deafened } => Cmd::VoiceState {
-            conn,
+        Signal::State {
             muted,
             deafened,
+            video,
+            screen,
+        } => Cmd::VoiceState {
+            conn,
+            flags: (muted, deafened, video, screen),
         },
         Signal::Speaking { speaking } => Cmd::VoiceSpeaking { conn, speaking },
     }

@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use crate::error::{ApiError, Code};
 use crate::realtime::protocol::{Peer, VoiceMember};
 
+/// A peer's (muted, deafened, video, screen).
+pub type Flags = (bool, bool, bool, bool);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VoicePeer {
     /// The peer id other clients address signaling to.
@@ -18,15 +21,24 @@ pub struct VoicePeer {
     pub user: String,
     pub muted: bool,
     pub deafened: bool,
+    /// Camera on / screen share on, as the peer's client last said (`state`).
+    pub video: bool,
+    pub screen: bool,
 }
 
 impl VoicePeer {
+    pub fn flags(&self) -> Flags {
+        (self.muted, self.deafened, self.video, self.screen)
+    }
+
     pub fn wire(&self) -> Peer {
         Peer {
             id: self.id.clone(),
             user: self.user.clone(),
             muted: self.muted,
             deafened: self.deafened,
+            video: self.video,
+            screen: self.screen,
         }
     }
 }
@@ -110,16 +122,11 @@ impl VoiceRooms {
         self.rooms.get(room).map_or(&[], |v| v.as_slice())
     }
 
-    pub fn set_state(
-        &mut self,
-        conn: u64,
-        muted: bool,
-        deafened: bool,
-    ) -> Option<(String, VoicePeer)> {
+    /// Sets the flags (muted, deafened, video, screen) of connection `conn`'s peer.
+    pub fn set_state(&mut self, conn: u64, flags: Flags) -> Option<(String, VoicePeer)> {
         for (name, peers) in self.rooms.iter_mut() {
             if let Some(p) = peers.iter_mut().find(|p| p.conn == conn) {
-                p.muted = muted;
-                p.deafened = deafened;
+                (p.muted, p.deafened, p.video, p.screen) = flags;
                 return Some((name.clone(), p.clone()));
             }
         }
@@ -141,6 +148,8 @@ impl VoiceRooms {
                     user: p.user.clone(),
                     muted: p.muted,
                     deafened: p.deafened,
+                    video: p.video,
+                    screen: p.screen,
                 })
             })
             .collect()
@@ -159,6 +168,8 @@ mod tests {
             user: format!("u{user_id}"),
             muted: false,
             deafened: false,
+            video: false,
+            screen: false,
         }
     }
 
@@ -195,7 +206,7 @@ mod tests {
         assert_eq!(r.leave(2).unwrap().0, "b");
         assert!(r.leave(2).is_none());
         assert_eq!(r.members().len(), 1);
-        assert!(r.set_state(1, true, false).unwrap().1.muted);
+        assert!(r.set_state(1, (true, false, true, false)).unwrap().1.muted);
         assert_eq!(
             r.find_user(1).map(|(room, p)| (room, p.conn)),
             Some(("a", 1))

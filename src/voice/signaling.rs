@@ -1,5 +1,5 @@
 //! The signaling rules of `/ws/voice` (API.md "Voice signaling"): which frames a peer may
-//! send, how big an SDP or an ICE candidate may be, and how fast a user may signal. Pure:
+//! send (offer, answer, candidate, state, speaking, watch), how big an SDP or an ICE candidate may be, and how fast a user may signal. Pure:
 //! `check` turns a client frame into a `Signal` or an error, and the reader hands the
 //! `Signal` to the router, whose `VoiceRooms` (`rooms.rs`) decides who it reaches. Runs on
 //! the voice connection's reader thread.
@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::PerUser;
 use crate::realtime::protocol::ClientVoice;
 
-/// Signaling frames (offer, answer, candidate, speaking) per user, shared by all of the
+/// Signaling frames (offer, answer, candidate, speaking, watch) per user, shared by all of the
 /// user's voice sockets: a burst of 200 (ICE candidates to nine peers), then 50 per second.
 /// Per user, not per connection (issue 19, finding 2): a reconnect used to buy a fresh 200.
 const SIGNAL_BURST: f64 = 200.0;
@@ -43,6 +43,8 @@ pub enum Signal {
     State {
         muted: bool,
         deafened: bool,
+        video: bool,
+        screen: bool,
     },
     Speaking {
         speaking: bool,
@@ -105,11 +107,21 @@ pub fn check(op: ClientVoice) -> ApiResult<Signal> {
             relay("candidate", to, "candidate", candidate)
         }
         // API.md: deafened implies muted.
-        ClientVoice::State { muted, deafened } => Ok(Signal::State {
+        ClientVoice::State {
+            muted,
+            deafened,
+            video,
+            screen,
+        } => Ok(Signal::State {
             muted: muted || deafened,
             deafened,
+            video,
+            screen,
         }),
         ClientVoice::Speaking { speaking } => Ok(Signal::Speaking { speaking }),
+        // Relayed like an offer, and from the same signaling budget: the sharer's client
+        // decides whom it sends its screen track to (mesh mode).
+        ClientVoice::Watch { id, on } => relay("watch", id, "on", Value::Bool(on)),
         ClientVoice::Ping => Err(ApiError::bad_request("ping is answered elsewhere")),
     }
 }
@@ -180,16 +192,41 @@ mod tests {
     }
 
     #[test]
+    fn watch_is_a_relay_with_its_flag() {
+        let Signal::Relay { to, frame } = check(ClientVoice::Watch {
+            id: "7".into(),
+            on: true,
+        })
+        .unwrap() else {
+            panic!("watch is relayed")
+        };
+        assert_eq!(to, "7");
+        assert_eq!(
+            Value::Object(frame),
+            serde_json::json!({"type":"watch","on":true})
+        );
+        let nobody = check(ClientVoice::Watch {
+            id: String::new(),
+            on: false,
+        });
+        assert_eq!(nobody.unwrap_err().code, Code::NotFound);
+    }
+
+    #[test]
     fn deafened_implies_muted() {
         assert_eq!(
             check(ClientVoice::State {
                 muted: false,
-                deafened: true
+                deafened: true,
+                video: true,
+                screen: false,
             })
             .unwrap(),
             Signal::State {
                 muted: true,
-                deafened: true
+                deafened: true,
+                video: true,
+                screen: false,
             }
         );
     }

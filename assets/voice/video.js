@@ -1,0 +1,214 @@
+// @ts-check
+//! Video in voice calls: opening the camera and a screen share (with its quality presets),
+//! the bitrate caps per number of receivers, and the call window (`#voice-video`): a tile
+//! per person (their video, or their avatar while the camera is off) and a stage for screen
+//! shares. A share is only received on request: its tile shows a LIVE label and a "Watch"
+//! button until this page sends `watch`. Clicking a tile puts it on the stage (focus).
+//! No signaling here: voice.js decides what to send and calls `update()` with what to show.
+
+import { h, avatar } from '../dom.js';
+
+/** Screen share presets: resolution and frame rate asked of getDisplayMedia, and the upload
+ * budget the share gets in all (split between its watchers, see `screenBitrate`). */
+export const SCREEN_QUALITIES = {
+  '720p30': { width: 1280, height: 720, frameRate: 30, bps: 2_500_000 },
+  '1080p30': { width: 1920, height: 1080, frameRate: 30, bps: 4_000_000 },
+  '1080p60': { width: 1920, height: 1080, frameRate: 60, bps: 6_000_000 },
+};
+/** @typedef {keyof typeof SCREEN_QUALITIES} ScreenQuality */
+export const DEFAULT_SCREEN_QUALITY = /** @type {ScreenQuality} */ ('720p30');
+const QUALITY_KEY = 'voice.screenQuality';
+
+/** The camera is asked for 640x360 at 30 fps: tiles are small, and in a mesh every viewer
+ * costs the sender one more upload of it. */
+const CAMERA = { width: 640, height: 360, frameRate: 30 };
+/** A camera's upload budget in all (about 1.5 Mbit/s, a home uplink's share for video),
+ * split between receivers, never below what still shows a face. */
+const CAMERA_TOTAL_BPS = 1_500_000;
+const CAMERA_MIN_BPS = 150_000;
+const CAMERA_MAX_BPS = 800_000;
+/** A screen share below this per watcher is unreadable text. */
+const SCREEN_MIN_BPS = 500_000;
+
+/** @returns {ScreenQuality} */
+export function screenQuality() {
+  const q = localStorage.getItem(QUALITY_KEY);
+  return q && q in SCREEN_QUALITIES ? /** @type {ScreenQuality} */ (q) : DEFAULT_SCREEN_QUALITY;
+}
+
+/** @param {string} q */
+export function setScreenQuality(q) {
+  if (q in SCREEN_QUALITIES) localStorage.setItem(QUALITY_KEY, q);
+}
+
+/** Per-receiver cap of the camera with `receivers` people receiving it. @param {number} receivers */
+export function cameraBitrate(receivers) {
+  const each = CAMERA_TOTAL_BPS / Math.max(1, receivers);
+  return Math.round(Math.min(CAMERA_MAX_BPS, Math.max(CAMERA_MIN_BPS, each)));
+}
+
+/** Per-watcher cap of a screen share. @param {ScreenQuality} q @param {number} watchers */
+export function screenBitrate(q, watchers) {
+  return Math.round(Math.max(SCREEN_MIN_BPS, SCREEN_QUALITIES[q].bps / Math.max(1, watchers)));
+}
+
+/** Opens the camera; rejects with a message meant for the user. @returns {Promise<MediaStreamTrack>} */
+export async function openCamera() {
+  try {
+    const s = await navigator.mediaDevices.getUserMedia({
+      video: { width: { ideal: CAMERA.width }, height: { ideal: CAMERA.height }, frameRate: { ideal: CAMERA.frameRate } },
+      audio: false,
+    });
+    const t = s.getVideoTracks()[0];
+    t.contentHint = 'motion';
+    return t;
+  } catch (err) {
+    const name = err instanceof Error ? err.name : '';
+    throw new Error(name === 'NotAllowedError' ? 'Camera access was denied. Allow the camera for this site, then try again.'
+      : name === 'NotFoundError' ? 'No camera was found.' : `The camera could not be opened${name ? ` (${name})` : ''}.`, { cause: err });
+  }
+}
+
+/** Opens a screen share at quality `q`; null if the user cancelled the picker.
+ * @param {ScreenQuality} q @returns {Promise<MediaStream|null>} */
+export async function openScreen(q) {
+  const p = SCREEN_QUALITIES[q];
+  try {
+    const s = await navigator.mediaDevices.getDisplayMedia({
+      video: { width: { ideal: p.width }, height: { ideal: p.height }, frameRate: { ideal: p.frameRate } },
+      audio: false,
+    });
+    // Text and code stay sharp with 'detail' (resolution kept, frames dropped under
+    // pressure); at 60 fps the user asked for smooth movement instead.
+    for (const t of s.getVideoTracks()) t.contentHint = p.frameRate >= 60 ? 'motion' : 'detail';
+    return s;
+  } catch (err) {
+    if (err instanceof Error && err.name === 'NotAllowedError') return null;
+    throw new Error(`The screen could not be shared${err instanceof Error ? ` (${err.name})` : ''}.`, { cause: err });
+  }
+}
+
+/** Caps every encoding of `sender` at `bps`. @param {RTCRtpSender} sender @param {number} bps */
+export async function capBitrate(sender, bps) {
+  const params = sender.getParameters();
+  if (!params.encodings?.length) return; // not negotiated yet; set again at the next update
+  if (params.encodings.every((e) => e.maxBitrate === bps)) return;
+  for (const e of params.encodings) e.maxBitrate = bps;
+  await sender.setParameters(params).catch((e) => console.warn('voice: setParameters', e));
+}
+
+/**
+ * @typedef {{id:string, user:string, self:boolean, camera:MediaStream|null, speaking:boolean}} Tile
+ * @typedef {{id:string, user:string, self:boolean, stream:MediaStream|null, watching:boolean}} Share
+ * @typedef {{tiles:Tile[], shares:Share[]}} StageView
+ */
+
+export class VideoStage {
+  /** @param {{watch:(id:string, on:boolean)=>void}} on */
+  constructor(on) {
+    this.on = on;
+    this.root = h('section', { id: 'voice-video', class: 'vv', hidden: true, 'aria-label': 'Video call' });
+    this.stage = h('div', { class: 'vv-stage' });
+    this.grid = h('div', { class: 'vv-grid' });
+    this.root.append(this.stage, this.grid);
+    document.body.append(this.root);
+    /** @type {Map<string, {box:HTMLElement, video:HTMLVideoElement, face:HTMLElement, label:HTMLElement, button:HTMLButtonElement|null}>} */
+    this.cells = new Map();
+    /** The focused tile's key (`cam:<id>` or `screen:<id>`), shown on the stage. */
+    this.focus = '';
+  }
+
+  /** @param {StageView|null} v null: not in a call */
+  update(v) {
+    const shown = !!v && (v.tiles.some((t) => t.camera) || v.shares.length > 0);
+    this.root.hidden = !shown;
+    if (!v || !shown) {
+      for (const key of [...this.cells.keys()]) this.drop(key);
+      return;
+    }
+    const keys = new Set();
+    for (const s of v.shares) {
+      const key = `screen:${s.id}`;
+      keys.add(key);
+      const c = this.cell(key, s.user, true);
+      c.box.dataset.watching = String(s.watching || s.self);
+      c.label.textContent = s.self ? 'Your screen · LIVE' : `${s.user} · LIVE`;
+      if (c.button) {
+        c.button.hidden = s.self;
+        c.button.textContent = s.watching ? 'Stop watching' : 'Watch';
+        c.button.onclick = (ev) => {
+          ev.stopPropagation();
+          this.on.watch(s.id, !s.watching);
+        };
+      }
+      this.show(c, s.watching || s.self ? s.stream : null);
+    }
+    for (const t of v.tiles) {
+      const key = `cam:${t.id}`;
+      keys.add(key);
+      const c = this.cell(key, t.user, false);
+      c.label.textContent = t.self ? `${t.user} (you)` : t.user;
+      c.box.classList.toggle('speaking', t.speaking);
+      this.show(c, t.camera);
+    }
+    for (const key of [...this.cells.keys()]) if (!keys.has(key)) this.drop(key);
+    // A share goes on the stage unless something else was focused.
+    if (!keys.has(this.focus)) this.focus = v.shares[0] ? `screen:${v.shares[0].id}` : '';
+    for (const [key, c] of this.cells) {
+      const parent = key === this.focus ? this.stage : this.grid;
+      if (c.box.parentElement !== parent) parent.append(c.box);
+    }
+    this.stage.hidden = !this.focus;
+  }
+
+  /** @private @param {string} key @param {string} user @param {boolean} screen */
+  cell(key, user, screen) {
+    let c = this.cells.get(key);
+    if (c) return c;
+    const video = /** @type {HTMLVideoElement} */ (h('video', { autoplay: true, playsInline: true, muted: true }));
+    const face = h('div', { class: 'vv-face' }, avatar(user));
+    const label = h('span', { class: 'vv-label' });
+    const button = screen ? /** @type {HTMLButtonElement} */ (h('button', { class: 'btn small primary vv-watch', type: 'button' }, 'Watch')) : null;
+    const box = h('div', { class: `vv-tile${screen ? ' vv-screen' : ''}`, tabindex: 0, dataset: { key, user } },
+      video, face, label, button ?? '');
+    const focus = () => {
+      this.focus = this.focus === key ? '' : key;
+      for (const [k, x] of this.cells) {
+        const parent = k === this.focus ? this.stage : this.grid;
+        if (x.box.parentElement !== parent) parent.append(x.box);
+      }
+      this.stage.hidden = !this.focus;
+    };
+    box.addEventListener('click', focus);
+    box.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' || ev.key === ' ') {
+        ev.preventDefault();
+        focus();
+      }
+    });
+    c = { box, video, face, label, button };
+    this.cells.set(key, c);
+    this.grid.append(box);
+    return c;
+  }
+
+  /** @private @param {{video:HTMLVideoElement, face:HTMLElement, box:HTMLElement}} c @param {MediaStream|null} stream */
+  show(c, stream) {
+    if (c.video.srcObject !== stream) {
+      c.video.srcObject = stream;
+      if (stream) c.video.play().catch(() => {});
+    }
+    c.video.hidden = !stream;
+    c.face.hidden = !!stream;
+    c.box.dataset.video = String(!!stream);
+  }
+
+  /** @private @param {string} key */
+  drop(key) {
+    const c = this.cells.get(key);
+    if (!c) return;
+    c.video.srcObject = null;
+    c.box.remove();
+    this.cells.delete(key);
+  }
+}
