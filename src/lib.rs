@@ -17,6 +17,7 @@
 //! docs/ARCHITECTURE.md draws the picture; `App` below is what every thread shares.
 
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod files;
 pub mod http;

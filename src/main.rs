@@ -1,7 +1,9 @@
 //! The `mini-discord` binary: thin glue. `mini-discord` runs the server;
 //! `mini-discord healthcheck` asks a running server's `/healthz` (for Docker's
 //! HEALTHCHECK in an image that has no shell or curl); `mini-discord check-db [PATH]` runs
-//! SQLite's integrity check on a database. Everything else lives in the library.
+//! SQLite's integrity check on a database; `mini-discord backup FILE` / `restore FILE` write
+//! and read a verified backup of `DATA_DIR` (see `src/data`). Everything else lives in the
+//! library.
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -12,13 +14,33 @@ fn main() {
             let path = args.get(1).map(String::as_str).unwrap_or("data/chat.db");
             std::process::exit(mini_discord::store::check_db(std::path::Path::new(path)))
         }
+        Some(cmd @ ("backup" | "restore")) => {
+            let Some(file) = args.get(1) else {
+                eprintln!("usage: mini-discord {cmd} FILE");
+                std::process::exit(2);
+            };
+            let data_dir = match mini_discord::config::Config::from_env() {
+                Ok(c) => c.data_dir,
+                Err(e) => {
+                    eprintln!("mini-discord: {e}");
+                    std::process::exit(2);
+                }
+            };
+            let file = std::path::Path::new(file);
+            let r = if cmd == "backup" {
+                mini_discord::data::backup(&data_dir, file)
+            } else {
+                mini_discord::data::restore(&data_dir, file)
+            };
+            std::process::exit(mini_discord::data::exit_code(cmd, r))
+        }
         Some("--version") | Some("-V") => {
             println!("mini-discord {}", env!("CARGO_PKG_VERSION"));
             return;
         }
         Some(other) => {
             eprintln!(
-                "usage: mini-discord [healthcheck | check-db [PATH] | --version]  (unknown argument {other:?})"
+                "usage: mini-discord [healthcheck | check-db [PATH] | backup FILE | restore FILE | --version]  (unknown argument {other:?})"
             );
             std::process::exit(2);
         }

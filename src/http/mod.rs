@@ -21,8 +21,8 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
-pub mod heavy;
 pub mod files;
+pub mod heavy;
 pub mod limits;
 pub mod proxy;
 mod request;

@@ -33,8 +33,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::metrics::METRICS;
 
 mod accounts;
-mod budget;
 pub mod attachments;
+mod budget;
 mod channels;
 mod messages;
 mod schema;
