@@ -176,3 +176,41 @@ fn restore_refuses_a_damaged_or_unfinished_archive_and_leaves_nothing() {
     assert!(!r.status.success());
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
 }
+
+#[test]
+fn deleting_a_message_keeps_its_bytes_while_a_backup_holds_the_data_dir() {
+    let s = Server::start(&[]);
+    let alice = s.register("alice");
+    let (mut a, _) = s.ws(&alice);
+    let mut send_file = |a: &mut common::WsClient, seed: u8| {
+        let data: Vec<u8> = (0..10_000u32)
+            .map(|i| (i as u8).wrapping_mul(seed))
+            .collect();
+        let f = upload(&s, &alice, &data);
+        a.send(json!({"type":"send","channel":"general","content":"f","attachments":[f["id"]]}));
+        let id = a.recv_type("message")["message"]["id"].as_i64().unwrap();
+        let hash = {
+            use sha2::Digest;
+            let h = sha2::Sha256::digest(&data);
+            h.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        let path = s.data_dir.join("files/blobs").join(&hash[..2]).join(&hash);
+        assert!(path.is_file(), "blob stored at {}", path.display());
+        (id, path)
+    };
+    let (held_id, held_path) = send_file(&mut a, 3);
+    let (free_id, free_path) = send_file(&mut a, 5);
+
+    std::fs::write(s.data_dir.join("backup.hold"), "test").unwrap();
+    a.send(json!({"type":"delete","id":held_id}));
+    a.recv_type("message_delete");
+    assert!(held_path.is_file(), "bytes kept while the hold is there");
+
+    std::fs::remove_file(s.data_dir.join("backup.hold")).unwrap();
+    a.send(json!({"type":"delete","id":free_id}));
+    a.recv_type("message_delete");
+    assert!(
+        !free_path.exists(),
+        "without a hold, deletion removes the bytes"
+    );
+}
