@@ -1,10 +1,12 @@
-//! "Own your data": the `backup` and `restore` subcommands (`backup.rs`) and the hold file
-//! through which a running backup keeps the server from deleting bytes its snapshot names.
+//! "Own your data": the `backup` and `restore` subcommands (`backup.rs`), scheduled backups
+//! (`schedule.rs`, a thread of the server) and the hold file through which a running backup
+//! keeps the server from deleting bytes its snapshot names.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 mod backup;
+pub mod schedule;
 
 pub use backup::{backup, restore};
 
