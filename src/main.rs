@@ -2,7 +2,8 @@
 //! `mini-discord healthcheck` asks a running server's `/healthz` (for Docker's
 //! HEALTHCHECK in an image that has no shell or curl); `mini-discord check-db [PATH]` runs
 //! SQLite's integrity check on a database; `mini-discord backup FILE` / `restore FILE` write
-//! and read a verified backup of `DATA_DIR` (see `src/data`). Everything else lives in the
+//! and read a verified backup of `DATA_DIR`, `export DIR` writes DiscordChatExporter JSON
+//! (see `src/data`). Everything else lives in the
 //! library.
 
 fn main() {
@@ -34,13 +35,39 @@ fn main() {
             };
             std::process::exit(mini_discord::data::exit_code(cmd, r))
         }
+        Some("export") => {
+            let mut rest = args[1..].iter();
+            let mut dir = None;
+            let mut only = Vec::new();
+            while let Some(a) = rest.next() {
+                match (a.as_str(), rest.clone().next()) {
+                    ("--channel", Some(name)) => {
+                        only.push(name.clone());
+                        rest.next();
+                    }
+                    (d, _) if dir.is_none() && !d.starts_with("--") => dir = Some(d.to_string()),
+                    _ => {
+                        eprintln!("usage: mini-discord export DIR [--channel NAME]...");
+                        std::process::exit(2);
+                    }
+                }
+            }
+            let (Some(dir), Ok(config)) = (dir, mini_discord::config::Config::from_env()) else {
+                eprintln!(
+                    "usage: mini-discord export DIR [--channel NAME]... (with a valid environment)"
+                );
+                std::process::exit(2);
+            };
+            let r = mini_discord::data::export(&config.data_dir, std::path::Path::new(&dir), &only);
+            std::process::exit(mini_discord::data::exit_code("export", r))
+        }
         Some("--version") | Some("-V") => {
             println!("mini-discord {}", env!("CARGO_PKG_VERSION"));
             return;
         }
         Some(other) => {
             eprintln!(
-                "usage: mini-discord [healthcheck | check-db [PATH] | backup FILE | restore FILE | --version]  (unknown argument {other:?})"
+                "usage: mini-discord [healthcheck | check-db [PATH] | backup FILE | restore FILE | export DIR [--channel NAME]... | --version]  (unknown argument {other:?})"
             );
             std::process::exit(2);
         }

@@ -251,3 +251,63 @@ fn scheduled_backups_run_and_keep_only_the_newest() {
     let r = subcommand(&target, &["restore", newest.to_str().unwrap()]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
 }
+
+#[test]
+fn export_writes_discord_chat_exporter_json_with_files_alongside() {
+    let s = Server::start(&[]);
+    let alice = s.register("alice");
+    let bob = s.register("bob");
+    let data: Vec<u8> = (0..5_000u32).map(|i| (i % 13) as u8).collect();
+    let f = upload(&s, &alice, &data);
+    let (mut a, _) = s.ws(&alice);
+    a.send(json!({"type":"send","channel":"general","content":"hello","attachments":[f["id"]]}));
+    let first = a.recv_type("message")["message"]["id"].as_i64().unwrap();
+    let (mut b, _) = s.ws(&bob);
+    b.send(json!({"type":"send","channel":"general","content":"hi back","reply_to":first}));
+    b.recv_type("message");
+    b.send(json!({"type":"react","id":first,"emoji":"👍"}));
+    b.recv_type("reaction");
+
+    let out = temp_dir("export");
+    let r = subcommand(
+        &s.data_dir,
+        &["export", out.to_str().unwrap(), "--channel", "general"],
+    );
+    assert!(
+        r.status.success(),
+        "export: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("general.json")).unwrap()).unwrap();
+    assert_eq!(doc["channel"]["name"], "general");
+    assert_eq!(doc["channel"]["type"], "GuildTextChat");
+    assert!(doc["guild"]["name"].is_string() && doc["exportedAt"].is_string());
+    assert_eq!(doc["messageCount"], 2);
+    let m = &doc["messages"];
+    assert_eq!(m[0]["content"], "hello");
+    assert_eq!(m[0]["type"], "Default");
+    assert_eq!(m[0]["author"]["name"], "alice");
+    assert!(m[0]["timestamp"].as_str().unwrap().ends_with("+00:00"));
+    assert!(m[0]["timestampEdited"].is_null());
+    assert_eq!(m[0]["reactions"][0]["emoji"]["name"], "👍");
+    assert_eq!(m[0]["reactions"][0]["count"], 1);
+    assert_eq!(m[0]["reactions"][0]["users"][0]["name"], "bob");
+    assert_eq!(m[1]["type"], "Reply");
+    assert_eq!(m[1]["reference"]["messageId"], first.to_string());
+    let att = &m[0]["attachments"][0];
+    assert_eq!(att["fileName"], "blob.bin");
+    assert_eq!(att["fileSizeBytes"], data.len());
+    let copied = std::fs::read(out.join(att["url"].as_str().unwrap())).unwrap();
+    assert!(
+        copied == data,
+        "attachment copied alongside, byte-identical"
+    );
+
+    let r = subcommand(
+        &s.data_dir,
+        &["export", out.to_str().unwrap(), "--channel", "nope"],
+    );
+    assert!(!r.status.success());
+    assert_eq!(String::from_utf8_lossy(&r.stderr).lines().count(), 1);
+}

@@ -1,4 +1,5 @@
-//! "Own your data": the `backup` and `restore` subcommands (`backup.rs`), scheduled backups
+//! "Own your data": the `backup` and `restore` subcommands (`backup.rs`), `export`
+//! (`export.rs`), scheduled backups
 //! (`schedule.rs`, a thread of the server) and the hold file through which a running backup
 //! keeps the server from deleting bytes its snapshot names.
 
@@ -6,9 +7,11 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 mod backup;
+mod export;
 pub mod schedule;
 
 pub use backup::{backup, restore};
+pub use export::export;
 
 /// Under `DATA_DIR`: present while a backup runs. `BlobStore::remove` honours it.
 pub const HOLD_FILE: &str = "backup.hold";
