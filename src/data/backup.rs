@@ -150,23 +150,24 @@ fn verify(archive: &Path, into: Option<&Path>) -> Result<usize, String> {
         if !valid_name(&name) {
             return Err(format!("unexpected entry {name:?} in archive"));
         }
-        let mut sink: Box<dyn Write> = match into {
+        let hash = match into {
             Some(dir) => {
                 let dest = dir.join(&name);
                 if let Some(p) = dest.parent() {
                     fs::create_dir_all(p)
                         .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
                 }
-                Box::new(BufWriter::new(
-                    File::create(&dest)
-                        .map_err(|e| format!("cannot create {}: {e}", dest.display()))?,
-                ))
+                let mut out = File::create(&dest)
+                    .map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
+                let hash = hash_copy(&mut entry, &mut out)
+                    .map_err(|e| format!("damaged entry {name}: {e}"))?;
+                // A restored DATA_DIR must survive a power cut like the original did.
+                out.sync_all().map_err(|e| format!("fsync failed: {e}"))?;
+                hash
             }
-            None => Box::new(io::sink()),
+            None => hash_copy(&mut entry, &mut io::sink())
+                .map_err(|e| format!("damaged entry {name}: {e}"))?,
         };
-        let hash =
-            hash_copy(&mut entry, &mut sink).map_err(|e| format!("damaged entry {name}: {e}"))?;
-        sink.flush().map_err(|e| e.to_string())?;
         if name.starts_with("files/blobs/") && !name.ends_with(&hash) {
             return Err(format!("{name}: content does not match its hash"));
         }
