@@ -6,7 +6,7 @@
 //! to `FILE.partial`, fsynced, read back and checked against the manifest, and only then
 //! renamed to `FILE`: a killed backup leaves only a `.partial`, never a file that looks whole.
 //!
-//! While it runs, `DATA_DIR/backup.hold` stops the server unlinking blobs (see `mod.rs`), so
+//! While it runs, `DATA_DIR/backup.hold.<pid>.<ms>` stops the server unlinking blobs (see `mod.rs`), so
 //! every blob the snapshot names is still there when it is copied.
 
 use std::collections::BTreeMap;
@@ -33,7 +33,11 @@ pub fn backup(data_dir: &Path, out: &Path) -> Result<String, String> {
     }
     let partial = with_suffix(out, ".partial");
     let snap = with_suffix(out, ".partial.db");
-    let hold = data_dir.join(HOLD_FILE);
+    let hold = data_dir.join(format!(
+        "{HOLD_FILE}.{}.{}",
+        std::process::id(),
+        crate::store::now_ms()
+    ));
     fs::write(&hold, std::process::id().to_string())
         .map_err(|e| format!("cannot write {}: {e}", hold.display()))?;
     std::thread::sleep(HOLD_SETTLE);

@@ -13,7 +13,9 @@ pub mod schedule;
 pub use backup::{backup, restore};
 pub use export::export;
 
-/// Under `DATA_DIR`: present while a backup runs. `BlobStore::remove` honours it.
+/// Under `DATA_DIR`: each running backup keeps its own `backup.hold.<pid>.<ms>` (so two
+/// backups at once, scheduled and by hand, never release each other's hold).
+/// `BlobStore::remove` honours any of them.
 pub const HOLD_FILE: &str = "backup.hold";
 /// A hold older than this is one a killed backup left behind: it no longer stops deletions,
 /// so a crashed backup cannot keep deleted files on disk forever.
@@ -21,13 +23,17 @@ pub const HOLD_MAX_AGE: Duration = Duration::from_secs(6 * 3600);
 
 /// True while a (live) backup holds `data_dir`.
 pub fn backup_holds(data_dir: &Path) -> bool {
-    std::fs::metadata(data_dir.join(HOLD_FILE))
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| {
-            SystemTime::now()
-                .duration_since(t)
-                .map_or(true, |age| age < HOLD_MAX_AGE)
-        })
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        e.file_name().to_string_lossy().starts_with(HOLD_FILE)
+            && e.metadata().and_then(|m| m.modified()).is_ok_and(|t| {
+                SystemTime::now()
+                    .duration_since(t)
+                    .map_or(true, |age| age < HOLD_MAX_AGE)
+            })
+    })
 }
 
 /// Runs a subcommand's body: exit 0, or one clear line on stderr and exit 1.

@@ -164,7 +164,7 @@ impl BlobStore {
     }
 
     /// Deletes a blob and its thumbnail (the store decided no row refers to it any more).
-    /// While a backup holds `DATA_DIR/backup.hold` the bytes stay: the backup's database
+    /// While a backup holds a `DATA_DIR/backup.hold.*` file the bytes stay: the backup's database
     /// snapshot may still name them. They are then an orphan, which the sweeper removes once
     /// the hold is gone.
     pub fn remove(&self, hash: &str) -> io::Result<()> {
