@@ -79,6 +79,7 @@ fn write_archive(data_dir: &Path, partial: &Path, snap: &Path) -> Result<(), Str
                 .map_err(|e| format!("cannot write {name}: {e}"))
         };
     add(&mut tar, snap, DB)?;
+    let mut written = 1;
     for dir in ["files/blobs", "files/thumbs"] {
         for (name, path) in walk(&data_dir.join(dir), dir) {
             match add(&mut tar, &path, &name) {
@@ -87,6 +88,8 @@ fn write_archive(data_dir: &Path, partial: &Path, snap: &Path) -> Result<(), Str
                 Err(e) if dir == "files/thumbs" && !path.exists() => log::warn!("{e}"),
                 Err(e) => return Err(e),
             }
+            written += 1;
+            progress("written", written);
         }
     }
     let mut header = tar::Header::new_gnu();
@@ -176,6 +179,7 @@ fn verify(archive: &Path, into: Option<&Path>) -> Result<usize, String> {
             return Err(format!("{name}: content does not match its hash"));
         }
         seen.insert(name, hash);
+        progress("checked", seen.len());
     }
     let manifest = manifest.ok_or("not a backup: no manifest (an unfinished or damaged file?)")?;
     let mut listed = 0;
@@ -240,6 +244,15 @@ pub fn restore(data_dir: &Path, archive: &Path) -> Result<String, String> {
             }
             Err(e)
         }
+    }
+}
+
+/// On a terminal, a progress line on stderr every 100 entries (never in logs or pipes, so a
+/// failure stays one clear line there).
+fn progress(what: &str, n: usize) {
+    use std::io::IsTerminal;
+    if n.is_multiple_of(100) && io::stderr().is_terminal() {
+        eprint!("\r{n} entries {what}…");
     }
 }
 
