@@ -29,6 +29,12 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     /// `DATA_DIR`, default `data`; the database is `DATA_DIR/chat.db`.
     pub data_dir: PathBuf,
+    /// `BACKUP_DIR`: where scheduled backups go; unset, there are none.
+    pub backup_dir: Option<PathBuf>,
+    /// `BACKUP_EVERY_H`, default 24; fractional hours allowed (tests use a few seconds).
+    pub backup_every_h: f64,
+    /// `BACKUP_KEEP`, default 7: the newest this many scheduled backups are kept.
+    pub backup_keep: usize,
     /// `STUN_URLS`, comma-separated; default `stun:stun.l.google.com:19302`.
     pub stun_urls: Vec<String>,
     /// `TURN_HOST`; no TURN entry is handed out without it.
@@ -183,6 +189,15 @@ impl Config {
         Ok(Config {
             listen_addr,
             data_dir: PathBuf::from(get("DATA_DIR").unwrap_or("data")),
+            backup_dir: get("BACKUP_DIR").map(PathBuf::from),
+            backup_every_h: number(
+                get("BACKUP_EVERY_H"),
+                "BACKUP_EVERY_H",
+                24.0f64,
+                0.0001,
+                8760.0,
+            )?,
+            backup_keep: number(get("BACKUP_KEEP"), "BACKUP_KEEP", 7usize, 1, 10_000)?,
             stun_urls,
             turn_host: get("TURN_HOST").map(String::from),
             turn_port,

@@ -17,6 +17,7 @@
 //! docs/ARCHITECTURE.md draws the picture; `App` below is what every thread shares.
 
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod files;
 pub mod http;
@@ -86,6 +87,14 @@ pub fn run(config: Config) -> Result<(), String> {
         config.upload_quota_mb * 1024 * 1024,
     )?;
     files::sweep::start(store.clone(), files.blobs.clone());
+    if let Some(dir) = &config.backup_dir {
+        data::schedule::start(
+            config.data_dir.clone(),
+            dir.clone(),
+            std::time::Duration::from_secs_f64(config.backup_every_h * 3600.0),
+            config.backup_keep,
+        );
+    }
     let writer = realtime::writer::Writer::start()
         .map_err(|e| format!("cannot start the writer thread: {e}"))?;
     let router =

@@ -1,7 +1,10 @@
 //! The `mini-discord` binary: thin glue. `mini-discord` runs the server;
 //! `mini-discord healthcheck` asks a running server's `/healthz` (for Docker's
 //! HEALTHCHECK in an image that has no shell or curl); `mini-discord check-db [PATH]` runs
-//! SQLite's integrity check on a database. Everything else lives in the library.
+//! SQLite's integrity check on a database; `mini-discord backup FILE` / `restore FILE` write
+//! and read a verified backup of `DATA_DIR`, `export DIR` writes DiscordChatExporter JSON
+//! (see `src/data`). Everything else lives in the
+//! library.
 
 /// What `--help` prints: every subcommand, so an operator never has to read the source.
 const USAGE: &str = "\
@@ -11,7 +14,13 @@ With no command, runs the server (settings come from the environment; see .env.e
 
 commands:
   healthcheck       ask the running server's /healthz; exit 0 if healthy, 1 if not
-  check-db [PATH]   run SQLite's integrity check on a database (default data/chat.db)
+  check-db [PATH]   run SQLite's integrity check on a database (default data/chat.db), and
+                    check every attached file's bytes against its hash
+  backup FILE       write a verified backup (database + files) of DATA_DIR, even while the
+                    server runs
+  restore FILE      fill an empty DATA_DIR from a backup, verifying every hash
+  export DIR [--channel NAME]...
+                    write channels as DiscordChatExporter JSON, with their files alongside
   --version, -V     print the version
   --help, -h        print this help
 ";
@@ -28,6 +37,52 @@ fn main() {
         Some("--help") | Some("-h") => {
             print!("{USAGE}");
             return;
+        }
+        Some(cmd @ ("backup" | "restore")) => {
+            let Some(file) = args.get(1) else {
+                eprintln!("usage: mini-discord {cmd} FILE");
+                std::process::exit(2);
+            };
+            let data_dir = match mini_discord::config::Config::from_env() {
+                Ok(c) => c.data_dir,
+                Err(e) => {
+                    eprintln!("mini-discord: {e}");
+                    std::process::exit(2);
+                }
+            };
+            let file = std::path::Path::new(file);
+            let r = if cmd == "backup" {
+                mini_discord::data::backup(&data_dir, file)
+            } else {
+                mini_discord::data::restore(&data_dir, file)
+            };
+            std::process::exit(mini_discord::data::exit_code(cmd, r))
+        }
+        Some("export") => {
+            let mut rest = args[1..].iter();
+            let mut dir = None;
+            let mut only = Vec::new();
+            while let Some(a) = rest.next() {
+                match (a.as_str(), rest.clone().next()) {
+                    ("--channel", Some(name)) => {
+                        only.push(name.clone());
+                        rest.next();
+                    }
+                    (d, _) if dir.is_none() && !d.starts_with("--") => dir = Some(d.to_string()),
+                    _ => {
+                        eprintln!("usage: mini-discord export DIR [--channel NAME]...");
+                        std::process::exit(2);
+                    }
+                }
+            }
+            let (Some(dir), Ok(config)) = (dir, mini_discord::config::Config::from_env()) else {
+                eprintln!(
+                    "usage: mini-discord export DIR [--channel NAME]... (with a valid environment)"
+                );
+                std::process::exit(2);
+            };
+            let r = mini_discord::data::export(&config.data_dir, std::path::Path::new(&dir), &only);
+            std::process::exit(mini_discord::data::exit_code("export", r))
         }
         Some("--version") | Some("-V") => {
             println!("mini-discord {}", env!("CARGO_PKG_VERSION"));

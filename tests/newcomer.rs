@@ -17,7 +17,16 @@ fn help_prints_usage_with_every_subcommand_and_exits_zero() {
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{flag}");
         let text = String::from_utf8_lossy(&out.stdout);
-        for word in ["usage", "healthcheck", "check-db", "--version", "--help"] {
+        for word in [
+            "usage",
+            "healthcheck",
+            "check-db",
+            "backup",
+            "restore",
+            "export",
+            "--version",
+            "--help",
+        ] {
             assert!(text.contains(word), "{flag} output lacks {word:?}: {text}");
         }
     }

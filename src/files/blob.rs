@@ -164,7 +164,15 @@ impl BlobStore {
     }
 
     /// Deletes a blob and its thumbnail (the store decided no row refers to it any more).
+    /// While a backup holds a `DATA_DIR/backup.hold.*` file the bytes stay: the backup's database
+    /// snapshot may still name them. They are then an orphan, which the sweeper removes once
+    /// the hold is gone.
     pub fn remove(&self, hash: &str) -> io::Result<()> {
+        if let Some(dir) = self.root.parent() {
+            if crate::data::backup_holds(dir) {
+                return Ok(());
+            }
+        }
         for path in [self.blob_path(hash), self.thumb_path(hash)] {
             match fs::remove_file(&path) {
                 Ok(()) => {}
