@@ -6,7 +6,7 @@
 //! messages are prepended or something above changes, ask for older pages near the top, and
 //! offer "jump to present" when the user has scrolled far up.
 
-import { h, reconcile, avatar, avatarUrls, formatTime, shortTime, dayLabel } from '../dom.js';
+import { h, reconcile, avatar, avatarUrls, formatTime, shortTime, dayLabel, getTimeFormat } from '../dom.js';
 import { renderMarkdown } from '../markdown.js';
 import { isolateBidi } from '../bidi.js';
 import { icon } from '../icons.js';
@@ -184,13 +184,14 @@ export function createMessagesView(actions) {
         const q = m.reply_to != null ? quoteSig(s, m.reply_to) : '';
         return JSON.stringify([m.content, m.edited_ts, m.reactions, m.attachments?.map((a) => a.id),
           avatarUrls.get(m.author), it.grouped, s.editing === m.id,
-          pickerFor === m.id, q, s.me?.admin, s.me?.username, m.content.includes('@') ? userNames.size : 0]);
+          pickerFor === m.id, q, s.me?.admin, s.me?.username, m.content.includes('@') ? userNames.size : 0,
+          getTimeFormat()]);
       }
       case 'pending': {
         const e = it.e;
         const wait = e.notBefore && e.notBefore > Date.now() ? Math.ceil((e.notBefore - Date.now()) / 1000) : 0;
         return JSON.stringify([e.content, e.status, e.error, wait, it.grouped, s.conn.state,
-          e.reply_to != null ? quoteSig(s, e.reply_to) : '']);
+          e.reply_to != null ? quoteSig(s, e.reply_to) : '', getTimeFormat()]);
       }
     }
   }
