@@ -191,3 +191,21 @@ fn sha256_hex(token: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// Every emoji the picker offers (assets/emojidata.js) must be one the server takes as a
+/// reaction, or picking it to react would fail with a `bad_request` the user cannot fix.
+#[test]
+fn every_emoji_in_the_picker_is_a_valid_reaction() {
+    let data = include_str!("../assets/emojidata.js");
+    let mut seen = std::collections::HashSet::new();
+    for piece in data.split("[\"").skip(1) {
+        let e = piece.split('"').next().unwrap();
+        assert!(
+            mini_discord::validate::emoji(e).is_ok(),
+            "the picker offers {e:?} ({:x?}), which the server refuses",
+            e.chars().map(|c| c as u32).collect::<Vec<_>>()
+        );
+        assert!(seen.insert(e), "{e} is listed twice");
+    }
+    assert!(seen.len() > 500, "the picker's list: {}", seen.len());
+}

@@ -13,6 +13,7 @@ import { icon } from '../icons.js';
 import { mentions, findMessage } from '../state.js';
 import { MAX_CONTENT_CHARS } from '../protocol.js';
 import { renderAttachments } from './attachments.js';
+import { openEmojiPicker } from './emojipicker.js';
 
 /**
  * @typedef {import('../state.js').State} State
@@ -308,7 +309,21 @@ export function createMessagesView(actions) {
       EMOJI.map((e) => h('button', {
         class: 'pick', type: 'button', title: e, 'aria-label': `React with ${e}`,
         onclick: () => { pickerFor = null; actions.react(m.id, e); },
-      }, e)));
+      }, e)),
+      h('button', {
+        class: 'pick pick-more', type: 'button', title: 'More reactions', 'aria-label': 'More reactions',
+        onclick: () => moreReactions(m.id),
+      }, icon('smile')));
+  }
+
+  /** Any emoji as a reaction: the full picker (emojipicker.js), next to the message's react
+   * button, which outlives the quick palette's re-render. @param {number} id */
+  function moreReactions(id) {
+    pickerFor = null;
+    if (last) render(last);
+    const anchor = /** @type {HTMLElement|null} */ (list.querySelector(`li[data-id="${id}"] .react-btn`));
+    if (!anchor) return;
+    openEmojiPicker({ anchor, label: 'Pick a reaction', onPick: (e) => actions.react(id, e) });
   }
 
   /** @param {State} s @param {Message} m */
