@@ -84,7 +84,7 @@ export function openEmojiPicker(opts) {
   /** @param {string} e @param {string} [section] */
   const cell = (e, section = '') => h('button', {
     class: 'ep-emoji', type: 'button', role: 'option', 'aria-selected': 'false', tabindex: '-1',
-    title: `:${(NAMES.get(e) ?? '').split(' ')[0]}:`, 'aria-label': NAMES.get(e) ?? e,
+    title: NAMES.get(e) ?? e, 'aria-label': NAMES.get(e) ?? e,
     dataset: { emoji: e, section },
   }, e);
 
@@ -195,7 +195,8 @@ export function openEmojiPicker(opts) {
       return;
     }
     if (!inSearch && ev.key.length === 1 && !ev.ctrlKey && !ev.metaKey && !ev.altKey && ev.key !== ' ') {
-      // Typing anywhere in the picker searches.
+      // Typing anywhere in the picker searches (and is not an app-wide shortcut such as `?`).
+      ev.stopPropagation();
       search.focus();
     }
   });
