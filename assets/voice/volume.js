@@ -8,6 +8,8 @@
 //! stream to Web Audio only while a media element plays it. The price of a boost is that
 //! the echo canceller may not hear that one participant; at 100 % or less nothing changes.
 
+import { MAX_USER_VOLUME } from './settings.js';
+
 /** @typedef {{source:MediaStreamAudioSourceNode, gain:GainNode, stream:MediaStream, ctx:AudioContext}} Boost */
 
 /** The boost graph of each element that has one. @type {WeakMap<HTMLAudioElement, Boost>} */
@@ -27,7 +29,7 @@ function unboost(el) {
 }
 
 /**
- * Plays `el`'s stream at `volume` (0..2), silent while `deafened`. Call it whenever the
+ * Plays `el`'s stream at `volume` (0..MAX_USER_VOLUME), silent while `deafened`. Call it whenever the
  * volume, the deafen state or the element's stream changes.
  * @param {HTMLAudioElement} el
  * @param {AudioContext|null} ctx
@@ -35,7 +37,7 @@ function unboost(el) {
  * @param {boolean} deafened
  */
 export function applyVolume(el, ctx, volume, deafened) {
-  const v = Math.max(0, Math.min(2, volume));
+  const v = Math.max(0, Math.min(MAX_USER_VOLUME, volume));
   const stream = el.srcObject instanceof MediaStream ? el.srcObject : null;
   const boost = v > 1 && !!ctx && ctx.state !== 'closed' && !!stream && stream.getAudioTracks().length > 0;
   const b = boosts.get(el);
@@ -53,7 +55,9 @@ export function applyVolume(el, ctx, volume, deafened) {
     el.volume = 1;
     el.muted = true;
   } else {
-    el.volume = v;
+    // Without an AudioContext a boost cannot be had: 100 % is the most an element plays
+    // (and a volume above 1 would throw).
+    el.volume = Math.min(1, v);
     el.muted = deafened;
   }
 }

@@ -251,6 +251,24 @@ describe('voice: per-user volume up to 200 %', { timeout: 60_000 }, () => {
     assert.ok(boosted.gains.includes(2), `a GainNode at 2: ${JSON.stringify(boosted.gains)}`);
     assert.deepEqual(boosted.el, { muted: true, volume: 1 }, 'the element only keeps the stream flowing');
     assert.deepEqual(boosted.stored, { bob: 2 });
+    // Bob's voice really flows through the boost (the fake microphone beeps): tap the app's
+    // GainNode with an analyser and look for sound within 3 s.
+    const peak = await alice.evaluate(async () => {
+      const g = /** @type {GainNode[]} */ (/** @type {any} */ (window).__gains).find((x) => x.gain.value === 2);
+      if (!g) return -1;
+      const an = g.context.createAnalyser();
+      g.connect(an);
+      const buf = new Float32Array(an.fftSize);
+      let max = 0;
+      for (const t0 = performance.now(); performance.now() - t0 < 3_000 && max < 0.01;) {
+        await new Promise((r) => setTimeout(r, 50));
+        an.getFloatTimeDomainData(buf);
+        for (const v of buf) max = Math.max(max, Math.abs(v));
+      }
+      g.disconnect(an);
+      return max;
+    });
+    assert.ok(peak >= 0.01, `sound comes out of the 200 % GainNode (peak ${peak})`);
 
     // Deafen silences the boosted voice too; undeafen brings back 2.
     await alice.click('#voice-panel .vp-deafen');
