@@ -17,6 +17,8 @@ const RECENT_KEY = 'md.emoji.recent';
 const RECENT_MAX = 16;
 /** Below this width the picker is a bottom sheet instead of a popover. */
 const SHEET_BELOW_PX = 520;
+/** A sheet goes above its button only if this much height is left for it there. */
+const SHEET_MIN_PX = 300;
 /** Search results shown at most (the whole list is about 1,200 emoji). */
 const MAX_RESULTS = 120;
 
@@ -206,13 +208,20 @@ export function openEmojiPicker(opts) {
     if (!panel.contains(t) && !opts.anchor.contains(t)) close();
   };
   const place = () => {
+    const a = opts.anchor.getBoundingClientRect();
     if (window.innerWidth < SHEET_BELOW_PX) {
+      // A sheet across the screen: just above its button when there is room (the composer's
+      // text stays in sight while picking), else along the bottom edge.
       panel.classList.add('sheet');
       panel.style.left = panel.style.top = '';
+      const room = a.top - 16;
+      const above = room >= SHEET_MIN_PX && a.top > window.innerHeight / 2;
+      panel.style.bottom = above ? `${Math.round(window.innerHeight - a.top + 8)}px` : '';
+      panel.style.maxHeight = above ? `${Math.round(room)}px` : '';
       return;
     }
     panel.classList.remove('sheet');
-    const a = opts.anchor.getBoundingClientRect();
+    panel.style.bottom = panel.style.maxHeight = '';
     const w = panel.offsetWidth;
     const ph = panel.offsetHeight;
     const left = Math.max(8, Math.min(a.right - w, window.innerWidth - w - 8));
