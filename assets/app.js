@@ -30,6 +30,7 @@ import * as dialogs from './dialogs.js';
 import * as voice from './voice.js';
 import { avatarUrls } from './dom.js';
 import { pickAvatar } from './views/attachments.js';
+import { openUserSettings } from './views/settings.js';
 
 /**
  * What the views may ask for.
@@ -37,7 +38,7 @@ import { pickAvatar } from './views/attachments.js';
  * @property {(name:string)=>void} selectChannel
  * @property {(name:string)=>void} joinVoice
  * @property {()=>string} voiceChannel the voice channel this page is connected to, or ''
- * @property {()=>void} voiceSettings
+ * @property {(at?:import('./views/settings.js').Section)=>void} userSettings the one gear (voice is a section)
  * @property {(kind:'text'|'voice')=>void} openCreateChannel
  * @property {(name:string)=>void} deleteChannel asks, then deletes (admin)
  * @property {()=>void} enableNotifications
@@ -197,7 +198,10 @@ const actions = {
   selectChannel,
   joinVoice: (name) => voice.join(name),
   voiceChannel: () => voice.currentChannel(),
-  voiceSettings: () => voice.openSettings(),
+  userSettings: (at) => void openUserSettings({
+    username: state.me?.username ?? '', at, changed, enableNotifications: () => actions.enableNotifications(),
+    voiceSection: () => voice.settingsSection(),
+  }),
   openCreateChannel: (kind) => dialogs.openCreateChannel(app, kind),
   deleteChannel: (name) => void dialogs.deleteChannel(app, name),
   changeAvatar() {
@@ -350,6 +354,6 @@ async function boot() {
 }
 
 fillIcons();
-voice.configure({ username: () => state.me?.username ?? '', onChange: () => changed() });
+voice.configure({ username: () => state.me?.username ?? '', onChange: () => changed(), openSettings: () => actions.userSettings('voice') });
 setInterval(tick, TICK_MS);
 boot();

@@ -110,10 +110,56 @@ export function avatar(name, extra = '') {
   return h('span', { class: `avatar av-${hash % 8} ${extra}`.trim(), 'aria-hidden': 'true' }, name.slice(0, 1).toUpperCase());
 }
 
-/** "Today at 14:05", "Yesterday at 09:12", or "03/11/2025 14:05". @param {number} ts */
+/** Where the user's time format is kept (User settings → Appearance). */
+const TIME_FORMAT_KEY = 'md.timeFormat';
+
+/** @typedef {''|'12'|'24'} TimeFormat '' follows the browser's locale */
+
+/** @returns {TimeFormat} */
+function loadTimeFormat() {
+  try {
+    const v = localStorage.getItem(TIME_FORMAT_KEY);
+    return v === '12' || v === '24' ? v : '';
+  } catch {
+    return '';
+  }
+}
+
+let timeFormat = loadTimeFormat();
+
+/** The chosen clock: '' (the locale's), '12' or '24'. Part of every message's render
+ * signature, so switching it re-renders the timestamps. */
+export function getTimeFormat() {
+  return timeFormat;
+}
+
+/** @param {TimeFormat} f */
+export function setTimeFormat(f) {
+  timeFormat = f;
+  try {
+    if (f) localStorage.setItem(TIME_FORMAT_KEY, f);
+    else localStorage.removeItem(TIME_FORMAT_KEY);
+  } catch {
+    /* storage disabled: it lasts for this page */
+  }
+}
+
+/** "9:05 PM" or "21:05" (the hour never has a leading zero, as in Discord), or the locale's
+ * own clock when no format was chosen. @param {number} ts */
+export function clockTime(ts) {
+  /** @type {Intl.DateTimeFormatOptions} */
+  const opts = { hour: 'numeric', minute: '2-digit' };
+  if (timeFormat) opts.hourCycle = timeFormat === '12' ? 'h12' : 'h23';
+  // Some locales (en-US with h23) pad the hour even when asked for 'numeric'.
+  return new Intl.DateTimeFormat([], opts).formatToParts(new Date(ts))
+    .map((p) => (p.type === 'hour' && p.value.length === 2 && p.value[0] === '0' ? p.value.slice(1) : p.value))
+    .join('');
+}
+
+/** "Today at 14:05", "Yesterday at 9:12", or "03/11/2025 14:05". @param {number} ts */
 export function formatTime(ts) {
   const d = new Date(ts);
-  const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const time = clockTime(ts);
   const today = new Date();
   const yesterday = new Date(Date.now() - 86_400_000);
   if (d.toDateString() === today.toDateString()) return `Today at ${time}`;
@@ -123,7 +169,7 @@ export function formatTime(ts) {
 
 /** @param {number} ts */
 export function shortTime(ts) {
-  return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return clockTime(ts);
 }
 
 /** @param {number} ts */

@@ -27,8 +27,9 @@ import { VoiceSocket } from './voice/signaling.js';
 import { PeerLink } from './voice/peer.js';
 import { openMic, LevelMeter, createPlayer, setSink, playCue } from './voice/audio.js';
 import {
-  loadSettings, userVolume, setUserVolume, keyLabel, fetchIceServers, hasTurn, openSettingsDialog,
+  loadSettings, userVolume, setUserVolume, keyLabel, fetchIceServers, hasTurn, voiceSettingsSection,
 } from './voice/settings.js';
+import { applyVolume, releaseVolume } from './voice/volume.js';
 import { VoicePanel } from './voice/panel.js';
 import {
   VideoStage, openCamera, openScreen, screenQuality, setScreenQuality, capBitrate, cameraBitrate, screenBitrate,
@@ -99,6 +100,8 @@ let failure = null;
 let audioCtx = null;
 let username = () => '';
 let onChannelChange = () => {};
+/** Opens the user settings dialog at its Voice section (app.js: one gear for everything). */
+let openUserSettings = () => {};
 let renderQueued = false;
 
 const audioBox = document.createElement('div');
@@ -135,7 +138,7 @@ const panel = new VoicePanel(panelRoot, {
   settings: () => openSettings(),
   volume: (user, v) => {
     setUserVolume(user, v);
-    for (const r of session?.remotes.values() ?? []) if (r.user === user && r.audio) r.audio.volume = v;
+    for (const r of session?.remotes.values() ?? []) if (r.user === user && r.audio) applyVolume(r.audio, audioCtx, v, deafened);
   },
   toggleCamera: () => toggleCamera(),
   toggleScreen: () => toggleScreen(),
@@ -154,17 +157,24 @@ const panel = new VoicePanel(panelRoot, {
 // ---------------------------------------------------------------- public interface
 
 /**
- * Tell the module who is signed in and what to call when the current voice channel changes.
- * @param {{username:()=>string, onChange:()=>void}} opts
+ * Tell the module who is signed in, what to call when the current voice channel changes, and
+ * how to open the user settings (the voice panel's gear opens them at Voice).
+ * @param {{username:()=>string, onChange:()=>void, openSettings:()=>void}} opts
  */
 export function configure(opts) {
   username = opts.username;
   onChannelChange = opts.onChange;
+  openUserSettings = opts.openSettings;
 }
 
-/** The voice settings dialog (devices, push-to-talk, relay only, TURN self-test). */
+/** The voice panel's gear: the user settings, at their Voice section. */
 export function openSettings() {
-  openSettingsDialog({
+  openUserSettings();
+}
+
+/** The Voice section of the user settings (devices, push-to-talk, relay only, TURN self-test). */
+export function settingsSection() {
+  return voiceSettingsSection({
     settings,
     onChange: settingsChanged,
     inputLevel: () => session?.meter?.level ?? 0,
@@ -395,6 +405,7 @@ function removeRemote(s, id) {
   r.link.close();
   r.meter?.close();
   if (r.audio) {
+    releaseVolume(r.audio);
     r.audio.srcObject = null;
     r.audio.remove();
   }
@@ -415,8 +426,7 @@ function attachAudio(s, r, stream) {
       render();
     });
   }
-  r.audio.volume = userVolume(r.user);
-  r.audio.muted = deafened;
+  applyVolume(r.audio, audioCtx, userVolume(r.user), deafened);
   r.meter?.close();
   r.meter = audioCtx ? new LevelMeter(audioCtx, stream) : null;
 }
@@ -494,7 +504,7 @@ function ensureAudioContext() {
 function applyMic() {
   const on = !muted && !deafened && (!settings.ptt || pttHeld);
   for (const t of session?.stream?.getAudioTracks() ?? []) t.enabled = on;
-  for (const r of session?.remotes.values() ?? []) if (r.audio) r.audio.muted = deafened;
+  for (const r of session?.remotes.values() ?? []) if (r.audio) applyVolume(r.audio, audioCtx, userVolume(r.user), deafened);
 }
 
 function sendState() {

@@ -3,7 +3,7 @@
 //! box edits your last message, Escape cancels a reply. It keeps a draft per channel (saved in
 //! localStorage, so a reload does not lose it), shows the reply bar, who is typing, and the
 //! length counter near the 4000-character limit. `@name`, `#channel` and `:emoji:` complete
-//! as you type (autocomplete.js).
+//! as you type (autocomplete.js); the smiley button opens the emoji picker (emojipicker.js).
 
 import { h } from '../dom.js';
 import { icon } from '../icons.js';
@@ -13,6 +13,7 @@ import { MAX_CONTENT_CHARS } from '../protocol.js';
 import { createAttachmentTray } from './attachments.js';
 import { toast } from '../ui.js';
 import { attachAutocomplete } from './autocomplete.js';
+import { openEmojiPicker, pickerOpen, insertAtCaret } from './emojipicker.js';
 
 /**
  * @typedef {import('../state.js').State} State
@@ -48,6 +49,27 @@ export function createComposer(actions) {
   };
 
   const tray = createAttachmentTray(() => {});
+  // The emoji picker's button, between the text box and Send (views/emojipicker.js).
+  const emojiBtn = h('button', {
+    type: 'button', class: 'emoji-btn', id: 'emoji-btn', title: 'Emoji', 'aria-label': 'Pick an emoji',
+    'aria-haspopup': 'dialog', 'aria-expanded': 'false',
+  }, icon('smile'));
+  form.insertBefore(emojiBtn, document.getElementById('send-btn'));
+  /** @type {{close:()=>void}|null} */
+  let emojiPicker = null;
+  emojiBtn.addEventListener('click', () => {
+    if (emojiPicker && pickerOpen()) return emojiPicker.close();
+    emojiPicker = openEmojiPicker({
+      anchor: emojiBtn,
+      label: 'Pick an emoji',
+      onPick: (e) => {
+        insertAtCaret(input, e);
+        queueMicrotask(() => {
+          if (!pickerOpen()) input.focus();
+        });
+      },
+    });
+  });
   const complete = attachAutocomplete(input, /** @type {HTMLElement} */ (form.parentElement), {
     users: () => [...(last?.users.keys() ?? [])].sort((a, b) => a.localeCompare(b)),
     channels: () => (last?.channels ?? []).filter((c) => c.kind === 'text').map((c) => c.name),

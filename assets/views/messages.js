@@ -6,13 +6,14 @@
 //! messages are prepended or something above changes, ask for older pages near the top, and
 //! offer "jump to present" when the user has scrolled far up.
 
-import { h, reconcile, avatar, avatarUrls, formatTime, shortTime, dayLabel } from '../dom.js';
+import { h, reconcile, avatar, avatarUrls, formatTime, shortTime, dayLabel, getTimeFormat } from '../dom.js';
 import { renderMarkdown } from '../markdown.js';
 import { isolateBidi } from '../bidi.js';
 import { icon } from '../icons.js';
 import { mentions, findMessage } from '../state.js';
 import { MAX_CONTENT_CHARS } from '../protocol.js';
 import { renderAttachments } from './attachments.js';
+import { openEmojiPicker } from './emojipicker.js';
 
 /**
  * @typedef {import('../state.js').State} State
@@ -184,13 +185,14 @@ export function createMessagesView(actions) {
         const q = m.reply_to != null ? quoteSig(s, m.reply_to) : '';
         return JSON.stringify([m.content, m.edited_ts, m.reactions, m.attachments?.map((a) => a.id),
           avatarUrls.get(m.author), it.grouped, s.editing === m.id,
-          pickerFor === m.id, q, s.me?.admin, s.me?.username, m.content.includes('@') ? userNames.size : 0]);
+          pickerFor === m.id, q, s.me?.admin, s.me?.username, m.content.includes('@') ? userNames.size : 0,
+          getTimeFormat()]);
       }
       case 'pending': {
         const e = it.e;
         const wait = e.notBefore && e.notBefore > Date.now() ? Math.ceil((e.notBefore - Date.now()) / 1000) : 0;
         return JSON.stringify([e.content, e.status, e.error, wait, it.grouped, s.conn.state,
-          e.reply_to != null ? quoteSig(s, e.reply_to) : '']);
+          e.reply_to != null ? quoteSig(s, e.reply_to) : '', getTimeFormat()]);
       }
     }
   }
@@ -307,7 +309,21 @@ export function createMessagesView(actions) {
       EMOJI.map((e) => h('button', {
         class: 'pick', type: 'button', title: e, 'aria-label': `React with ${e}`,
         onclick: () => { pickerFor = null; actions.react(m.id, e); },
-      }, e)));
+      }, e)),
+      h('button', {
+        class: 'pick pick-more', type: 'button', title: 'More reactions', 'aria-label': 'More reactions',
+        onclick: () => moreReactions(m.id),
+      }, icon('smile')));
+  }
+
+  /** Any emoji as a reaction: the full picker (emojipicker.js), next to the message's react
+   * button, which outlives the quick palette's re-render. @param {number} id */
+  function moreReactions(id) {
+    pickerFor = null;
+    if (last) render(last);
+    const anchor = /** @type {HTMLElement|null} */ (list.querySelector(`li[data-id="${id}"] .react-btn`));
+    if (!anchor) return;
+    openEmojiPicker({ anchor, label: 'Pick a reaction', onPick: (e) => actions.react(id, e) });
   }
 
   /** @param {State} s @param {Message} m */

@@ -154,10 +154,10 @@ function renderUserPanel(s, actions) {
     h('button', {
       class: 'icon-btn',
       type: 'button',
-      title: 'Voice settings',
-      'aria-label': 'Voice settings',
-      id: 'voice-settings-btn',
-      onclick: () => actions.voiceSettings(),
+      title: 'User settings',
+      'aria-label': 'User settings',
+      id: 'user-settings-btn',
+      onclick: () => actions.userSettings(),
     }, voiceIcon('gear')),
     h('button', {
       class: 'icon-btn',

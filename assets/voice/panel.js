@@ -5,6 +5,7 @@
 //! (with its quality) / settings / leave buttons.
 //! Elements are built once and updated in place, so a slider being dragged survives updates.
 
+import { MAX_USER_VOLUME } from './settings.js';
 import { h, avatar } from '../dom.js';
 import { icon } from '../icons.js';
 import { SCREEN_QUALITIES } from './video.js';
@@ -197,7 +198,8 @@ export class VoicePanel {
     /** @type {HTMLElement|null} */
     let pct = null;
     if (!p.self) {
-      const sliderEl = h('input', { type: 'range', min: 0, max: 100, step: 1, class: 'vp-volume',
+      // Up to 200 %: above 100 % the voice goes through a GainNode (voice/volume.js).
+      const sliderEl = h('input', { type: 'range', min: 0, max: Math.round(MAX_USER_VOLUME * 100), step: 1, class: 'vp-volume',
         value: String(Math.round(p.volume * 100)), 'aria-label': `Volume for ${p.user}` });
       const pctEl = h('span', { class: 'vp-pct' }, `${Math.round(p.volume * 100)}%`);
       sliderEl.addEventListener('input', () => {

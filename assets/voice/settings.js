@@ -2,10 +2,10 @@
 //! Voice settings kept in this browser (localStorage): input and output device, push-to-talk
 //! and its key, "relay only", and each participant's volume. Also the settings dialog and
 //! the TURN self-test it offers (gather candidates through the server's TURN entry only and
-//! say what came back), so a user can check their relay without a second person.
+//! say what came back), so a user can check their relay without a second person. The
+//! controls are the Voice section of the user settings dialog (views/settings.js).
 
 import { h } from '../dom.js';
-import { openModal } from '../ui.js';
 import { api } from '../protocol.js';
 import { canPickOutput } from './audio.js';
 
@@ -43,17 +43,22 @@ export function saveSettings(s) {
   }
 }
 
-/** A participant's volume, 0..1 (default 1). @param {string} user */
+/** A participant's volume can go to 200 %, as in Discord: a quiet microphone on the other
+ * side is the common case, and more than twice the gain mostly adds clipping. */
+export const MAX_USER_VOLUME = 2;
+
+/** A participant's volume, 0..MAX_USER_VOLUME (default 1), remembered per username.
+ * @param {string} user */
 export function userVolume(user) {
   try {
     const v = JSON.parse(localStorage.getItem(VOLUME_KEY) ?? '{}')[user];
-    return typeof v === 'number' && v >= 0 && v <= 1 ? v : 1;
+    return typeof v === 'number' && v >= 0 && v <= MAX_USER_VOLUME ? v : 1;
   } catch {
     return 1;
   }
 }
 
-/** @param {string} user @param {number} volume 0..1 */
+/** @param {string} user @param {number} volume 0..MAX_USER_VOLUME */
 export function setUserVolume(user, volume) {
   try {
     const all = JSON.parse(localStorage.getItem(VOLUME_KEY) ?? '{}');
@@ -133,11 +138,14 @@ export async function testRelay(servers) {
 }
 
 /**
- * The voice settings dialog. Every change applies at once through `onChange`.
+ * The voice settings, as the Voice section of the user settings dialog (views/settings.js):
+ * one gear for everything (issue 18). Every change applies at once through `onChange`;
+ * `stop` ends the input meter when the dialog closes.
  * @param {{settings:VoiceSettings, onChange:(s:VoiceSettings, what:keyof VoiceSettings)=>void,
  *   inputLevel:()=>number}} opts
+ * @returns {Promise<{nodes:import('../dom.js').Child[], stop:()=>void}>}
  */
-export async function openSettingsDialog(opts) {
+export async function voiceSettingsSection(opts) {
   const s = { ...opts.settings };
   /** @type {MediaDeviceInfo[]} */
   let devices = [];
@@ -219,24 +227,20 @@ export async function openSettingsDialog(opts) {
     }
   });
 
-  const dialog = openModal({
-    title: 'Voice settings',
-    body: [
-      h('label', { for: 'voice-input' }, 'Input device'), input, meter,
-      output ? [h('label', { for: 'voice-output' }, 'Output device'), output] : h('p', { class: 'hint' }, 'This browser plays voice on its default output device.'),
-      h('div', { class: 'vs-row' },
-        h('label', { class: 'vs-check', for: 'voice-ptt' }, ptt, h('span', null, 'Push to talk')), keyBtn),
-      h('p', { class: 'hint' }, 'Hold the key to talk while this tab is focused; the microphone is off otherwise.'),
-      h('div', { class: 'vs-row' },
-        h('label', { class: 'vs-check', for: 'voice-relay-only' }, relay, h('span', null, 'Relay only')), testBtn),
-      h('p', { class: 'hint' }, 'Send all audio through this server\'s TURN relay. Use it to check that TURN works: each participant then shows “Relayed”.'),
-      testResult,
-    ],
-  });
-  dialog.classList.add('voice-settings');
+  const nodes = [
+    h('label', { for: 'voice-input' }, 'Input device'), input, meter,
+    output ? h('label', { for: 'voice-output' }, 'Output device') : null,
+    output ?? h('p', { class: 'hint' }, 'This browser plays voice on its default output device.'),
+    h('div', { class: 'vs-row' },
+      h('label', { class: 'vs-check', for: 'voice-ptt' }, ptt, h('span', null, 'Push to talk')), keyBtn),
+    h('p', { class: 'hint' }, 'Hold the key to talk while this tab is focused; the microphone is off otherwise.'),
+    h('div', { class: 'vs-row' },
+      h('label', { class: 'vs-check', for: 'voice-relay-only' }, relay, h('span', null, 'Relay only')), testBtn),
+    h('p', { class: 'hint' }, 'Send all audio through this server\'s TURN relay. Use it to check that TURN works: each participant then shows “Relayed”.'),
+    testResult,
+  ];
   const timer = setInterval(() => {
     meterBar.style.width = `${Math.min(100, Math.round(opts.inputLevel() * 400))}%`;
   }, 100);
-  dialog.addEventListener('close', () => clearInterval(timer));
-  return dialog;
+  return { nodes, stop: () => clearInterval(timer) };
 }

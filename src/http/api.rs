@@ -52,6 +52,9 @@ fn route(req: &Request, app: &App) -> ApiResult<Response> {
     if let Some(code) = path.strip_prefix("/api/invites/") {
         return invite_by_code(req, app, code);
     }
+    if super::me::owns(path) {
+        return super::me::route(req, app);
+    }
     match (m, path) {
         ("GET" | "HEAD", "/healthz") => health(app),
         ("GET", "/metrics") => metrics(req, app),
@@ -110,7 +113,7 @@ fn route(req: &Request, app: &App) -> ApiResult<Response> {
     }
 }
 
-fn method_not_allowed() -> ApiError {
+pub(crate) fn method_not_allowed() -> ApiError {
     ApiError::new(
         crate::error::Code::MethodNotAllowed,
         "method not allowed here",
@@ -151,7 +154,7 @@ fn health(app: &App) -> ApiResult<Response> {
 }
 
 /// Parses a JSON body into `T`, with a clear 400 for every way it can be wrong.
-fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
+pub(crate) fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
     if req.body.is_empty() {
         return Err(ApiError::bad_request("a JSON body is needed"));
     }

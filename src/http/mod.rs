@@ -13,7 +13,8 @@
 //! - `request.rs` (parsing and writing one request, big bodies streamed under a
 //!   whole-response deadline), `api.rs` (the routes), `assets.rs` (the
 //!   embedded app), `auth.rs` (passwords, sessions, login throttles), `host.rs` (the
-//!   `Host` check) and `proxy.rs` (`TRUSTED_PROXIES`) run on the connection thread and own no state of their own beyond
+//!   `Host` check), `me.rs` (the user's own password and sessions) and `proxy.rs`
+//!   (`TRUSTED_PROXIES`) run on the connection thread and own no state of their own beyond
 //!   the shared throttles;
 //! - `files.rs` is the routes of uploads and downloads, which read and write the socket
 //!   themselves (a body streamed to disk, a file streamed from it) on the connection thread.
@@ -25,6 +26,7 @@ pub mod files;
 pub mod heavy;
 pub mod host;
 pub mod limits;
+pub mod me;
 pub mod proxy;
 mod request;
 pub mod server;

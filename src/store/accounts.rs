@@ -212,6 +212,114 @@ pub fn delete_session(conn: &Connection, token_hash: &[u8]) -> ApiResult<bool> {
     Ok(n == 1)
 }
 
+/// A session as its owner sees it in the sessions list: never the token or its hash, only
+/// an id derived from the hash that cannot be turned back into either.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: String,
+    pub created_ts: i64,
+    pub expires_ts: i64,
+    /// The session the request came with ("this device").
+    pub current: bool,
+}
+
+/// The public id of a session: a SHA-256 of its token hash under a fixed label, 128 bits of
+/// it. No column is needed (no migration), it is stable for the session's life, and knowing
+/// it gives nothing that authenticates.
+pub fn session_public_id(token_hash: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::new()
+        .chain_update(b"mini-discord session id\0")
+        .chain_update(token_hash)
+        .finalize();
+    d[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The live sessions of a user (at most `SESSIONS_PER_USER`), newest first, with their token
+/// hashes for the caller on the store side only.
+fn user_sessions(conn: &Connection, user_id: i64) -> ApiResult<Vec<(Vec<u8>, i64, i64)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT token_hash, created_ts, expires_ts FROM sessions
+             WHERE user_id = ?1 AND expires_ts > ?2 ORDER BY created_ts DESC, token_hash",
+        )?
+        .query_map(params![user_id, now_ms()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?)
+}
+
+/// `GET /api/me/sessions`: the user's live sessions, `current` marking `current_hash`'s.
+pub fn list_sessions(
+    conn: &Connection,
+    user_id: i64,
+    current_hash: &[u8],
+) -> ApiResult<Vec<SessionInfo>> {
+    Ok(user_sessions(conn, user_id)?
+        .into_iter()
+        .map(|(hash, created_ts, expires_ts)| SessionInfo {
+            id: session_public_id(&hash),
+            created_ts,
+            expires_ts,
+            current: hash == current_hash,
+        })
+        .collect())
+}
+
+/// Ends the user's session whose public id is `id`; returns its token hash (so its sockets
+/// can be closed), `NotFound` when the user has no such session. Scoped to the user, so one
+/// user can never end another's session by guessing ids.
+pub fn delete_session_by_id(conn: &Connection, user_id: i64, id: &str) -> ApiResult<Vec<u8>> {
+    let hash = user_sessions(conn, user_id)?
+        .into_iter()
+        .map(|(hash, _, _)| hash)
+        .find(|hash| session_public_id(hash) == id)
+        .ok_or_else(|| ApiError::not_found("no such session"))?;
+    delete_session(conn, &hash)?;
+    Ok(hash)
+}
+
+/// Ends every session of the user except `keep`; returns the token hashes it ended.
+pub fn delete_other_sessions(
+    conn: &Connection,
+    user_id: i64,
+    keep: &[u8],
+) -> ApiResult<Vec<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM sessions WHERE user_id = ?1 AND token_hash <> ?2 RETURNING token_hash",
+        )?
+        .query_map(params![user_id, keep], |r| r.get(0))?
+        .collect::<Result<Vec<Vec<u8>>, _>>()?)
+}
+
+/// The password hash of a user (for checking the current password before a change).
+pub fn password_hash(conn: &Connection, user_id: i64) -> ApiResult<String> {
+    Ok(conn
+        .prepare_cached("SELECT password_hash FROM users WHERE id = ?1")?
+        .query_row(params![user_id], |r| r.get(0))?)
+}
+
+/// Sets a new password hash, only if the stored one is still `old_hash` (two changes racing
+/// cannot both win with the same current password), and ends every other session of the
+/// user in the same job. Returns the ended sessions' token hashes; `Forbidden` when the
+/// password changed meanwhile.
+pub fn change_password(
+    conn: &Connection,
+    user_id: i64,
+    old_hash: &str,
+    new_hash: &str,
+    keep: &[u8],
+) -> ApiResult<Vec<Vec<u8>>> {
+    let n = conn
+        .prepare_cached("UPDATE users SET password_hash = ?1 WHERE id = ?2 AND password_hash = ?3")?
+        .execute(params![new_hash, user_id, old_hash])?;
+    if n != 1 {
+        return Err(ApiError::forbidden("the current password is wrong"));
+    }
+    delete_other_sessions(conn, user_id, keep)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,5 +357,51 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
             .unwrap();
         assert_eq!(left, SESSIONS_PER_USER);
+    }
+    #[test]
+    fn session_ids_hide_the_hash_and_only_the_owner_can_end_one() {
+        let c = super::super::schema::test_db();
+        let alice = insert_user(&c, "alice", "h", true).unwrap().id;
+        let bob = insert_user(&c, "bob", "h", false).unwrap().id;
+        let far = now_ms() + 60_000;
+        insert_session(&c, b"alice-1", alice, far).unwrap();
+        insert_session(&c, b"alice-2", alice, far).unwrap();
+        insert_session(&c, b"bob-1", bob, far).unwrap();
+        let list = list_sessions(&c, alice, b"alice-2").unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list.iter().filter(|s| s.current).count(), 1);
+        for s in &list {
+            assert_eq!(s.id.len(), 32);
+            assert!(!s.id.contains(&auth_hex(b"alice-1")) && !s.id.contains(&auth_hex(b"alice-2")));
+        }
+        let bobs = session_public_id(b"bob-1");
+        assert!(
+            delete_session_by_id(&c, alice, &bobs).is_err(),
+            "not alice's"
+        );
+        assert!(session_user(&c, b"bob-1").unwrap().is_some());
+        let other = list.iter().find(|s| !s.current).unwrap();
+        assert_eq!(
+            delete_session_by_id(&c, alice, &other.id).unwrap(),
+            b"alice-1".to_vec()
+        );
+        assert!(session_user(&c, b"alice-1").unwrap().is_none());
+        insert_session(&c, b"alice-3", alice, far).unwrap();
+        assert!(change_password(&c, alice, "wrong", "h2", b"alice-2").is_err());
+        let ended = change_password(&c, alice, "h", "h2", b"alice-2").unwrap();
+        assert_eq!(ended, vec![b"alice-3".to_vec()]);
+        assert_eq!(password_hash(&c, alice).unwrap(), "h2");
+        assert!(
+            session_user(&c, b"alice-2").unwrap().is_some(),
+            "this one is kept"
+        );
+        assert!(
+            session_user(&c, b"bob-1").unwrap().is_some(),
+            "others keep theirs"
+        );
+    }
+
+    fn auth_hex(b: &[u8]) -> String {
+        b.iter().map(|b| format!("{b:02x}")).collect()
     }
 }

@@ -164,10 +164,10 @@ describe('the newcomer\'s text client', { timeout: 150_000 }, () => {
       await page.click('dialog[open] button[type=submit]');
       await page.locator('dialog[open]').waitFor({ state: 'detached' });
       await onScreen(page, '#toasts .toast', 'toast');
-      // Voice settings.
+      // User settings (voice is one section of them).
       await page.click('#menu-btn');
-      await page.click('#voice-settings-btn');
-      await onScreen(page, 'dialog[open]', 'voice settings');
+      await page.click('#user-settings-btn');
+      await onScreen(page, 'dialog[open]', 'user settings');
       await page.keyboard.press('Escape');
       // Delete channel: tapping it must not slide the page sideways.
       await page.locator('dialog[open]').waitFor({ state: 'detached' });

@@ -1,11 +1,17 @@
 // Takes the README's screenshots of the main screen, with a small realistic conversation:
 //   docs/screenshot-desktop.png (1280×800), docs/screenshot-search.png (the search results),
-//   and docs/screenshot-phone.png (360×740).
+//   docs/screenshot-phone.png (360×740), and of the screens in docs/UI.md:
+//   docs/screenshot-emoji.png and docs/screenshot-emoji-phone.png (the emoji picker),
+//   docs/screenshot-settings.png (user settings), docs/screenshot-invites.png (the invite
+//   dialog with its live invites), docs/screenshot-lightbox.png (an image opened from a
+//   message) and docs/screenshot-video.png (the call window with two cameras, Chromium's
+//   fake camera).
 // Run: `cd tests/browser && node screenshots.mjs` (MD_BIN picks the server binary).
 
 import path from 'node:path';
 import { startServer, REPO } from './lib/server.mjs';
-import { launchBrowser, openUser, send, message, closeQuietly } from './lib/browser.mjs';
+import { chromium } from 'playwright-core';
+import { ARGS, CHROMIUM, launchBrowser, openUser, signIn, send, message, closeQuietly } from './lib/browser.mjs';
 
 const OUT = path.join(REPO, 'docs');
 const server = await startServer({ env: { SEND_RATE: '1000', SEND_BURST: '1000' } });
@@ -15,7 +21,7 @@ const users = [];
 const deadline = setTimeout(() => {
   console.error('screenshots: timed out');
   process.exit(1);
-}, 90_000);
+}, 180_000);
 
 try {
   const alice = await openUser(browser, server.url, 'alice');
@@ -95,6 +101,100 @@ try {
   await phone.page.mouse.move(200, 24); // no hover toolbar over a message
   await phone.page.waitForTimeout(300);
   await phone.page.screenshot({ path: path.join(OUT, 'screenshot-phone.png') });
+
+  // The emoji picker, on the phone (a bottom sheet) and on the desktop (next to its button).
+  await phone.page.click('#emoji-btn');
+  await phone.page.locator('.emoji-picker').waitFor();
+  await phone.page.screenshot({ path: path.join(OUT, 'screenshot-emoji-phone.png') });
+  await phone.page.keyboard.press('Escape');
+  await alice.page.fill('#composer-input', '');
+  await alice.page.click('#emoji-btn');
+  await alice.page.keyboard.type('heart');
+  await alice.page.locator('.emoji-picker .ep-emoji').nth(3).hover();
+  await alice.page.screenshot({ path: path.join(OUT, 'screenshot-emoji.png') });
+  await alice.page.keyboard.press('Escape');
+
+  // User settings (one gear): account, sessions, appearance, notifications, voice.
+  await alice.page.click('#user-settings-btn');
+  await alice.page.locator('dialog.user-settings #us-sessions .us-session').first().waitFor();
+  await alice.page.waitForTimeout(200);
+  await alice.page.screenshot({ path: path.join(OUT, 'screenshot-settings.png') });
+  await alice.page.keyboard.press('Escape');
+
+  // The invite dialog, with a few live invites below the new link.
+  await alice.page.evaluate(async () => {
+    for (const b of [{ max_uses: 25, expires_in_s: 86_400 }, { max_uses: 100, expires_in_s: 7 * 86_400 }]) {
+      await fetch('/api/invites', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(b) });
+    }
+  });
+  await alice.page.click('#invite-btn');
+  await alice.page.locator('#invite-list li.invite-item').nth(2).waitFor();
+  await alice.page.screenshot({ path: path.join(OUT, 'screenshot-invites.png') });
+  await alice.page.keyboard.press('Escape');
+
+  // An image in a message, opened in the lightbox.
+  const png = Buffer.from(await alice.page.evaluate(() => {
+    const c = document.createElement('canvas');
+    c.width = 1200;
+    c.height = 700;
+    const g = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d'));
+    const sky = g.createLinearGradient(0, 0, 0, 700);
+    sky.addColorStop(0, '#1d2b64');
+    sky.addColorStop(0.6, '#f8a65b');
+    sky.addColorStop(1, '#f86b5b');
+    g.fillStyle = sky;
+    g.fillRect(0, 0, 1200, 700);
+    g.fillStyle = '#ffe9a8';
+    g.beginPath();
+    g.arc(600, 470, 110, 0, Math.PI * 2);
+    g.fill();
+    g.fillStyle = '#20203a';
+    g.fillRect(0, 520, 1200, 180);
+    return c.toDataURL('image/png').split(',')[1];
+  }), 'base64');
+  await alice.page.locator('#attach-input').setInputFiles([{ name: 'sunset.png', mimeType: 'image/png', buffer: png }]);
+  await alice.page.locator('.attach-chip.done[data-name="sunset.png"]').waitFor();
+  await alice.page.fill('#composer-input', 'Sunset from the office roof');
+  await alice.page.press('#composer-input', 'Enter');
+  const photo = message(bob.page, 'Sunset from the office roof');
+  await photo.locator('.attachment-image img').waitFor();
+  await photo.locator('.attachment-image').click();
+  await bob.page.waitForFunction(() => {
+    const i = /** @type {HTMLImageElement|null} */ (document.querySelector('dialog.lightbox img'));
+    return !!i && i.complete && i.naturalWidth > 0;
+  });
+  await bob.page.screenshot({ path: path.join(OUT, 'screenshot-lightbox.png') });
+  await bob.page.keyboard.press('Escape');
+
+  // The call window: two people with their cameras on in the `gaming` voice channel.
+  const media = await chromium.launch({
+    executablePath: CHROMIUM, headless: true, timeout: 30_000,
+    args: [...ARGS, '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection'],
+  });
+  try {
+    /** @type {import('playwright-core').Page[]} */
+    const pages = [];
+    for (const name of ['alice', 'bob']) {
+      const ctx = await media.newContext({ viewport: { width: 1280, height: 800 }, permissions: ['microphone', 'camera'] });
+      const page = await ctx.newPage();
+      page.setDefaultTimeout(15_000);
+      await page.goto(server.url + '/');
+      await signIn(page, name, 'login');
+      await page.click('#sidebar .chan.voice[data-channel="gaming"]');
+      await page.locator('#voice-panel[data-phase="connected"]').waitFor();
+      pages.push(page);
+    }
+    for (const page of pages) {
+      await page.click('#voice-panel .vp-camera');
+      await page.locator('#voice-panel .vp-camera[aria-pressed="true"]').waitFor();
+    }
+    await pages[0].locator('#voice-video .vv-tile[data-user="bob"][data-video="true"]').waitFor();
+    await pages[0].waitForTimeout(1500); // a few frames, so the tiles show a picture
+    await pages[0].mouse.move(1270, 790);
+    await pages[0].screenshot({ path: path.join(OUT, 'screenshot-video.png') });
+  } finally {
+    await media.close().catch(() => {});
+  }
   console.log(`screenshots written to ${OUT}`);
 } finally {
   clearTimeout(deadline);

@@ -219,7 +219,7 @@ async function measureJoins(joiner, host, label, t) {
 /** @param {VoiceUser} u */
 function enableRelayOnly(u) {
   return (async () => {
-    await u.page.click('#voice-settings-btn');
+    await u.page.click('#user-settings-btn');
     await u.page.check('#voice-relay-only');
     await u.page.click('dialog.voice-settings .modal-actions button');
     await u.page.locator('dialog.voice-settings').waitFor({ state: 'detached' });
@@ -306,7 +306,7 @@ describe('voice: direct calls', { timeout: 90_000 }, () => {
   });
 
   it('push-to-talk sends audio only while the key is held', async () => {
-    await alice.page.click('#voice-settings-btn');
+    await alice.page.click('#user-settings-btn');
     await alice.page.check('#voice-ptt');
     await alice.page.click('dialog.voice-settings .modal-actions button');
     await alice.page.locator('#voice-panel .vp-ptt', { hasText: 'hold `' }).waitFor();
@@ -320,7 +320,7 @@ describe('voice: direct calls', { timeout: 90_000 }, () => {
     await alice.page.keyboard.up('Backquote');
     console.log(`push-to-talk energy at bob: idle ${idle.toExponential(2)}, key held ${held.toExponential(2)}`);
     assert.ok(held > 0 && idle < held / 100, `energy only while held (idle ${idle}, held ${held})`);
-    await alice.page.click('#voice-settings-btn');
+    await alice.page.click('#user-settings-btn');
     await alice.page.uncheck('#voice-ptt');
     await alice.page.click('dialog.voice-settings .modal-actions button');
   });
@@ -464,7 +464,7 @@ describe('voice: through coturn (relay only)', { timeout: 60_000 }, () => {
     await measureJoins(bob, alice, 'relayed', t);
 
     // The self-test in the settings dialog agrees.
-    await alice.page.click('#voice-settings-btn');
+    await alice.page.click('#user-settings-btn');
     await alice.page.click('#voice-relay-test');
     await alice.page.locator('#voice-relay-test-result.ok', { hasText: 'The TURN relay works' }).waitFor();
     await alice.page.click('dialog.voice-settings .modal-actions button');
@@ -488,7 +488,7 @@ describe('voice: through coturn (relay only)', { timeout: 60_000 }, () => {
       assert.ok(!v.types.includes('relay'), `${u.username}: no relay candidate (${v.types.join(',')})`);
       assert.ok(!v.states.includes('connected'), `${u.username}: never connected (${v.states.join(',')})`);
     }
-    await carol.page.click('#voice-settings-btn');
+    await carol.page.click('#user-settings-btn');
     await carol.page.click('#voice-relay-test');
     await carol.page.locator('#voice-relay-test-result.bad', { hasText: '401' }).waitFor();
     for (const u of [carol, dan]) assert.deepEqual(u.problems, [], `${u.username}: no page errors`);
