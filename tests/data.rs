@@ -316,3 +316,73 @@ fn export_writes_discord_chat_exporter_json_with_files_alongside() {
     assert!(!r.status.success());
     assert_eq!(String::from_utf8_lossy(&r.stderr).lines().count(), 1);
 }
+
+#[test]
+fn admin_settings_show_the_backup_schedule_and_its_last_result() {
+    let dir = temp_dir("sched-status");
+    let dir_s = dir.to_str().unwrap().to_string();
+    let s = Server::start(&[("BACKUP_DIR", &dir_s), ("BACKUP_EVERY_H", "0.0003")]);
+    let alice = s.register("alice");
+    let bob = s.register("bob");
+    assert_eq!(s.call("GET", "/api/admin/backups", &bob, None).status, 403);
+    assert_eq!(
+        s.request("GET", "/api/admin/backups", &[], None).status,
+        401
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let r = s.call("GET", "/api/admin/backups", &alice, None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["dir"], dir_s.as_str());
+        assert_eq!(v["keep"], 7);
+        assert!((v["every_h"].as_f64().unwrap() - 0.0003).abs() < 1e-9);
+        assert!(v["next_ts"].as_i64().unwrap() > 0, "{v}");
+        if !v["last"].is_null() || std::time::Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let last = &status["last"];
+    let file = dir.join(last["file"].as_str().expect("a backup was taken"));
+    assert!(last["file"].as_str().unwrap().starts_with("backup-"));
+    assert_eq!(
+        last["size"].as_u64().unwrap(),
+        std::fs::metadata(&file).unwrap().len()
+    );
+    assert!(status["last_error"].is_null());
+    assert!(status["count"].as_u64().unwrap() >= 1);
+
+    // A BACKUP_DIR that cannot be created: the failure is shown.
+    let blocker = temp_dir("sched-blocked").join("a-file");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let bad = blocker.join("backups");
+    let s2 = Server::start(&[
+        ("BACKUP_DIR", bad.to_str().unwrap()),
+        ("BACKUP_EVERY_H", "0.0003"),
+    ]);
+    let t = s2.register("carol");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = s2.call("GET", "/api/admin/backups", &t, None).json();
+        if v["last_error"].is_string() {
+            assert!(v["last"].is_null());
+            assert!(
+                v["last_error"].as_str().unwrap().contains("cannot create"),
+                "{v}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no error shown: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Off: nothing scheduled.
+    let s3 = Server::start(&[]);
+    let t = s3.register("dave");
+    let v = s3.call("GET", "/api/admin/backups", &t, None).json();
+    assert!(
+        v["dir"].is_null() && v["next_ts"].is_null() && v["last"].is_null(),
+        "{v}"
+    );
+}

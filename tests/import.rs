@@ -524,3 +524,90 @@ fn export_then_import_into_a_fresh_server_round_trips() {
     }
     assert_eq!(got[1]["reply_to"], got[0]["id"]);
 }
+
+#[test]
+fn merge_account_hands_an_imported_authors_history_to_a_real_account() {
+    let (mut s, admin) = stopped_server();
+    let dir = temp_dir("merge-export");
+    let general = general_fixture(&dir, b"some bytes");
+    ok(&import(&s.data_dir, &[&general], &[]));
+    s.restart(false);
+    let john = s.register("john");
+
+    let merge = |token: &str, from: &str, into: &str| {
+        s.call(
+            "POST",
+            "/api/admin/merge-account",
+            token,
+            Some(&json!({"from": from, "into": into})),
+        )
+    };
+    assert_eq!(merge(&john, "J_hn_Doe", "john").status, 403, "owner only");
+    let r = merge(&admin, "john", "admin");
+    assert_eq!(
+        r.status,
+        409,
+        "a from with a password is refused: {}",
+        r.text()
+    );
+    assert_eq!(merge(&admin, "nobody", "john").status, 404);
+    assert_eq!(merge(&admin, "J_hn_Doe", "nobody").status, 404);
+    assert_eq!(merge(&admin, "bob", "bob").status, 400);
+
+    // john takes J_hn_Doe's message and its :pepe: reaction.
+    let r = merge(&admin, "j_hn_doe", "john");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({"from": "J_hn_Doe", "into": "john", "messages": 1, "reactions": 1})
+    );
+    let h = history(&s, &admin, "general-chat");
+    assert_eq!(h[0]["author"], "john");
+    assert_eq!(h[0]["reactions"][":pepe:"], json!(["john"]));
+    let users = s.call("GET", "/api/users", &admin, None).json();
+    assert!(
+        !users
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["username"] == "J_hn_Doe"),
+        "the imported account is gone: {users}"
+    );
+    let log = s.log_text();
+    assert!(
+        log.contains("merge-account by \"admin\"")
+            && log.contains("\"J_hn_Doe\"")
+            && log.contains("merged into \"john\""),
+        "audit line: {log}"
+    );
+
+    // Merging a passwordless account into another passwordless one, with an overlapping
+    // reaction: bob and carol both reacted 👍 on the same message; one reaction stays.
+    let r = merge(&admin, "carol", "bob");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let h = history(&s, &admin, "general-chat");
+    assert_eq!(h[0]["reactions"]["👍"], json!(["bob"]));
+    assert_eq!(h[2]["author"], "bob");
+
+    // A later import of the same Discord user goes to the account it was merged into.
+    s.stop();
+    let later = write_json(
+        &dir,
+        "later.json",
+        &export_doc(
+            "300000000000000001",
+            "general chat",
+            vec![msg(
+                "200000000000000077",
+                "2021-04-01T00:00:00Z",
+                user("100000000000000001", "Jöhn Doe", "Johnny"),
+                "after the merge",
+            )],
+        ),
+    );
+    let out = ok(&import(&s.data_dir, &[&later], &[]));
+    assert!(out.contains("0 accounts created"), "{out}");
+    s.restart(false);
+    let h = history(&s, &admin, "general-chat");
+    assert_eq!(h.last().unwrap()["author"], "john");
+}

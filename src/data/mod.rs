@@ -1,6 +1,6 @@
 //! "Own your data": the `backup` and `restore` subcommands (`backup.rs`), `export`
 //! (`export.rs`), `import-discord` (`import/`), the `DATA_DIR` lock that keeps an import
-//! and a server apart (`lock.rs`), scheduled backups
+//! and a server apart (`lock.rs`), `merge-account`'s store job (`merge.rs`), scheduled backups
 //! (`schedule.rs`, a thread of the server) and the hold file through which a running backup
 //! keeps the server from deleting bytes its snapshot names.
 
@@ -11,11 +11,13 @@ mod backup;
 mod export;
 pub mod import;
 pub mod lock;
+mod merge;
 pub mod schedule;
 
 pub use backup::{backup, restore};
 pub use export::export;
 pub use import::import_discord;
+pub use merge::{merge_account, Merged};
 
 /// Under `DATA_DIR`: each running backup keeps its own `backup.hold.<pid>.<ms>` (so two
 /// backups at once, scheduled and by hand, never release each other's hold).
