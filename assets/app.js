@@ -30,6 +30,7 @@ import * as dialogs from './dialogs.js';
 import * as voice from './voice.js';
 import { avatarUrls } from './dom.js';
 import { pickAvatar } from './views/attachments.js';
+import { installServerSettings } from './views/backups.js';
 
 /**
  * What the views may ask for.
@@ -308,6 +309,7 @@ const composer = createComposer(actions);
 const auth = createAuthView((user) => start(user));
 const search = createSearch(actions);
 installShortcuts(() => state, actions);
+installServerSettings(app);
 
 window.addEventListener('hashchange', () => {
   const name = hashChannel();
