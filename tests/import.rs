@@ -111,8 +111,14 @@ fn count(data_dir: &Path, sql: &str) -> i64 {
 fn general_fixture(dir: &Path, file_bytes: &[u8]) -> PathBuf {
     let john = user("100000000000000001", "Jöhn Doe", "Johnny");
     let bob = user("100000000000000002", "bob", "bob");
-    let carol = user("100000000000000003", "carol", "");
+    let mut carol = user("100000000000000003", "carol", "");
+    carol["avatarUrl"] = json!("general.json_Files/carol-avatar.png");
     std::fs::create_dir_all(dir.join("general.json_Files")).unwrap();
+    let mut png = Vec::new();
+    image::RgbImage::from_fn(16, 16, |x, y| image::Rgb([x as u8 * 16, y as u8 * 16, 99]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    std::fs::write(dir.join("general.json_Files/carol-avatar.png"), png).unwrap();
     std::fs::write(dir.join("general.json_Files/notes-1A2B.bin"), file_bytes).unwrap();
     let mut m1 = msg(
         "200000000000000001",
@@ -224,6 +230,27 @@ fn import_brings_channels_authors_replies_reactions_edits_pins_and_files() {
             assert!(r.status == 401 || r.status == 400, "{name}: {}", r.status);
         }
     }
+    let avatar = |users: &Value, name: &str| {
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == name)
+            .unwrap()["avatar_url"]
+            .clone()
+    };
+    let carol_avatar = avatar(&users, "carol");
+    let r = s.call(
+        "GET",
+        carol_avatar.as_str().expect("avatar imported"),
+        &admin,
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert!(
+        avatar(&users, "bob").is_null(),
+        "a remote avatar is not fetched"
+    );
     assert_eq!(
         count(
             &s.data_dir,
@@ -588,6 +615,17 @@ fn merge_account_hands_an_imported_authors_history_to_a_real_account() {
     let h = history(&s, &admin, "general-chat");
     assert_eq!(h[0]["reactions"]["👍"], json!(["bob"]));
     assert_eq!(h[2]["author"], "bob");
+    let users = s.call("GET", "/api/users", &admin, None).json();
+    let bob = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "bob")
+        .unwrap();
+    assert!(
+        bob["avatar_url"].is_string(),
+        "bob had none, so takes carol's: {bob}"
+    );
 
     // A later import of the same Discord user goes to the account it was merged into.
     s.stop();

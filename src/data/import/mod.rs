@@ -109,6 +109,10 @@ pub fn import_discord(
     }
 
     let conn = crate::store::open_offline(data_dir)?;
+    // The staging table of a file that is not in timestamp order is as big as the file:
+    // on disk, not in memory (the server's connection keeps temporaries in memory).
+    conn.pragma_update(None, "temp_store", "FILE")
+        .map_err(sql)?;
     let admins: i64 = conn
         .query_row("SELECT COUNT(*) FROM users WHERE admin = 1", [], |r| {
             r.get(0)
