@@ -516,8 +516,19 @@ fn export_then_import_into_a_fresh_server_round_trips() {
     let s = Server::start(&[]);
     let alice = s.register("alice");
     let bob = s.register("bob");
+    let bytes: Vec<u8> = (0..40_000u32).map(|i| (i % 241) as u8).collect();
+    let mut raw = format!(
+        "POST /api/attachments?filename=data.bin HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {alice}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        s.addr,
+        bytes.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&bytes);
+    let up = s.raw(&raw);
+    assert_eq!(up.status, 201, "{}", up.text());
+    let file_id = up.json()["attachment"]["id"].clone();
     let (mut a, _) = s.ws(&alice);
-    a.send(json!({"type":"send","channel":"general","content":"first ✨"}));
+    a.send(json!({"type":"send","channel":"general","content":"first ✨","attachments":[file_id]}));
     let first = a.recv_type("message")["message"]["id"].as_i64().unwrap();
     let (mut b, _) = s.ws(&bob);
     b.send(json!({"type":"send","channel":"general","content":"reply","reply_to":first}));
@@ -550,6 +561,32 @@ fn export_then_import_into_a_fresh_server_round_trips() {
         }
     }
     assert_eq!(got[1]["reply_to"], got[0]["id"]);
+    let att = &got[0]["attachments"][0];
+    assert_eq!(att["filename"], "data.bin");
+    let r = fresh.call("GET", att["url"].as_str().unwrap(), &owner, None);
+    assert!(
+        r.status == 200 && r.body == bytes,
+        "the file came along, byte-identical"
+    );
+}
+
+#[test]
+fn a_second_server_is_refused_while_one_holds_the_data_dir() {
+    let s = Server::start(&[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_mini-discord"))
+        .env_clear()
+        .env("DATA_DIR", &s.data_dir)
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is in use by another mini-discord process (the server, pid"),
+        "{err}"
+    );
+    // The first one is unharmed.
+    assert_eq!(s.request("GET", "/healthz", &[], None).status, 200);
 }
 
 #[test]
