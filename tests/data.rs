@@ -5,22 +5,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{temp_dir, Server};
+use common::{assert_check_db, subcommand, temp_dir, Server};
 use serde_json::json;
-
-fn subcommand(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mini-discord"))
-        .args(args)
-        .env_clear()
-        .env("DATA_DIR", data_dir)
-        .output()
-        .expect("run mini-discord")
-}
 
 fn upload(s: &Server, token: &str, bytes: &[u8]) -> serde_json::Value {
     let mut raw = format!(
@@ -94,15 +85,7 @@ fn backup_of_a_live_server_restores_every_acknowledged_message_and_file() {
         "restore: {}",
         String::from_utf8_lossy(&r.stderr)
     );
-    let check = Command::new(env!("CARGO_BIN_EXE_mini-discord"))
-        .args(["check-db", restored.join("chat.db").to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "check-db: {}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    assert_check_db(&restored.join("chat.db"));
 
     let s2 = Server::start_in(&restored, "127.0.0.1:0", &[], false);
     let mut ids = Vec::new();
@@ -496,15 +479,7 @@ fn backup_killed_at_random_moments_leaves_no_archive_that_looks_whole() {
     let r = subcommand(&s.data_dir, &["backup", out.to_str().unwrap()]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(restores(&out));
-    let check = Command::new(env!("CARGO_BIN_EXE_mini-discord"))
-        .args(["check-db", s.data_dir.join("chat.db").to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    assert_check_db(&s.data_dir.join("chat.db"));
 }
 
 #[test]

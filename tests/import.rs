@@ -10,17 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{temp_dir, Server};
+use common::{assert_check_db, subcommand, temp_dir, Server};
 use serde_json::{json, Value};
-
-fn subcommand(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mini-discord"))
-        .args(args)
-        .env_clear()
-        .env("DATA_DIR", data_dir)
-        .output()
-        .expect("run mini-discord")
-}
 
 fn import(data_dir: &Path, files: &[&Path], extra: &[&str]) -> Output {
     let mut args = vec!["import-discord"];
@@ -500,15 +491,7 @@ fn an_import_killed_midway_resumes_and_adds_nothing_twice() {
         ),
         20
     );
-    let check = Command::new(env!("CARGO_BIN_EXE_mini-discord"))
-        .args(["check-db", s.data_dir.join("chat.db").to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    assert_check_db(&s.data_dir.join("chat.db"));
 }
 
 #[test]

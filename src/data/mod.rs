@@ -63,6 +63,20 @@ fn hold_is_dead(name: &str) -> bool {
     r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
 }
 
+/// `s` with every character that is not an ASCII letter, digit or one of `keep` replaced by
+/// `_`: the one rule behind export's file names and import's usernames.
+pub(crate) fn ascii_only(s: &str, keep: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || keep.contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Runs a subcommand's body: exit 0, or one clear line on stderr and exit 1.
 pub fn exit_code(name: &str, r: Result<String, String>) -> i32 {
     match r {

@@ -591,16 +591,7 @@ fn local_file(media: &Path, url: &str) -> Option<PathBuf> {
 
 /// A Discord name as one of ours: `[A-Za-z0-9_.-]`, 2–32 characters (others become `_`).
 fn username(discord: &str) -> String {
-    let mut s: String = discord
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut s = super::ascii_only(discord, "_.-");
     if s.trim_matches('_').is_empty() {
         s = "user".into();
     }
