@@ -669,3 +669,47 @@ fn merge_account_hands_an_imported_authors_history_to_a_real_account() {
     let h = history(&s, &admin, "general-chat");
     assert_eq!(h.last().unwrap()["author"], "john");
 }
+
+#[test]
+fn progress_shows_on_a_terminal_and_not_in_a_pipe() {
+    let (s, _admin) = stopped_server();
+    let dir = temp_dir("progress");
+    let messages: Vec<Value> = (0..8_000)
+        .map(|i| {
+            msg(
+                &format!("{}", 7_000_000 + i),
+                &format!("2023-01-01T00:{:02}:{:02}Z", i / 60 % 60, i % 60),
+                user("77", "talker", ""),
+                &format!("m {i}"),
+            )
+        })
+        .collect();
+    let file = write_json(&dir, "p.json", &export_doc("4242", "progress", messages));
+    // `script` (util-linux) gives the import a terminal.
+    let cmd = format!(
+        "{} import-discord {}",
+        env!("CARGO_BIN_EXE_mini-discord"),
+        file.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_clear()
+        .env("DATA_DIR", &s.data_dir)
+        .output()
+        .expect("run script(1)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("importing ") && text.contains("/8000 messages, ") && text.contains("/s"),
+        "a progress bar with messages/s: {text:?}"
+    );
+    // Not a terminal: no progress, just the plain lines.
+    let again = import(&s.data_dir, &[&file], &[]);
+    assert!(again.status.success());
+    assert!(
+        again.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&again.stdout).lines().count(), 2);
+}

@@ -653,24 +653,24 @@ fn api(e: crate::error::ApiError) -> String {
 struct Progress {
     tty: bool,
     started: Instant,
-    last: Instant,
+    /// When the line was last drawn; `None`: draw at the next tick (each phase shows at once).
+    last: Option<Instant>,
 }
 
 impl Progress {
     fn new() -> Progress {
-        let now = Instant::now();
         Progress {
             tty: std::io::stderr().is_terminal(),
-            started: now,
-            last: now,
+            started: Instant::now(),
+            last: None,
         }
     }
 
     fn tick(&mut self, what: &str, file: &str, done: u64, total: Option<u64>) {
-        if !self.tty || self.last.elapsed() < PROGRESS_EVERY {
+        if !self.tty || self.last.is_some_and(|l| l.elapsed() < PROGRESS_EVERY) {
             return;
         }
-        self.last = Instant::now();
+        self.last = Some(Instant::now());
         let rate = done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
         let bar = match total {
             Some(t) if t > 0 => {
@@ -691,6 +691,7 @@ impl Progress {
             eprint!("\r\x1b[K");
         }
         self.started = Instant::now();
+        self.last = None;
     }
 }
 
