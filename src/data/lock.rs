@@ -39,15 +39,11 @@ pub fn take(data_dir: &Path, who: &str) -> Result<DataLock, String> {
         Err(TryLockError::WouldBlock) => {
             let holder = std::fs::read_to_string(&path).unwrap_or_default();
             let holder = holder.trim();
+            let holder = if holder.is_empty() { "it" } else { holder };
             return Err(format!(
-                "DATA_DIR {} is in use by another mini-discord process{} (it holds {LOCK_FILE}); \
-                 stop it before running {who}",
+                "DATA_DIR {} is in use by another mini-discord process ({holder}, holds \
+                 {LOCK_FILE}); stop it before running {who}",
                 data_dir.display(),
-                if holder.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({holder})")
-                }
             ));
         }
         Err(TryLockError::Error(e)) => {
