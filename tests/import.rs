@@ -713,3 +713,26 @@ fn progress_shows_on_a_terminal_and_not_in_a_pipe() {
     );
     assert_eq!(String::from_utf8_lossy(&again.stdout).lines().count(), 2);
 }
+
+#[test]
+fn media_resolves_relative_urls_against_the_given_folder() {
+    let (s, _admin) = stopped_server();
+    let media = temp_dir("media-here");
+    let elsewhere = temp_dir("json-elsewhere");
+    let json = general_fixture(&media, b"the bytes");
+    let moved = elsewhere.join("general.json");
+    std::fs::rename(&json, &moved).unwrap();
+    let out = ok(&import(
+        &s.data_dir,
+        &[&moved],
+        &["--media", media.to_str().unwrap()],
+    ));
+    assert!(out.contains("2 files stored, 1 files missing"), "{out}");
+    let stored: i64 = count(
+        &s.data_dir,
+        "SELECT COUNT(*) FROM attachments WHERE filename = 'notes.bin' AND message_id IS NOT NULL",
+    );
+    assert_eq!(stored, 1);
+    let r = import(&s.data_dir, &[&moved], &["--media"]);
+    assert_eq!(r.status.code(), Some(2), "--media needs a folder");
+}
