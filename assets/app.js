@@ -31,6 +31,7 @@ import * as voice from './voice.js';
 import { avatarUrls } from './dom.js';
 import { pickAvatar } from './views/attachments.js';
 import { openUserSettings } from './views/settings.js';
+import { installServerSettings } from './views/backups.js';
 
 /**
  * What the views may ask for.
@@ -312,6 +313,7 @@ const composer = createComposer(actions);
 const auth = createAuthView((user) => start(user));
 const search = createSearch(actions);
 installShortcuts(() => state, actions);
+installServerSettings(app);
 
 window.addEventListener('hashchange', () => {
   const name = hashChannel();

@@ -77,6 +77,9 @@ pub fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot start logging: {e}"))?;
 
     memory::return_big_allocations_to_the_os();
+    // Held until the process ends: `import-discord` refuses to write while we run (and we
+    // refuse to start while it does).
+    let _lock = data::lock::take(&config.data_dir, "the server")?;
     let store = store::Store::open(&config.data_dir, &config.db_synchronous, config.store_batch)?;
     let (channels, last_ids) = store
         .call(|c| Ok((store::list_channels(c)?, store::last_ids(c)?)))

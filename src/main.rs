@@ -3,7 +3,7 @@
 //! HEALTHCHECK in an image that has no shell or curl); `mini-discord check-db [PATH]` runs
 //! SQLite's integrity check on a database; `mini-discord backup FILE` / `restore FILE` write
 //! and read a verified backup of `DATA_DIR`, `export DIR` writes DiscordChatExporter JSON
-//! (see `src/data`). Everything else lives in the
+//! and `import-discord EXPORT...` reads DiscordChatExporter JSON (see `src/data`). Everything else lives in the
 //! library.
 
 /// What `--help` prints: every subcommand, so an operator never has to read the source.
@@ -21,6 +21,10 @@ commands:
   restore FILE      fill an empty DATA_DIR from a backup, verifying every hash
   export DIR [--channel NAME]...
                     write channels as DiscordChatExporter JSON, with their files alongside
+  import-discord EXPORT... [--media DIR]
+                    import DiscordChatExporter JSON files (or directories of them) into a
+                    stopped server's DATA_DIR; attachment paths are resolved against DIR
+                    (default: each file's own directory)
   --version, -V     print the version
   --help, -h        print this help
 ";
@@ -84,6 +88,7 @@ fn main() {
             let r = mini_discord::data::export(&config.data_dir, std::path::Path::new(&dir), &only);
             std::process::exit(mini_discord::data::exit_code("export", r))
         }
+        Some("import-discord") => std::process::exit(import_discord(&args[1..])),
         Some("--version") | Some("-V") => {
             println!("mini-discord {}", env!("CARGO_PKG_VERSION"));
             return;
@@ -105,4 +110,46 @@ fn main() {
         eprintln!("mini-discord: {e}");
         std::process::exit(1);
     }
+}
+
+/// `import-discord EXPORT... [--media DIR]`: the arguments, then the import; the exit code.
+fn import_discord(args: &[String]) -> i32 {
+    const USAGE: &str = "usage: mini-discord import-discord EXPORT... [--media DIR]";
+    let mut inputs = Vec::new();
+    let mut media = None;
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "--media" => match rest.next() {
+                Some(d) if media.is_none() => media = Some(std::path::PathBuf::from(d)),
+                _ => {
+                    eprintln!("{USAGE}");
+                    return 2;
+                }
+            },
+            s if s.starts_with("--") => {
+                eprintln!("{USAGE}");
+                return 2;
+            }
+            s => inputs.push(std::path::PathBuf::from(s)),
+        }
+    }
+    if inputs.is_empty() {
+        eprintln!("{USAGE}");
+        return 2;
+    }
+    let config = match mini_discord::config::Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mini-discord: {e}");
+            return 2;
+        }
+    };
+    let r = mini_discord::data::import_discord(
+        &config.data_dir,
+        &inputs,
+        media.as_deref(),
+        config.max_upload_mb * 1024 * 1024,
+    );
+    mini_discord::data::exit_code("import-discord", r)
 }

@@ -4,23 +4,14 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{temp_dir, Server};
+use common::{assert_check_db, subcommand, temp_dir, Server};
 use serde_json::json;
-
-fn subcommand(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mini-discord"))
-        .args(args)
-        .env_clear()
-        .env("DATA_DIR", data_dir)
-        .output()
-        .expect("run mini-discord")
-}
 
 fn upload(s: &Server, token: &str, bytes: &[u8]) -> serde_json::Value {
     let mut raw = format!(
@@ -94,15 +85,7 @@ fn backup_of_a_live_server_restores_every_acknowledged_message_and_file() {
         "restore: {}",
         String::from_utf8_lossy(&r.stderr)
     );
-    let check = Command::new(env!("CARGO_BIN_EXE_mini-discord"))
-        .args(["check-db", restored.join("chat.db").to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "check-db: {}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    assert_check_db(&restored.join("chat.db"));
 
     let s2 = Server::start_in(&restored, "127.0.0.1:0", &[], false);
     let mut ids = Vec::new();
@@ -315,4 +298,288 @@ fn export_writes_discord_chat_exporter_json_with_files_alongside() {
     );
     assert!(!r.status.success());
     assert_eq!(String::from_utf8_lossy(&r.stderr).lines().count(), 1);
+}
+
+#[test]
+fn admin_settings_show_the_backup_schedule_and_its_last_result() {
+    let dir = temp_dir("sched-status");
+    let dir_s = dir.to_str().unwrap().to_string();
+    let s = Server::start(&[("BACKUP_DIR", &dir_s), ("BACKUP_EVERY_H", "0.0003")]);
+    let alice = s.register("alice");
+    let bob = s.register("bob");
+    assert_eq!(s.call("GET", "/api/admin/backups", &bob, None).status, 403);
+    assert_eq!(
+        s.request("GET", "/api/admin/backups", &[], None).status,
+        401
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let r = s.call("GET", "/api/admin/backups", &alice, None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["dir"], dir_s.as_str());
+        assert_eq!(v["keep"], 7);
+        assert!((v["every_h"].as_f64().unwrap() - 0.0003).abs() < 1e-9);
+        assert!(v["next_ts"].as_i64().unwrap() > 0, "{v}");
+        if !v["last"].is_null() || std::time::Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let last = &status["last"];
+    let file = dir.join(last["file"].as_str().expect("a backup was taken"));
+    assert!(last["file"].as_str().unwrap().starts_with("backup-"));
+    assert_eq!(
+        last["size"].as_u64().unwrap(),
+        std::fs::metadata(&file).unwrap().len()
+    );
+    assert!(status["last_error"].is_null());
+    assert!(status["count"].as_u64().unwrap() >= 1);
+
+    // A BACKUP_DIR that cannot be created: the failure is shown.
+    let blocker = temp_dir("sched-blocked").join("a-file");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let bad = blocker.join("backups");
+    let s2 = Server::start(&[
+        ("BACKUP_DIR", bad.to_str().unwrap()),
+        ("BACKUP_EVERY_H", "0.0003"),
+    ]);
+    let t = s2.register("carol");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = s2.call("GET", "/api/admin/backups", &t, None).json();
+        if v["last_error"].is_string() {
+            assert!(v["last"].is_null());
+            assert!(
+                v["last_error"].as_str().unwrap().contains("cannot create"),
+                "{v}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no error shown: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Off: nothing scheduled.
+    let s3 = Server::start(&[]);
+    let t = s3.register("dave");
+    let v = s3.call("GET", "/api/admin/backups", &t, None).json();
+    assert!(
+        v["dir"].is_null() && v["next_ts"].is_null() && v["last"].is_null(),
+        "{v}"
+    );
+}
+
+/// Puts `n` stored files of `size` bytes straight into `data_dir`'s blob store (named by
+/// their SHA-256, as the store names them), so that a backup has real work to do.
+fn fill_blobs(data_dir: &Path, n: usize, size: usize) {
+    use sha2::Digest;
+    for i in 0..n {
+        let data: Vec<u8> = (0..size)
+            .map(|j| (j as u32).wrapping_mul(i as u32 * 2 + 1).to_le_bytes()[1])
+            .collect();
+        let hash: String = sha2::Sha256::digest(&data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let dir = data_dir.join("files/blobs").join(&hash[..2]);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(&hash), &data).unwrap();
+    }
+}
+
+/// A small, seeded pseudo-random sequence (printed, so a failure can be replayed).
+fn lcg(seed: &mut u64) -> u64 {
+    *seed = seed
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
+    *seed >> 33
+}
+
+fn seed() -> u64 {
+    let s = std::env::var("KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("KILL_SEED={s}");
+    s
+}
+
+/// True when `archive` restores (every hash checked) into a fresh directory.
+fn restores(archive: &Path) -> bool {
+    let target = temp_dir("kill-restore");
+    let ok = subcommand(&target, &["restore", archive.to_str().unwrap()])
+        .status
+        .success();
+    let _ = std::fs::remove_dir_all(&target);
+    ok
+}
+
+#[test]
+fn backup_killed_at_random_moments_leaves_no_archive_that_looks_whole() {
+    let s = Server::start(&[("SEND_RATE", "100000")]);
+    let alice = s.register("alice");
+    let (mut a, _) = s.ws(&alice);
+    for i in 0..50 {
+        a.send(json!({"type":"send","channel":"general","content":format!("m {i}")}));
+        a.recv_type("message");
+    }
+    fill_blobs(&s.data_dir, 120, 256 * 1024);
+    let out_dir = temp_dir("kill-backup");
+    let out = out_dir.join("b.tar");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_mini-discord"))
+            .args(["backup", out.to_str().unwrap()])
+            .env_clear()
+            .env("DATA_DIR", &s.data_dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // How long a whole backup takes here, to spread the kills across it.
+    let started = Instant::now();
+    assert!(run().wait().unwrap().success());
+    let whole = started.elapsed();
+    std::fs::remove_file(&out).unwrap();
+    let mut seed = seed();
+    for round in 0..6 {
+        let at = Duration::from_micros(lcg(&mut seed) % whole.as_micros().max(1) as u64);
+        let mut child = run();
+        std::thread::sleep(at);
+        let _ = child.kill();
+        let _ = child.wait();
+        if out.exists() {
+            assert!(
+                restores(&out),
+                "round {round}, killed at {at:?} of {whole:?}: {} is whole",
+                out.display()
+            );
+            std::fs::remove_file(&out).unwrap();
+        }
+        let partial = out_dir.join("b.tar.partial");
+        if partial.exists() {
+            // A partial is never mistaken for a backup (restore refuses it or, if it was
+            // already whole, it still has the .partial name).
+            assert!(partial
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .ends_with(".partial"));
+        }
+    }
+    // The live server is untouched and the next backup succeeds.
+    a.send(json!({"type":"send","channel":"general","content":"still here"}));
+    a.recv_type("message");
+    let r = subcommand(&s.data_dir, &["backup", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(restores(&out));
+    assert_check_db(&s.data_dir.join("chat.db"));
+}
+
+#[test]
+fn a_killed_backups_hold_does_not_keep_deleted_files() {
+    let s = Server::start(&[]);
+    let alice = s.register("alice");
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i % 97) as u8).collect();
+    let f = upload(&s, &alice, &data);
+    let (mut a, _) = s.ws(&alice);
+    a.send(json!({"type":"send","channel":"general","content":"f","attachments":[f["id"]]}));
+    let id = a.recv_type("message")["message"]["id"].as_i64().unwrap();
+    // What `backup` leaves when it is killed -9: its hold, naming a pid that is gone.
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    std::fs::write(
+        s.data_dir.join(format!("backup.hold.{dead_pid}.1")),
+        dead_pid.to_string(),
+    )
+    .unwrap();
+    let blobs = s.data_dir.join("files/blobs");
+    let count_blobs = || {
+        std::fs::read_dir(&blobs)
+            .unwrap()
+            .flatten()
+            .map(|d| std::fs::read_dir(d.path()).unwrap().count())
+            .sum::<usize>()
+    };
+    assert_eq!(count_blobs(), 1);
+    a.send(json!({"type":"delete","id":id}));
+    a.recv_type("message_delete");
+    assert_eq!(count_blobs(), 0, "a dead backup's hold is ignored");
+}
+
+#[test]
+fn server_killed_during_a_scheduled_backup_leaves_only_backups_that_verify() {
+    let backups = temp_dir("kill-sched");
+    let b = backups.to_str().unwrap().to_string();
+    let env = [
+        ("BACKUP_DIR", b.as_str()),
+        ("BACKUP_EVERY_H", "0.0002"),
+        ("SEND_RATE", "100000"),
+    ];
+    let data_dir = temp_dir("kill-sched-data");
+    // keep_dir: each restart replaces (drops) the Server, which must not delete the data.
+    let mut s = Server::start_in(&data_dir, "127.0.0.1:0", &env, true);
+    let alice = s.register("alice");
+    let (mut a, _) = s.ws(&alice);
+    for i in 0..20 {
+        a.send(json!({"type":"send","channel":"general","content":format!("m {i}")}));
+        a.recv_type("message");
+    }
+    fill_blobs(&s.data_dir, 120, 256 * 1024);
+    let mut seed = seed();
+    let names = |suffix: &str| -> Vec<PathBuf> {
+        std::fs::read_dir(&backups)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with(suffix))
+            .collect()
+    };
+    for round in 0..3 {
+        // Wait for a scheduled backup to be under way, then kill -9 the server at a random
+        // moment inside it.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while names(".partial").is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: no backup started"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(lcg(&mut seed) % 400));
+        s.kill9();
+        for done in names(".tar") {
+            assert!(
+                restores(&done),
+                "round {round}: {} verifies",
+                done.display()
+            );
+        }
+        for p in names(".partial") {
+            std::fs::remove_file(p).unwrap();
+        }
+        s = Server::start_in(&data_dir, "127.0.0.1:0", &env, true);
+    }
+    // After all that, a scheduled backup still completes.
+    let before = names(".tar").len();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while names(".tar").len() <= before {
+        assert!(
+            Instant::now() < deadline,
+            "a backup completes after the kills"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let newest = names(".tar").into_iter().max().unwrap();
+    assert!(restores(&newest));
+    drop(s);
+    let _ = std::fs::remove_dir_all(&data_dir);
 }

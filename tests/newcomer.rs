@@ -24,6 +24,7 @@ fn help_prints_usage_with_every_subcommand_and_exits_zero() {
             "backup",
             "restore",
             "export",
+            "import-discord",
             "--version",
             "--help",
         ] {

@@ -119,6 +119,8 @@ export function renderSidebar(s, actions) {
   renderUserPanel(s, actions);
   const invite = /** @type {HTMLButtonElement} */ (document.getElementById('invite-btn'));
   invite.hidden = !admin;
+  const settings = document.getElementById('settings-btn');
+  if (settings) settings.hidden = !admin;
 }
 
 /** @param {State} s @param {Actions} actions */

@@ -186,16 +186,7 @@ fn user(id: i64, name: &str) -> Value {
 /// A name safe as one path component: anything but `[A-Za-z0-9._-]` becomes `_`, and a
 /// leading dot too (no hidden files, no `..`).
 fn safe(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut out = super::ascii_only(s, "._-");
     if out.starts_with('.') || out.is_empty() {
         out.insert(0, '_');
     }

@@ -49,6 +49,9 @@ fn route(req: &Request, app: &App) -> ApiResult<Response> {
             _ => Err(method_not_allowed()),
         };
     }
+    if let Some(rest) = path.strip_prefix("/api/admin/") {
+        return super::admin::route(req, app, rest);
+    }
     if let Some(code) = path.strip_prefix("/api/invites/") {
         return invite_by_code(req, app, code);
     }
@@ -182,7 +185,7 @@ pub fn signed_in(req: &Request, app: &App) -> ApiResult<(User, String)> {
     Ok((user, token))
 }
 
-fn admin(req: &Request, app: &App) -> ApiResult<User> {
+pub(crate) fn admin(req: &Request, app: &App) -> ApiResult<User> {
     let (user, _) = signed_in(req, app)?;
     if !user.admin {
         return Err(ApiError::forbidden("only an admin can do that"));

@@ -16,9 +16,12 @@
 //!   `Host` check), `me.rs` (the user's own password and sessions) and `proxy.rs`
 //!   (`TRUSTED_PROXIES`) run on the connection thread and own no state of their own beyond
 //!   the shared throttles;
+//! - `admin.rs` is the owner's `/api/admin/` routes (merge an imported account, the backup
+//!   schedule), on the connection thread;
 //! - `files.rs` is the routes of uploads and downloads, which read and write the socket
 //!   themselves (a body streamed to disk, a file streamed from it) on the connection thread.
 
+pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod auth;

@@ -124,6 +124,33 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE invites ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
     UPDATE invites SET uses = 1 WHERE used_by IS NOT NULL;
 "#,
+    // 5: reserved for issue 13 (roles, pins; branch `community`). Empty here so that this
+    // branch's migration keeps its assigned number 6; the lead puts 13's SQL in its place.
+    "",
+    // 6: imports from Discord (`data/import.rs`): which of our rows a Discord id became, so
+    // that a second import (or an overlapping export) adds nothing twice and replies find
+    // their target. Discord ids are snowflakes kept as text (they pass 2^53). A row deleted
+    // here takes its mapping with it, so importing again brings it back. `discord_pinned`
+    // keeps the export's `isPinned` until pins exist (issue 13), which can then take them.
+    r#"
+    CREATE TABLE discord_channels (
+        discord_id TEXT PRIMARY KEY,
+        channel_id INTEGER NOT NULL REFERENCES channels(id) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    CREATE TABLE discord_users (
+        discord_id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        nickname TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX discord_users_by_user ON discord_users(user_id);
+    CREATE TABLE discord_messages (
+        discord_id TEXT PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        discord_pinned INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE INDEX discord_messages_by_message ON discord_messages(message_id);
+"#,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -136,6 +163,18 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         log::info!("database migrated to schema version {}", i + 1);
     }
     Ok(())
+}
+
+/// Opens (creating and migrating) `DATA_DIR/chat.db` for a subcommand that writes it while
+/// no server runs (`import-discord`, which holds the `DATA_DIR` lock). `NORMAL` sync: a
+/// crash loses at most the last batch, and the import resumes where it stopped.
+pub fn open_offline(data_dir: &Path) -> Result<Connection, String> {
+    let path = data_dir.join("chat.db");
+    let conn =
+        Connection::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    configure(&conn, "NORMAL").map_err(|e| format!("cannot configure {}: {e}", path.display()))?;
+    migrate(&conn).map_err(|e| format!("cannot migrate {}: {e}", path.display()))?;
+    Ok(conn)
 }
 
 /// `mini-discord check-db PATH`: prints SQLite's `PRAGMA integrity_check` answer (`ok` when

@@ -26,6 +26,31 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// Runs a `mini-discord` subcommand (`backup`, `import-discord`, …) on `data_dir` with an
+/// otherwise empty environment, to the end.
+pub fn subcommand(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mini-discord"))
+        .args(args)
+        .env_clear()
+        .env("DATA_DIR", data_dir)
+        .output()
+        .expect("run mini-discord")
+}
+
+/// Asserts that `mini-discord check-db` finds the database at `db` sound.
+pub fn assert_check_db(db: &Path) {
+    let check = Command::new(env!("CARGO_BIN_EXE_mini-discord"))
+        .args(["check-db", db.to_str().unwrap()])
+        .output()
+        .expect("run check-db");
+    assert!(
+        check.status.success(),
+        "check-db {}: {}",
+        db.display(),
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
+
 /// A running server process (ours, by PID) and its log.
 pub struct Server {
     child: Option<Child>,
