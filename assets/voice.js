@@ -68,6 +68,9 @@ class Session {
      * change): a receiver knows a video track is a camera because it shares a stream with
      * audio, and a screen share because it does not. */
     this.callStream = new MediaStream();
+    /** The stream id every screen share of ours is sent under (one per session, like
+     * `callStream`): the screen's transceiver is re-used from share to share (peer.js). */
+    this.shareStream = new MediaStream();
     /** @type {LevelMeter|null} */
     this.meter = null;
     this.speaking = false;
@@ -254,7 +257,9 @@ export async function join(channel) {
   sock.on('watch', (f) => {
     const r = s.remotes.get(f.from);
     if (!r) return;
-    r.watchedBy = !!f.on;
+    // A request counts only for the share that exists now: one that arrives between a stop
+    // and the next share must not send that next share unasked.
+    r.watchedBy = !!f.on && !!screenStream;
     syncVideo(s, r);
   });
   /** @param {any} f */
@@ -450,17 +455,9 @@ function attachVideo(s, r, stream, track) {
  */
 function syncVideo(s, r) {
   if (s.remotes.get(r.id) !== r || (!r.offered && !r.link.pc.remoteDescription)) return;
-  if (camTrack && !r.camSender) r.camSender = r.link.addVideo(camTrack, s.callStream);
-  else if (!camTrack && r.camSender) {
-    r.link.removeVideo(r.camSender);
-    r.camSender = null;
-  }
+  r.camSender = r.link.setVideo('camera', camTrack, s.callStream);
   const screenTrack = screenStream?.getVideoTracks()[0] ?? null;
-  if (screenTrack && screenStream && r.watchedBy && !r.screenSender) r.screenSender = r.link.addVideo(screenTrack, screenStream);
-  else if ((!screenTrack || !r.watchedBy) && r.screenSender) {
-    r.link.removeVideo(r.screenSender);
-    r.screenSender = null;
-  }
+  r.screenSender = r.link.setVideo('screen', r.watchedBy ? screenTrack : null, s.shareStream);
   applyCaps(s);
 }
 
@@ -767,5 +764,20 @@ setInterval(async () => {
   await Promise.all([...s.remotes.values()].map((r) => r.link.readStats()));
   if (session !== s) return;
   applyCaps(s); // encodings exist only once negotiated: caps set before then are set now
+  rewatch(s);
   render();
 }, STATS_MS);
+
+/**
+ * Asks again for every share we watch but do not receive. `watch` is a wish, and the sharer
+ * forgets it when the share stops; the server folds `peer_state` per 500 ms, so a share
+ * stopped and restarted within that window never looks stopped here, and without this we
+ * would show "Stop watching" over a blank tile. Repeating is harmless: the sharer ignores a
+ * request for a share it already sends, or for one that does not exist.
+ * @param {Session} s
+ */
+function rewatch(s) {
+  for (const r of s.remotes.values()) {
+    if (r.screen && r.watching && !r.screenIn && r.link.state === 'connected') s.sock?.send(frames.watch(r.id, true));
+  }
+}
