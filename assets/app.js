@@ -350,6 +350,10 @@ async function boot() {
 }
 
 fillIcons();
-voice.configure({ username: () => state.me?.username ?? '', onChange: () => changed() });
+voice.configure({
+  username: () => state.me?.username ?? '',
+  onChange: () => changed(),
+  channel: (name) => state.channels.find((c) => c.name === name), // its `permissions` gate camera and screen
+});
 setInterval(tick, TICK_MS);
 boot();

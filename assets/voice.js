@@ -32,6 +32,7 @@ import {
 import { VoicePanel } from './voice/panel.js';
 import {
   VideoStage, openCamera, openScreen, screenQuality, setScreenQuality, capBitrate, cameraBitrate, screenBitrate,
+  videoStatsLine,
 } from './voice/video.js';
 
 /** Level meters are sampled this often (speaking rings). */
@@ -102,6 +103,9 @@ let failure = null;
 let audioCtx = null;
 let username = () => '';
 let onChannelChange = () => {};
+/** The channel object of a name, as the app has it (for its `permissions`). */
+/** @type {(name:string) => Record<string, unknown>|undefined} */
+let channelInfo = () => undefined;
 let renderQueued = false;
 
 const audioBox = document.createElement('div');
@@ -157,12 +161,27 @@ const panel = new VoicePanel(panelRoot, {
 // ---------------------------------------------------------------- public interface
 
 /**
- * Tell the module who is signed in and what to call when the current voice channel changes.
- * @param {{username:()=>string, onChange:()=>void}} opts
+ * Tell the module who is signed in, what to call when the current voice channel changes,
+ * and (optionally) how to look up a channel object, whose `permissions` decide whether the
+ * camera and screen share are offered.
+ * @param {{username:()=>string, onChange:()=>void, channel?:(name:string)=>Record<string, unknown>|undefined}} opts
  */
 export function configure(opts) {
   username = opts.username;
   onChannelChange = opts.onChange;
+  if (opts.channel) channelInfo = opts.channel;
+}
+
+/**
+ * Whether we may use the camera and share the screen in `channel` ("Run a community": the
+ * `stream` permission). A channel object without `permissions` (a server without roles)
+ * allows it, as v1 did. The server decides in the end: it refuses `state` with video or
+ * screen on without `stream` (see the `forbidden` handling in `join`).
+ * @param {string} channel
+ */
+export function mayStream(channel) {
+  const perms = channelInfo(channel)?.permissions;
+  return !Array.isArray(perms) || perms.includes('stream');
 }
 
 /** The voice settings dialog (devices, push-to-talk, relay only, TURN self-test). */
@@ -273,6 +292,13 @@ export async function join(channel) {
   sock.on('answer', onDescription);
   sock.on('candidate', (f) => remoteFor(s, f.from)?.link.onCandidate(f.candidate));
   sock.on('error', (f) => {
+    if (f.code === 'forbidden' && s.phase === 'connected') {
+      // A refused `state` (video or screen without `stream`): the call goes on without them.
+      // Not the end of the call, so it must not count as the socket's closing reason.
+      sock.lastError = null;
+      streamRefused(s, String(f.message ?? ''));
+      return;
+    }
     if (f.code === 'rate_limited') console.warn('voice: signaling rate limited', f);
     else if (f.code !== 'not_found' || s.phase !== 'connected') console.warn('voice: server error', f);
   });
@@ -503,6 +529,7 @@ function sendState() {
 async function toggleCamera() {
   const s = session;
   if (!s) return;
+  if (!camTrack && !mayStream(s.channel)) return; // the button is disabled; a stale click
   if (camTrack) {
     stopCamera();
   } else {
@@ -527,6 +554,19 @@ async function toggleCamera() {
   render();
 }
 
+/** The server refused our camera or screen share here: stop both, and say so where the user
+ * looks (the panel's notice, and a toast). @param {Session} s @param {string} why */
+function streamRefused(s, why) {
+  if (session !== s) return;
+  const had = !!camTrack || !!screenStream;
+  stopCamera();
+  stopScreen();
+  if (had) sendState();
+  s.notice = `You are not allowed to use the camera or share your screen in ${s.channel}${why ? ` (${why})` : ''}.`;
+  toast(s.notice, 'error', 8000);
+  render();
+}
+
 function stopCamera() {
   camTrack?.stop();
   camTrack = null;
@@ -538,6 +578,7 @@ function stopCamera() {
 async function toggleScreen() {
   const s = session;
   if (!s) return;
+  if (!screenStream && !mayStream(s.channel)) return;
   if (screenStream) {
     stopScreen();
   } else {
@@ -683,6 +724,19 @@ function connectionLine(r) {
   return parts.join(' · ');
 }
 
+/** The per-stream video lines of the connection info: what we receive from `r` (camera or
+ * screen) and what we send them. @param {Remote} r */
+function videoLines(r) {
+  const x = r.link.stats;
+  if (!x || r.link.state !== 'connected') return [];
+  const camId = r.camera?.getVideoTracks()[0]?.id;
+  const screenId = r.screenIn?.getVideoTracks()[0]?.id;
+  return [
+    ...x.videoIn.map((v) => videoStatsLine(v.track === camId ? 'Camera' : v.track === screenId ? 'Screen' : 'Video', v)),
+    ...x.videoOut.map((v) => videoStatsLine(v.purpose === 'camera' ? 'Sending camera' : 'Sending screen', v)),
+  ];
+}
+
 function render() {
   if (renderQueued) return;
   renderQueued = true;
@@ -703,7 +757,7 @@ function renderNow() {
   /** @type {import('./voice/panel.js').PersonView[]} */
   const people = [{
     id: 'self', user: me || 'you', self: true, muted: muted || deafened, deafened,
-    speaking: s.speaking, state: s.phase, path: '', title: '', volume: 1,
+    speaking: s.speaking, state: s.phase, path: '', title: '', volume: 1, video: [],
     line: s.phase !== 'connected' ? (s.phase === 'joining' ? 'Joining…' : 'Reconnecting…')
       : settings.ptt ? (pttHeld ? 'Talking' : `Push to talk (${keyLabel(settings.pttKey)})`) : 'Connected',
   }];
@@ -714,14 +768,14 @@ function renderNow() {
       id: r.id, user: r.user, self: false, muted: r.muted, deafened: r.deafened, speaking: r.speaking,
       state: r.link.state, path: r.link.state === 'connected' ? x?.path ?? '' : '', line: connectionLine(r),
       title: x && x.path ? `${x.path === 'relayed' ? 'Relayed through TURN' : 'Direct'} (local ${x.local}, remote ${x.remote})${r.connectedAfterMs != null ? `; connected ${r.connectedAfterMs} ms after joining` : ''}` : '',
-      volume: userVolume(r.user),
+      volume: userVolume(r.user), video: videoLines(r),
     });
   }
   panel.update({
     phase: s.phase, channel: s.channel, error: '', notice: s.notice, muted, deafened,
     relayOnly: settings.relayOnly, ptt: settings.ptt, pttHeld, pttLabel: keyLabel(settings.pttKey),
     autoplayBlocked: s.autoplayBlocked, people,
-    camera: !!camTrack, screen: !!screenStream, quality: screenQuality(),
+    camera: !!camTrack, screen: !!screenStream, quality: screenQuality(), streamAllowed: mayStream(s.channel),
   });
   stage.update({
     tiles: [
@@ -760,6 +814,8 @@ setInterval(() => {
 
 setInterval(async () => {
   const s = session;
+  if (s && (camTrack || screenStream) && !mayStream(s.channel)) streamRefused(s, 'the permission was taken away');
+  if (s && !s.remotes.size) render(); // permissions may have changed; with peers the render below does it
   if (!s || !s.remotes.size) return;
   await Promise.all([...s.remotes.values()].map((r) => r.link.readStats()));
   if (session !== s) return;

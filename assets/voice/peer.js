@@ -54,7 +54,14 @@ const RESTART_RETRY_MS = 10_000;
  * @typedef {{type:'offer'|'answer', sdp:string}} Description
  * @typedef {{path:'direct'|'relayed'|'', local:string, remote:string, rttMs:number|null,
  *   lossPct:number|null, bytesReceived:number, packetsReceived:number, audioEnergy:number,
- *   videoBytesReceived:number, framesDecoded:number}} LinkStats
+ *   videoBytesReceived:number, framesDecoded:number, videoIn:VideoStreamStats[],
+ *   videoOut:VideoStreamStats[]}} LinkStats
+ * @typedef {{track:string, purpose:'camera'|'screen'|'', width:number, height:number,
+ *   fps:number|null, kbps:number|null, lost:number}} VideoStreamStats
+ *   One video stream of this link, as the connection info shows it: `track` is the receiving
+ *   track's id (inbound; the caller knows which is a camera), `purpose` is ours (outbound);
+ *   `kbps` is over the last interval; `lost` counts packets lost so far (inbound: as we
+ *   count them; outbound: as the peer reports them).
  */
 
 /**
@@ -86,6 +93,9 @@ export class PeerLink {
     this.stats = null;
     /** @type {{inRecv:number, inLost:number}|null} */
     this.lastCounters = null;
+    /** Bytes and time of each video RTP stream at the last reading (bitrate = the difference). */
+    /** @type {Map<string, {bytes:number, at:number}>} */
+    this.lastVideoBytes = new Map();
     /** ICE errors seen while gathering (e.g. 401 from a TURN server with bad credentials). */
     /** @type {{code:number, text:string, url:string}[]} */
     this.iceErrors = [];
@@ -287,6 +297,7 @@ export class PeerLink {
         energy += s.totalAudioEnergy ?? 0;
       }
     }
+    const { videoIn, videoOut } = this.videoStreams(byId);
     // Loss over the last interval (since the previous reading; the first reading: so far).
     const prev = this.lastCounters ?? { inRecv: 0, inLost: 0 };
     const recv = inRecv - prev.inRecv, lost = inLost - prev.inLost;
@@ -304,8 +315,60 @@ export class PeerLink {
       audioEnergy: energy,
       videoBytesReceived: videoBytes,
       framesDecoded,
+      videoIn,
+      videoOut,
     };
     return this.stats;
+  }
+
+  /**
+   * Resolution, frame rate, bitrate and packets lost of every video stream we receive on this
+   * link and every one we send (issue 15: the connection info shows them per stream). Only
+   * streams that carry something: a stopped camera's m-line stays, without bytes.
+   * @private @param {Map<string, any>} byId
+   */
+  videoStreams(byId) {
+    /** @type {VideoStreamStats[]} */
+    const videoIn = [];
+    /** @type {VideoStreamStats[]} */
+    const videoOut = [];
+    const seen = new Map();
+    /** @param {any} s @param {number} bytes */
+    const kbps = (s, bytes) => {
+      const prev = this.lastVideoBytes.get(s.id);
+      seen.set(s.id, { bytes, at: s.timestamp });
+      if (!prev || s.timestamp <= prev.at || bytes < prev.bytes) return null;
+      return Math.round(((bytes - prev.bytes) * 8) / (s.timestamp - prev.at)); // bits per ms = kbit/s
+    };
+    for (const s of byId.values()) {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') {
+        const rate = kbps(s, s.bytesReceived ?? 0);
+        const t = this.pc.getTransceivers().find((x) => x.mid != null && x.mid === s.mid);
+        const receiving = t ? t.currentDirection === 'sendrecv' || t.currentDirection === 'recvonly' : true;
+        if (!receiving || !s.frameWidth) continue;
+        videoIn.push({
+          track: String(s.trackIdentifier ?? t?.receiver.track.id ?? ''), purpose: '',
+          width: s.frameWidth ?? 0, height: s.frameHeight ?? 0,
+          fps: typeof s.framesPerSecond === 'number' ? Math.round(s.framesPerSecond) : null,
+          kbps: rate, lost: Math.max(0, s.packetsLost ?? 0),
+        });
+      }
+      if (s.type === 'outbound-rtp' && s.kind === 'video') {
+        const rate = kbps(s, s.bytesSent ?? 0);
+        /** @type {'camera'|'screen'|''} */
+        const purpose = s.mid != null && s.mid === this.video.camera?.mid && this.video.camera?.sender.track ? 'camera'
+          : s.mid != null && s.mid === this.video.screen?.mid && this.video.screen?.sender.track ? 'screen' : '';
+        if (!purpose || !s.frameWidth) continue;
+        const remote = byId.get(s.remoteId) ?? [...byId.values()].find((x) => x.type === 'remote-inbound-rtp' && x.localId === s.id);
+        videoOut.push({
+          track: '', purpose, width: s.frameWidth ?? 0, height: s.frameHeight ?? 0,
+          fps: typeof s.framesPerSecond === 'number' ? Math.round(s.framesPerSecond) : null,
+          kbps: rate, lost: Math.max(0, remote?.packetsLost ?? 0),
+        });
+      }
+    }
+    this.lastVideoBytes = seen;
+    return { videoIn, videoOut };
   }
 
   close() {

@@ -93,11 +93,14 @@ function instrument() {
 /**
  * A signed-in user in their own context (camera and microphone granted).
  * @param {import('playwright-core').Browser} browser @param {string} url @param {string} name
- * @param {{mode?: 'register'|'login', relayOnly?: boolean}} [opts]
+ * @param {{mode?: 'register'|'login', relayOnly?: boolean,
+ *   setup?: (context: import('playwright-core').BrowserContext) => Promise<unknown>}} [opts]
+ *   setup: runs on the new context before its page opens (e.g. WebSocket routes)
  */
 export async function openVideoUser(browser, url, name, opts = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, permissions: ['microphone', 'camera'] });
   context.setDefaultTimeout(10_000);
+  await opts.setup?.(context);
   await context.addInitScript(instrument);
   if (opts.relayOnly) {
     // The app's own "Relay only" voice setting (voice/settings.js), set before it loads.
