@@ -91,6 +91,8 @@ describe('video: connection info, full screen, picture in picture', { timeout: 9
       .some((e) => new RegExp(re).test(e.textContent ?? '')), STAT_LINE('Screen').source, { timeout: 10_000 });
     await alice.page.click('#voice-panel .vp-share');
     for (const u of users) assert.deepEqual(u.problems, [], `${u.username}: no page errors`);
+    // Out of the call, so the next test's room is only its own two (less load on two cores).
+    for (const u of [alice, bob]) await closeQuietly(u);
   });
 
   it('without `stream` the camera and share buttons are disabled, and a refusal says so', async () => {
