@@ -22,7 +22,7 @@ const STAT_LINE = (/** @type {string} */ label) => new RegExp(`^${label} \\d+×\
 /** Path of a WebSocket URL. @param {URL} url */
 const wsPath = (url) => url.pathname;
 
-describe('video: connection info, full screen, picture in picture', { timeout: 90_000 }, () => {
+describe('video: connection info, full screen, picture in picture', { timeout: 150_000 }, () => {
   /** @type {Awaited<ReturnType<typeof startServer>>} */
   let server;
   /** @type {import('playwright-core').Browser} */
