@@ -24,6 +24,7 @@ const WINDOW_MS = Number(process.env.WINDOW_MS ?? 8_000);
 /** How often the first-frame waits poll getStats (the timing's resolution). */
 const POLL_MS = 25;
 const FIRST_FRAME_TIMEOUT_MS = 20_000;
+const ACTION_TIMEOUT_MS = 30_000;
 
 /** Init script: Chromium's defaults, i.e. the app's bitrate caps never reach the encoder. */
 function dropCaps() {
@@ -73,6 +74,9 @@ async function run(source, caps, timings) {
     };
     const users = [];
     for (const name of ['alice', 'bob', 'carol']) users.push(await openVideoUser(browser, server.url, name, { setup }));
+    // A busy machine (the run these numbers come from had a load average over 40) makes
+    // clicks slow to become actionable; the tests' 10 s is too short here.
+    for (const u of users) u.context.setDefaultTimeout(ACTION_TIMEOUT_MS);
     const [a, b, c] = users;
     for (const u of users) await joinVoice(u);
     for (const u of [b, c]) await connectedTo(u, 'alice');
@@ -114,6 +118,7 @@ async function run(source, caps, timings) {
     out.uplink_kbps_2_watchers = await uplink(a);
     const st = await videoStats(a);
     out.sender_streams = st.outStreams;
+    console.log(`progress: ${JSON.stringify(out)}`);
     for (const u of users) if (u.problems.length) out.problems = [...(out.problems ?? []), ...u.problems];
     return out;
   } finally {
