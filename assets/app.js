@@ -356,6 +356,11 @@ async function boot() {
 }
 
 fillIcons();
-voice.configure({ username: () => state.me?.username ?? '', onChange: () => changed(), openSettings: () => actions.userSettings('voice') });
+voice.configure({
+  username: () => state.me?.username ?? '',
+  onChange: () => changed(),
+  openSettings: () => actions.userSettings('voice'),
+  channel: (name) => state.channels.find((c) => c.name === name), // its `permissions` gate camera and screen
+});
 setInterval(tick, TICK_MS);
 boot();

@@ -33,6 +33,7 @@ import { applyVolume, releaseVolume } from './voice/volume.js';
 import { VoicePanel } from './voice/panel.js';
 import {
   VideoStage, openCamera, openScreen, screenQuality, setScreenQuality, capBitrate, cameraBitrate, screenBitrate,
+  videoStatsLine,
 } from './voice/video.js';
 
 /** Level meters are sampled this often (speaking rings). */
@@ -69,6 +70,9 @@ class Session {
      * change): a receiver knows a video track is a camera because it shares a stream with
      * audio, and a screen share because it does not. */
     this.callStream = new MediaStream();
+    /** The stream id every screen share of ours is sent under (one per session, like
+     * `callStream`): the screen's transceiver is re-used from share to share (peer.js). */
+    this.shareStream = new MediaStream();
     /** @type {LevelMeter|null} */
     this.meter = null;
     this.speaking = false;
@@ -102,6 +106,9 @@ let username = () => '';
 let onChannelChange = () => {};
 /** Opens the user settings dialog at its Voice section (app.js: one gear for everything). */
 let openUserSettings = () => {};
+/** The channel object of a name, as the app has it (for its `permissions`). */
+/** @type {(name:string) => Record<string, unknown>|undefined} */
+let channelInfo = () => undefined;
 let renderQueued = false;
 
 const audioBox = document.createElement('div');
@@ -157,14 +164,29 @@ const panel = new VoicePanel(panelRoot, {
 // ---------------------------------------------------------------- public interface
 
 /**
- * Tell the module who is signed in, what to call when the current voice channel changes, and
- * how to open the user settings (the voice panel's gear opens them at Voice).
- * @param {{username:()=>string, onChange:()=>void, openSettings:()=>void}} opts
+ * Tell the module who is signed in, what to call when the current voice channel changes, how
+ * to open the user settings (the voice panel's gear opens them at Voice), and (optionally) how
+ * to look up a channel object, whose `permissions` decide whether the camera and screen share
+ * are offered.
+ * @param {{username:()=>string, onChange:()=>void, openSettings:()=>void, channel?:(name:string)=>Record<string, unknown>|undefined}} opts
  */
 export function configure(opts) {
   username = opts.username;
   onChannelChange = opts.onChange;
   openUserSettings = opts.openSettings;
+  if (opts.channel) channelInfo = opts.channel;
+}
+
+/**
+ * Whether we may use the camera and share the screen in `channel` ("Run a community": the
+ * `stream` permission). A channel object without `permissions` (a server without roles)
+ * allows it, as v1 did. The server decides in the end: it refuses `state` with video or
+ * screen on without `stream` (see the `forbidden` handling in `join`).
+ * @param {string} channel
+ */
+export function mayStream(channel) {
+  const perms = channelInfo(channel)?.permissions;
+  return !Array.isArray(perms) || perms.includes('stream');
 }
 
 /** The voice panel's gear: the user settings, at their Voice section. */
@@ -264,7 +286,9 @@ export async function join(channel) {
   sock.on('watch', (f) => {
     const r = s.remotes.get(f.from);
     if (!r) return;
-    r.watchedBy = !!f.on;
+    // A request counts only for the share that exists now: one that arrives between a stop
+    // and the next share must not send that next share unasked.
+    r.watchedBy = !!f.on && !!screenStream;
     syncVideo(s, r);
   });
   /** @param {any} f */
@@ -278,6 +302,13 @@ export async function join(channel) {
   sock.on('answer', onDescription);
   sock.on('candidate', (f) => remoteFor(s, f.from)?.link.onCandidate(f.candidate));
   sock.on('error', (f) => {
+    if (f.code === 'forbidden' && s.phase === 'connected') {
+      // A refused `state` (video or screen without `stream`): the call goes on without them.
+      // Not the end of the call, so it must not count as the socket's closing reason.
+      sock.lastError = null;
+      streamRefused(s, String(f.message ?? ''));
+      return;
+    }
     if (f.code === 'rate_limited') console.warn('voice: signaling rate limited', f);
     else if (f.code !== 'not_found' || s.phase !== 'connected') console.warn('voice: server error', f);
   });
@@ -460,17 +491,9 @@ function attachVideo(s, r, stream, track) {
  */
 function syncVideo(s, r) {
   if (s.remotes.get(r.id) !== r || (!r.offered && !r.link.pc.remoteDescription)) return;
-  if (camTrack && !r.camSender) r.camSender = r.link.addVideo(camTrack, s.callStream);
-  else if (!camTrack && r.camSender) {
-    r.link.removeVideo(r.camSender);
-    r.camSender = null;
-  }
+  r.camSender = r.link.setVideo('camera', camTrack, s.callStream);
   const screenTrack = screenStream?.getVideoTracks()[0] ?? null;
-  if (screenTrack && screenStream && r.watchedBy && !r.screenSender) r.screenSender = r.link.addVideo(screenTrack, screenStream);
-  else if ((!screenTrack || !r.watchedBy) && r.screenSender) {
-    r.link.removeVideo(r.screenSender);
-    r.screenSender = null;
-  }
+  r.screenSender = r.link.setVideo('screen', r.watchedBy ? screenTrack : null, s.shareStream);
   applyCaps(s);
 }
 
@@ -516,6 +539,7 @@ function sendState() {
 async function toggleCamera() {
   const s = session;
   if (!s) return;
+  if (!camTrack && !mayStream(s.channel)) return; // the button is disabled; a stale click
   if (camTrack) {
     stopCamera();
   } else {
@@ -540,6 +564,19 @@ async function toggleCamera() {
   render();
 }
 
+/** The server refused our camera or screen share here: stop both, and say so where the user
+ * looks (the panel's notice, and a toast). @param {Session} s @param {string} why */
+function streamRefused(s, why) {
+  if (session !== s) return;
+  const had = !!camTrack || !!screenStream;
+  stopCamera();
+  stopScreen();
+  if (had) sendState();
+  s.notice = `You are not allowed to use the camera or share your screen in ${s.channel}${why ? ` (${why})` : ''}.`;
+  toast(s.notice, 'error', 8000);
+  render();
+}
+
 function stopCamera() {
   camTrack?.stop();
   camTrack = null;
@@ -551,6 +588,7 @@ function stopCamera() {
 async function toggleScreen() {
   const s = session;
   if (!s) return;
+  if (!screenStream && !mayStream(s.channel)) return;
   if (screenStream) {
     stopScreen();
   } else {
@@ -696,6 +734,19 @@ function connectionLine(r) {
   return parts.join(' · ');
 }
 
+/** The per-stream video lines of the connection info: what we receive from `r` (camera or
+ * screen) and what we send them. @param {Remote} r */
+function videoLines(r) {
+  const x = r.link.stats;
+  if (!x || r.link.state !== 'connected') return [];
+  const camId = r.camera?.getVideoTracks()[0]?.id;
+  const screenId = r.screenIn?.getVideoTracks()[0]?.id;
+  return [
+    ...x.videoIn.map((v) => videoStatsLine(v.track === camId ? 'Camera' : v.track === screenId ? 'Screen' : 'Video', v)),
+    ...x.videoOut.map((v) => videoStatsLine(v.purpose === 'camera' ? 'Sending camera' : 'Sending screen', v)),
+  ];
+}
+
 function render() {
   if (renderQueued) return;
   renderQueued = true;
@@ -716,7 +767,7 @@ function renderNow() {
   /** @type {import('./voice/panel.js').PersonView[]} */
   const people = [{
     id: 'self', user: me || 'you', self: true, muted: muted || deafened, deafened,
-    speaking: s.speaking, state: s.phase, path: '', title: '', volume: 1,
+    speaking: s.speaking, state: s.phase, path: '', title: '', volume: 1, video: [],
     line: s.phase !== 'connected' ? (s.phase === 'joining' ? 'Joining…' : 'Reconnecting…')
       : settings.ptt ? (pttHeld ? 'Talking' : `Push to talk (${keyLabel(settings.pttKey)})`) : 'Connected',
   }];
@@ -727,14 +778,14 @@ function renderNow() {
       id: r.id, user: r.user, self: false, muted: r.muted, deafened: r.deafened, speaking: r.speaking,
       state: r.link.state, path: r.link.state === 'connected' ? x?.path ?? '' : '', line: connectionLine(r),
       title: x && x.path ? `${x.path === 'relayed' ? 'Relayed through TURN' : 'Direct'} (local ${x.local}, remote ${x.remote})${r.connectedAfterMs != null ? `; connected ${r.connectedAfterMs} ms after joining` : ''}` : '',
-      volume: userVolume(r.user),
+      volume: userVolume(r.user), video: videoLines(r),
     });
   }
   panel.update({
     phase: s.phase, channel: s.channel, error: '', notice: s.notice, muted, deafened,
     relayOnly: settings.relayOnly, ptt: settings.ptt, pttHeld, pttLabel: keyLabel(settings.pttKey),
     autoplayBlocked: s.autoplayBlocked, people,
-    camera: !!camTrack, screen: !!screenStream, quality: screenQuality(),
+    camera: !!camTrack, screen: !!screenStream, quality: screenQuality(), streamAllowed: mayStream(s.channel),
   });
   stage.update({
     tiles: [
@@ -773,9 +824,26 @@ setInterval(() => {
 
 setInterval(async () => {
   const s = session;
+  if (s && (camTrack || screenStream) && !mayStream(s.channel)) streamRefused(s, 'the permission was taken away');
+  if (s && !s.remotes.size) render(); // permissions may have changed; with peers the render below does it
   if (!s || !s.remotes.size) return;
   await Promise.all([...s.remotes.values()].map((r) => r.link.readStats()));
   if (session !== s) return;
   applyCaps(s); // encodings exist only once negotiated: caps set before then are set now
+  rewatch(s);
   render();
 }, STATS_MS);
+
+/**
+ * Asks again for every share we watch but do not receive. `watch` is a wish, and the sharer
+ * forgets it when the share stops; the server folds `peer_state` per 500 ms, so a share
+ * stopped and restarted within that window never looks stopped here, and without this we
+ * would show "Stop watching" over a blank tile. Repeating is harmless: the sharer ignores a
+ * request for a share it already sends, or for one that does not exist.
+ * @param {Session} s
+ */
+function rewatch(s) {
+  for (const r of s.remotes.values()) {
+    if (r.screen && r.watching && !r.screenIn && r.link.state === 'connected') s.sock?.send(frames.watch(r.id, true));
+  }
+}

@@ -4,10 +4,46 @@
 //! side ignores the other's offer), ICE restarts, and the connection facts the panel shows
 //! (direct or relayed, round-trip time, packet loss) read from `getStats()`.
 //! No DOM here: remote tracks go to the `onTrack` callback (audio to <audio>, video to the
-//! call window). Camera and screen tracks are extra senders (`addVideo`, `removeVideo`): each
-//! add or removal renegotiates through the same perfect negotiation.
+//! call window). Camera and screen tracks go out on one transceiver each (`setVideo`): each
+//! start or stop renegotiates through the same perfect negotiation.
 
 import { frames } from '../protocol.js';
+
+/**
+ * The video codecs we offer, in this order of preference: VP8 (every browser, cheap to
+ * encode in software, Chromium's own first choice), VP9 profile 0, and H.264 constrained
+ * baseline with packetization mode 1 (what hardware encoders and Safari have), plus the
+ * retransmission and redundancy entries that go with them. Chromium offers 19 entries by
+ * default; each video m-line then takes ~4 KB of SDP, and an offer with a microphone and three
+ * video m-lines passed the server's 16 KiB `sdp` limit (voice/signaling.rs MAX_SDP_BYTES),
+ * after which nothing on that link could be renegotiated. This list halves each video m-line.
+ */
+const VIDEO_CODECS = [
+  /^video\/VP8$/i,
+  /^video\/VP9$/i,
+  /^video\/H264$/i,
+  /^video\/(rtx|red|ulpfec)$/i,
+];
+/** @param {RTCRtpCodec} c */
+function keepVideoCodec(c) {
+  if (/^video\/VP9$/i.test(c.mimeType)) return /profile-id=0/.test(c.sdpFmtpLine ?? '') || !c.sdpFmtpLine;
+  if (/^video\/H264$/i.test(c.mimeType)) return /packetization-mode=1/.test(c.sdpFmtpLine ?? '') && /profile-level-id=42e01f/i.test(c.sdpFmtpLine ?? '');
+  return VIDEO_CODECS.some((re) => re.test(c.mimeType));
+}
+
+/** Restricts `t` to VIDEO_CODECS, in their order; a browser without the API keeps its defaults.
+ * @param {RTCRtpTransceiver} t */
+function preferVideoCodecs(t) {
+  const all = typeof RTCRtpReceiver.getCapabilities === 'function' ? RTCRtpReceiver.getCapabilities('video')?.codecs ?? [] : [];
+  const rank = (/** @type {RTCRtpCodec} */ c) => VIDEO_CODECS.findIndex((re) => re.test(c.mimeType));
+  const keep = all.filter(keepVideoCodec).sort((a, b) => rank(a) - rank(b));
+  if (!keep.length || typeof t.setCodecPreferences !== 'function') return;
+  try {
+    t.setCodecPreferences(keep);
+  } catch (err) {
+    console.warn('voice: setCodecPreferences', err);
+  }
+}
 
 /** A peer `disconnected` this long gets an ICE restart (`failed` gets one at once). */
 export const DISCONNECTED_RESTART_MS = 3_000;
@@ -18,7 +54,14 @@ const RESTART_RETRY_MS = 10_000;
  * @typedef {{type:'offer'|'answer', sdp:string}} Description
  * @typedef {{path:'direct'|'relayed'|'', local:string, remote:string, rttMs:number|null,
  *   lossPct:number|null, bytesReceived:number, packetsReceived:number, audioEnergy:number,
- *   videoBytesReceived:number, framesDecoded:number}} LinkStats
+ *   videoBytesReceived:number, framesDecoded:number, videoIn:VideoStreamStats[],
+ *   videoOut:VideoStreamStats[]}} LinkStats
+ * @typedef {{track:string, purpose:'camera'|'screen'|'', width:number, height:number,
+ *   fps:number|null, kbps:number|null, lost:number}} VideoStreamStats
+ *   One video stream of this link, as the connection info shows it: `track` is the receiving
+ *   track's id (inbound; the caller knows which is a camera), `purpose` is ours (outbound);
+ *   `kbps` is over the last interval; `lost` counts packets lost so far (inbound: as we
+ *   count them; outbound: as the peer reports them).
  */
 
 /**
@@ -50,6 +93,9 @@ export class PeerLink {
     this.stats = null;
     /** @type {{inRecv:number, inLost:number}|null} */
     this.lastCounters = null;
+    /** Bytes and time of each video RTP stream at the last reading (bitrate = the difference). */
+    /** @type {Map<string, {bytes:number, at:number}>} */
+    this.lastVideoBytes = new Map();
     /** ICE errors seen while gathering (e.g. 401 from a TURN server with bad credentials). */
     /** @type {{code:number, text:string, url:string}[]} */
     this.iceErrors = [];
@@ -62,6 +108,9 @@ export class PeerLink {
     this.stream = null;
     /** @type {RTCRtpSender|null} */
     this.sender = null;
+    /** The transceiver our camera and our screen share go out on (see `setVideo`). */
+    /** @type {{camera: RTCRtpTransceiver|null, screen: RTCRtpTransceiver|null}} */
+    this.video = { camera: null, screen: null };
 
     const pc = new RTCPeerConnection(opts.config);
     this.pc = pc;
@@ -121,19 +170,39 @@ export class PeerLink {
   }
 
   /**
-   * Sends a video track (camera or screen) to this peer; the returned sender is how it is
-   * removed again. A camera goes with the microphone's stream, a screen with its own: the
-   * receiver tells them apart by whether the stream also carries audio.
-   * @param {MediaStreamTrack} track @param {MediaStream} stream
+   * Sends `track` as our camera or our screen share to this peer, or stops sending it (null).
+   * Returns the sender while it sends, else null. Each purpose has one transceiver for the
+   * life of the link, re-used on every restart: a stopped track leaves its m-line in the SDP
+   * for good (addTrack never re-uses a transceiver that has sent), so toggling a camera with
+   * addTrack/removeTrack grew every offer by ~4 KB until it passed the server's 16 KiB `sdp`
+   * limit, and from then on the link could not renegotiate at all (no picture after a
+   * restart). Each purpose keeps its own stream id too (`stream` is the same object every
+   * time), so the receiver tells camera from screen by the stream, as before.
+   * @param {'camera'|'screen'} purpose @param {MediaStreamTrack|null} track @param {MediaStream} stream
    */
-  addVideo(track, stream) {
+  setVideo(purpose, track, stream) {
     if (this.closed) return null;
-    return this.pc.addTrack(track, stream);
+    const t = this.video[purpose];
+    if (!track) {
+      if (t?.sender.track) this.removeSender(t.sender);
+      return null;
+    }
+    if (t && t.currentDirection !== 'stopped') {
+      if (t.sender.track !== track) {
+        t.direction = 'sendrecv'; // removeTrack had made it recvonly; this renegotiates
+        t.sender.replaceTrack(track).catch((e) => console.warn('voice: replaceTrack', e));
+      }
+      return t.sender;
+    }
+    const sender = this.pc.addTrack(track, stream);
+    const made = this.pc.getTransceivers().find((x) => x.sender === sender) ?? null;
+    if (made) preferVideoCodecs(made);
+    this.video[purpose] = made;
+    return sender;
   }
 
-  /** @param {RTCRtpSender|null} sender */
-  removeVideo(sender) {
-    if (this.closed || !sender) return;
+  /** @private @param {RTCRtpSender} sender */
+  removeSender(sender) {
     try {
       this.pc.removeTrack(sender);
     } catch (err) {
@@ -228,6 +297,7 @@ export class PeerLink {
         energy += s.totalAudioEnergy ?? 0;
       }
     }
+    const { videoIn, videoOut } = this.videoStreams(byId);
     // Loss over the last interval (since the previous reading; the first reading: so far).
     const prev = this.lastCounters ?? { inRecv: 0, inLost: 0 };
     const recv = inRecv - prev.inRecv, lost = inLost - prev.inLost;
@@ -245,8 +315,60 @@ export class PeerLink {
       audioEnergy: energy,
       videoBytesReceived: videoBytes,
       framesDecoded,
+      videoIn,
+      videoOut,
     };
     return this.stats;
+  }
+
+  /**
+   * Resolution, frame rate, bitrate and packets lost of every video stream we receive on this
+   * link and every one we send (issue 15: the connection info shows them per stream). Only
+   * streams that carry something: a stopped camera's m-line stays, without bytes.
+   * @private @param {Map<string, any>} byId
+   */
+  videoStreams(byId) {
+    /** @type {VideoStreamStats[]} */
+    const videoIn = [];
+    /** @type {VideoStreamStats[]} */
+    const videoOut = [];
+    const seen = new Map();
+    /** @param {any} s @param {number} bytes */
+    const kbps = (s, bytes) => {
+      const prev = this.lastVideoBytes.get(s.id);
+      seen.set(s.id, { bytes, at: s.timestamp });
+      if (!prev || s.timestamp <= prev.at || bytes < prev.bytes) return null;
+      return Math.round(((bytes - prev.bytes) * 8) / (s.timestamp - prev.at)); // bits per ms = kbit/s
+    };
+    for (const s of byId.values()) {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') {
+        const rate = kbps(s, s.bytesReceived ?? 0);
+        const t = this.pc.getTransceivers().find((x) => x.mid != null && x.mid === s.mid);
+        const receiving = t ? t.currentDirection === 'sendrecv' || t.currentDirection === 'recvonly' : true;
+        if (!receiving || !s.frameWidth) continue;
+        videoIn.push({
+          track: String(s.trackIdentifier ?? t?.receiver.track.id ?? ''), purpose: '',
+          width: s.frameWidth ?? 0, height: s.frameHeight ?? 0,
+          fps: typeof s.framesPerSecond === 'number' ? Math.round(s.framesPerSecond) : null,
+          kbps: rate, lost: Math.max(0, s.packetsLost ?? 0),
+        });
+      }
+      if (s.type === 'outbound-rtp' && s.kind === 'video') {
+        const rate = kbps(s, s.bytesSent ?? 0);
+        /** @type {'camera'|'screen'|''} */
+        const purpose = s.mid != null && s.mid === this.video.camera?.mid && this.video.camera?.sender.track ? 'camera'
+          : s.mid != null && s.mid === this.video.screen?.mid && this.video.screen?.sender.track ? 'screen' : '';
+        if (!purpose || !s.frameWidth) continue;
+        const remote = byId.get(s.remoteId) ?? [...byId.values()].find((x) => x.type === 'remote-inbound-rtp' && x.localId === s.id);
+        videoOut.push({
+          track: '', purpose, width: s.frameWidth ?? 0, height: s.frameHeight ?? 0,
+          fps: typeof s.framesPerSecond === 'number' ? Math.round(s.framesPerSecond) : null,
+          kbps: rate, lost: Math.max(0, remote?.packetsLost ?? 0),
+        });
+      }
+    }
+    this.lastVideoBytes = seen;
+    return { videoIn, videoOut };
   }
 
   close() {

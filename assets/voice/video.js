@@ -3,10 +3,13 @@
 //! the bitrate caps per number of receivers, and the call window (`#voice-video`): a tile
 //! per person (their video, or their avatar while the camera is off) and a stage for screen
 //! shares. A share is only received on request: its tile shows a LIVE label and a "Watch"
-//! button until this page sends `watch`. Clicking a tile puts it on the stage (focus).
+//! button until this page sends `watch`. Clicking a tile puts it on the stage (focus); a
+//! tile showing video has a full screen button (Fullscreen API, on the tile, so its label
+//! stays) and, where the browser offers it, picture in picture (on its <video>).
 //! No signaling here: voice.js decides what to send and calls `update()` with what to show.
 
 import { h, avatar } from '../dom.js';
+import { voiceIcon } from './icons.js';
 
 /** Screen share presets: resolution and frame rate asked of getDisplayMedia, and the upload
  * budget the share gets in all (split between its watchers, see `screenBitrate`). */
@@ -88,6 +91,19 @@ export async function openScreen(q) {
   }
 }
 
+/**
+ * One line of the connection info for a video stream: "Camera 640×360 · 30 fps · 812 kbit/s
+ * · 0 lost". Parts not measured yet (the first reading has no bitrate) are left out.
+ * @param {string} label @param {import('./peer.js').VideoStreamStats} v
+ */
+export function videoStatsLine(label, v) {
+  const parts = [`${label} ${v.width}×${v.height}`];
+  if (v.fps != null) parts.push(`${v.fps} fps`);
+  if (v.kbps != null) parts.push(v.kbps >= 1000 ? `${(v.kbps / 1000).toFixed(1)} Mbit/s` : `${v.kbps} kbit/s`);
+  parts.push(`${v.lost} lost`);
+  return parts.join(' · ');
+}
+
 /** Caps every encoding of `sender` at `bps`. @param {RTCRtpSender} sender @param {number} bps */
 export async function capBitrate(sender, bps) {
   const params = sender.getParameters();
@@ -103,6 +119,26 @@ export async function capBitrate(sender, bps) {
  * @typedef {{tiles:Tile[], shares:Share[]}} StageView
  */
 
+/** @typedef {{box:HTMLElement, video:HTMLVideoElement, face:HTMLElement, label:HTMLElement,
+ *   button:HTMLButtonElement|null, tools:HTMLElement}} Cell */
+
+/** Picture in picture is offered here (Chromium, Safari; not Firefox's API). */
+function canPip() {
+  return 'pictureInPictureEnabled' in document && !!document.pictureInPictureEnabled;
+}
+
+/** Full screen for a tile, or back. @param {HTMLElement} box */
+function toggleFullscreen(box) {
+  if (document.fullscreenElement === box) document.exitFullscreen().catch(() => {});
+  else if (typeof box.requestFullscreen === 'function') box.requestFullscreen().catch((e) => console.warn('video: fullscreen', e));
+}
+
+/** Picture in picture for a tile's video, or back. @param {HTMLVideoElement} video */
+function togglePip(video) {
+  if (document.pictureInPictureElement === video) document.exitPictureInPicture().catch(() => {});
+  else video.requestPictureInPicture().catch((e) => console.warn('video: picture in picture', e));
+}
+
 export class VideoStage {
   /** @param {{watch:(id:string, on:boolean)=>void}} on */
   constructor(on) {
@@ -112,7 +148,7 @@ export class VideoStage {
     this.grid = h('div', { class: 'vv-grid' });
     this.root.append(this.stage, this.grid);
     document.body.append(this.root);
-    /** @type {Map<string, {box:HTMLElement, video:HTMLVideoElement, face:HTMLElement, label:HTMLElement, button:HTMLButtonElement|null}>} */
+    /** @type {Map<string, Cell>} */
     this.cells = new Map();
     /** The focused tile's key (`cam:<id>` or `screen:<id>`), shown on the stage. */
     this.focus = '';
@@ -169,8 +205,19 @@ export class VideoStage {
     const face = h('div', { class: 'vv-face' }, avatar(user));
     const label = h('span', { class: 'vv-label' });
     const button = screen ? /** @type {HTMLButtonElement} */ (h('button', { class: 'btn small primary vv-watch', type: 'button' }, 'Watch')) : null;
+    /** @param {string} cls @param {string} title @param {'fullscreen'|'pip'} glyph @param {() => void} act */
+    const tool = (cls, title, glyph, act) => h('button', {
+      class: `vv-tool ${cls}`, type: 'button', title, 'aria-label': `${title}: ${user}`,
+      onclick: (/** @type {Event} */ ev) => {
+        ev.stopPropagation(); // not a click on the tile (focus)
+        act();
+      },
+    }, voiceIcon(glyph));
+    const tools = h('div', { class: 'vv-tools', hidden: true },
+      tool('vv-fullscreen', 'Full screen', 'fullscreen', () => toggleFullscreen(box)),
+      canPip() ? tool('vv-pip', 'Picture in picture', 'pip', () => togglePip(video)) : '');
     const box = h('div', { class: `vv-tile${screen ? ' vv-screen' : ''}`, tabindex: 0, dataset: { key, user } },
-      video, face, label, button ?? '');
+      video, face, label, tools, button ?? '');
     const focus = () => {
       this.focus = this.focus === key ? '' : key;
       for (const [k, x] of this.cells) {
@@ -186,18 +233,20 @@ export class VideoStage {
         focus();
       }
     });
-    c = { box, video, face, label, button };
+    c = { box, video, face, label, button, tools };
     this.cells.set(key, c);
     this.grid.append(box);
     return c;
   }
 
-  /** @private @param {{video:HTMLVideoElement, face:HTMLElement, box:HTMLElement}} c @param {MediaStream|null} stream */
+  /** @private @param {Cell} c @param {MediaStream|null} stream */
   show(c, stream) {
     if (c.video.srcObject !== stream) {
+      if (!stream) leaveFullscreen(c);
       c.video.srcObject = stream;
       if (stream) c.video.play().catch(() => {});
     }
+    c.tools.hidden = !stream;
     c.video.hidden = !stream;
     c.face.hidden = !!stream;
     c.box.dataset.video = String(!!stream);
@@ -207,8 +256,16 @@ export class VideoStage {
   drop(key) {
     const c = this.cells.get(key);
     if (!c) return;
+    leaveFullscreen(c);
     c.video.srcObject = null;
     c.box.remove();
     this.cells.delete(key);
   }
+}
+
+/** A tile losing its video leaves full screen and picture in picture: both would show a
+ * frozen last frame. @param {Cell} c */
+function leaveFullscreen(c) {
+  if (document.fullscreenElement === c.box) document.exitFullscreen().catch(() => {});
+  if (document.pictureInPictureElement === c.video) document.exitPictureInPicture().catch(() => {});
 }

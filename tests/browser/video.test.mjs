@@ -3,95 +3,15 @@
 // screen). Alice's camera reaches Bob (framesDecoded rising) and her tile falls back to the
 // avatar when she stops; her screen share reaches only Carol, who asked to watch it (Bob's
 // inbound video bytes stay flat); and a /ws client sees the `video` / `screen` flags in
-// `voice_state`. Read ../../../shared/notes/browser-and-turn-testing.md first.
+// `voice_state`. The shared helpers are in lib/video.mjs.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
 import { startServer } from './lib/server.mjs';
-import { ARGS, CHROMIUM, signIn, closeQuietly } from './lib/browser.mjs';
+import { closeQuietly } from './lib/browser.mjs';
+import { launchMediaBrowser, openVideoUser as openUser, videoDelta, framesArrive, joinVoice, sleep } from './lib/video.mjs';
 
-const MEDIA_ARGS = ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', '--allow-loopback-in-peer-connection'];
-const SAMPLE_MS = 1_500; // between two getStats() snapshots
-const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Runs in the page before the app: keeps its peer connections for getStats(), and records
- * the `voice_state` events of a /ws socket of its own (the app's is not reachable). */
-function instrument() {
-  const Orig = window.RTCPeerConnection;
-  /** @type {RTCPeerConnection[]} */
-  const pcs = [];
-  // @ts-ignore
-  window.RTCPeerConnection = class extends Orig {
-    /** @param {any[]} a */
-    constructor(...a) {
-      super(...a);
-      pcs.push(this);
-    }
-  };
-  /** Inbound video over every open peer connection. */
-  async function video() {
-    let bytes = 0, frames = 0;
-    for (const pc of pcs.filter((p) => p.signalingState !== 'closed')) {
-      (await pc.getStats()).forEach((/** @type {any} */ s) => {
-        if (s.type === 'inbound-rtp' && s.kind === 'video') {
-          bytes += s.bytesReceived ?? 0;
-          frames += s.framesDecoded ?? 0;
-        }
-      });
-    }
-    return { bytes, frames };
-  }
-  // @ts-ignore
-  window.__video = { pcs, video };
-}
-
-/** @param {import('playwright-core').Browser} browser @param {string} url @param {string} name */
-async function openUser(browser, url, name) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, permissions: ['microphone', 'camera'] });
-  context.setDefaultTimeout(10_000);
-  await context.addInitScript(instrument);
-  const page = await context.newPage();
-  /** @type {string[]} */
-  const problems = [];
-  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' && !/WebSocket connection|Failed to load resource/.test(msg.text())) problems.push(`console: ${msg.text()}`);
-  });
-  await page.goto(url);
-  await signIn(page, name, 'register');
-  return { context, page, problems, username: name };
-}
-
-/** @typedef {Awaited<ReturnType<typeof openUser>>} User */
-
-/** @param {User} u */
-const video = (u) => u.page.evaluate(() => /** @type {any} */ (window).__video.video());
-
-/** Inbound video of `u` during SAMPLE_MS. @param {User} u */
-async function videoDelta(u) {
-  const a = await video(u);
-  await sleep(SAMPLE_MS);
-  const b = await video(u);
-  return { bytes: b.bytes - a.bytes, frames: b.frames - a.frames };
-}
-
-/** Waits (bounded) until `u` receives decoded video frames. @param {User} u */
-async function framesArrive(u, what) {
-  const deadline = Date.now() + 15_000;
-  let d = { bytes: 0, frames: 0 };
-  while (Date.now() < deadline) {
-    d = await videoDelta(u);
-    if (d.frames > 0) return d;
-  }
-  assert.fail(`${u.username} decoded no ${what} frames (last delta ${JSON.stringify(d)})`);
-}
-
-/** @param {User} u */
-async function joinVoice(u) {
-  await u.page.click('#sidebar .chan.voice[data-channel="lounge"]');
-  await u.page.locator('#voice-panel[data-phase="connected"]').waitFor();
-}
+/** @typedef {import('./lib/video.mjs').VideoUser} User */
 
 describe('video and screen share', { timeout: 90_000 }, () => {
   /** @type {Awaited<ReturnType<typeof startServer>>} */
@@ -103,7 +23,7 @@ describe('video and screen share', { timeout: 90_000 }, () => {
 
   before(async () => {
     server = await startServer();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: [...ARGS, ...MEDIA_ARGS], headless: true, timeout: 30_000 });
+    browser = await launchMediaBrowser();
   });
   after(async () => {
     for (const u of users) await closeQuietly(u);
