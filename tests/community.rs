@@ -695,15 +695,24 @@ fn a_private_channel_leaves_no_trace_then_appears_live_and_disappears_live() {
 
     // Granted: it appears live, with its history and its voice room.
     give(&s, &alice, "carol", staff);
-    let mut created = Vec::new();
-    for _ in 0..2 {
-        created.push(
-            c.recv_type("channel_create")["channel"]["name"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
+    let got = c.drain_for(Duration::from_millis(1000));
+    let mut created: Vec<&str> = got
+        .iter()
+        .filter(|f| f["type"] == "channel_create")
+        .map(|f| f["channel"]["name"].as_str().unwrap())
+        .collect();
+    let at = |t: &str| {
+        got.iter()
+            .position(|f| f["type"] == t || f["channel"]["name"] == t)
+    };
+    let in_room = got.iter().position(|f| {
+        f["type"] == "voice_state" && f["channel"] == "backroom" && f["user"] == "bob"
+    });
+    assert!(in_room.is_some(), "who is in the voice room: {got:?}");
+    assert!(
+        at("backroom") < in_room,
+        "after its channel_create: {got:?}"
+    );
     created.sort();
     assert_eq!(created, ["backroom", "secret"]);
     let h = history(&s, &carol, "secret");
