@@ -289,6 +289,17 @@ fn permission_matrix_every_permission_with_and_without() {
     let m = send(&mut b, "general", "again @everyone and @tester");
     assert_eq!(m["message"]["mention_everyone"], true);
     assert_eq!(m["message"]["mention_roles"], json!([role]));
+    let edited = m["message"]["id"].clone();
+    let up = answer(
+        &mut b,
+        json!({"type":"edit","id":edited,"content":"no ping now"}),
+        "message_update",
+    );
+    assert_eq!(
+        up["message"]["mention_everyone"], false,
+        "an edit recomputes: {up}"
+    );
+    assert_eq!(up["message"]["mention_roles"], json!([]));
 
     // manage_messages: delete others' messages, pin
     grant(&[]);
