@@ -240,11 +240,16 @@ fn permission_matrix_every_permission_with_and_without() {
         set_role_perms(&s, &alice, role, &all);
     };
 
-    // send_messages
+    // send_messages (typing too: only who may write there is typing there)
     grant(&[]);
     let e = send(&mut b, "general", "refused send");
     assert_eq!(e["code"], "forbidden", "{e}");
+    b.send(json!({"type":"typing","channel":"general"}));
+    let seen = a.drain_for(Duration::from_millis(500));
+    assert!(seen.iter().all(|f| f["type"] != "typing"), "{seen:?}");
     grant(&["send_messages"]);
+    b.send(json!({"type":"typing","channel":"general"}));
+    assert_eq!(a.recv_type("typing")["user"], "bob");
     let m = send(&mut b, "general", "allowed send");
     assert_eq!(m["type"], "message", "{m}");
     let mine = m["message"]["id"].as_i64().unwrap();
