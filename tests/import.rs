@@ -183,6 +183,14 @@ fn import_brings_channels_authors_replies_reactions_edits_pins_and_files() {
     );
     assert_eq!(h[0]["content"], "héllo wörld 👋🏽 — naïve café");
     assert_eq!(h[0]["author"], "J_hn_Doe");
+    // A message pinned on Discord is pinned here ("Run a community" pins).
+    assert_eq!(h[0]["pinned"], true, "{}", h[0]);
+    assert_eq!(h[1]["pinned"], false);
+    let pins = s
+        .call("GET", "/api/pins?channel=general-chat", &admin, None)
+        .json();
+    assert_eq!(pins.as_array().map(|p| p.len()), Some(1), "{pins}");
+    assert_eq!(pins[0]["id"], h[0]["id"]);
     assert_eq!(h[0]["edited_ts"], 1_614_834_367_500i64);
     assert_eq!(h[0]["reactions"]["👍"], json!(["bob", "carol"]));
     assert_eq!(h[0]["reactions"][":pepe:"], json!(["J_hn_Doe"]));

@@ -81,6 +81,15 @@ pub fn merge_account(
         "UPDATE attachments SET uploader_id = ?2 WHERE uploader_id = ?1",
         params![from_id, into_id],
     )?;
+    // Pins an import made in the author's name ("Run a community": `pins.by_id`), and
+    // whatever else of the community tables names them without a cascade.
+    for sql in [
+        "UPDATE pins SET by_id = ?2 WHERE by_id = ?1",
+        "UPDATE audit_log SET actor_id = ?2 WHERE actor_id = ?1",
+        "UPDATE bans SET by_id = ?2 WHERE by_id = ?1",
+    ] {
+        conn.execute(sql, params![from_id, into_id])?;
+    }
     conn.execute("DELETE FROM users WHERE id = ?1", [from_id])?;
     Ok(Merged {
         from: from_name,

@@ -528,6 +528,16 @@ impl Writer<'_> {
             )
             .and_then(|mut s| s.execute(params![m.id, id, m.is_pinned as i64]))
             .map_err(sql)?;
+        if m.is_pinned {
+            // Discord's export does not say who pinned it: the author stands in, and the
+            // message's own time is the pin's.
+            self.conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO pins (message_id, channel_id, by_id, ts) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut s| s.execute(params![id, self.channel_id, author, ts]))
+                .map_err(sql)?;
+        }
         for att in stored {
             self.conn
                 .prepare_cached("UPDATE attachments SET message_id = ?1 WHERE id = ?2")
