@@ -6,13 +6,14 @@
 //! messages are prepended or something above changes, ask for older pages near the top, and
 //! offer "jump to present" when the user has scrolled far up.
 
-import { h, reconcile, avatar, avatarUrls, formatTime, shortTime, dayLabel } from '../dom.js';
+import { h, reconcile, avatar, avatarUrls, formatTime, shortTime, dayLabel, tint } from '../dom.js';
 import { renderMarkdown } from '../markdown.js';
 import { isolateBidi } from '../bidi.js';
 import { icon } from '../icons.js';
-import { mentions, findMessage } from '../state.js';
+import { mentionsMe, findMessage } from '../state.js';
 import { MAX_CONTENT_CHARS } from '../protocol.js';
 import { renderAttachments } from './attachments.js';
+import { can, nameColor, safeColor } from '../perms.js';
 
 /**
  * @typedef {import('../state.js').State} State
@@ -184,7 +185,8 @@ export function createMessagesView(actions) {
         const q = m.reply_to != null ? quoteSig(s, m.reply_to) : '';
         return JSON.stringify([m.content, m.edited_ts, m.reactions, m.attachments?.map((a) => a.id),
           avatarUrls.get(m.author), it.grouped, s.editing === m.id,
-          pickerFor === m.id, q, s.me?.admin, s.me?.username, m.content.includes('@') ? userNames.size : 0]);
+          pickerFor === m.id, q, s.me?.admin, s.me?.username, m.content.includes('@') ? userNames.size : 0,
+          !!m.pinned, can(s, 'manage_messages', m.channel), nameColor(s, m.author)]);
       }
       case 'pending': {
         const e = it.e;
@@ -252,14 +254,17 @@ export function createMessagesView(actions) {
   function renderMessage(s, m, grouped) {
     const me = s.me?.username ?? '';
     const mine = m.author === me;
-    const mentioned = !mine && !!me && mentions(m.content, me);
-    const canDelete = mine || !!s.me?.admin;
+    const mentioned = !mine && mentionsMe(s, m);
+    const moderator = can(s, 'manage_messages', m.channel);
+    const canDelete = mine || moderator;
+    const color = safeColor(nameColor(s, m.author));
     const editing = s.editing === m.id;
 
     const body = h('div', { class: 'msg-body' },
       grouped ? null : h('div', { class: 'msg-head' },
-        h('span', { class: 'author' }, m.author),
-        h('time', { class: 'ts', dateTime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() }, formatTime(m.ts))),
+        tint(h('span', { class: 'author' }, m.author), color),
+        h('time', { class: 'ts', dateTime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() }, formatTime(m.ts)),
+        m.pinned ? h('span', { class: 'pinned-flag', title: 'Pinned' }, '📌', h('span', { class: 'visually-hidden' }, 'pinned')) : null),
       editing ? editor(m) : h('div', { class: 'msg-content', dir: 'auto' },
         isolateBidi(renderMarkdown(m.content, me, isUser, isChannel)),
         m.edited_ts ? h('span', { class: 'edited', title: `Edited ${new Date(m.edited_ts).toLocaleString()}` }, ' (edited)') : null),
@@ -268,7 +273,7 @@ export function createMessagesView(actions) {
     );
 
     const li = h('li', {
-      class: `msg${grouped ? ' grouped' : ''}${mentioned ? ' mentioned' : ''}${mine ? ' mine' : ''}${editing ? ' editing' : ''}`,
+      class: `msg${grouped ? ' grouped' : ''}${mentioned ? ' mentioned' : ''}${mine ? ' mine' : ''}${editing ? ' editing' : ''}${m.pinned ? ' pinned' : ''}`,
       dataset: { id: String(m.id), author: m.author },
     },
     m.reply_to != null ? replyRef(s, m.reply_to) : null,
@@ -290,6 +295,11 @@ export function createMessagesView(actions) {
         class: 'act edit-btn', type: 'button', title: 'Edit', 'aria-label': 'Edit', dataset: { focus: 'edit' },
         onclick: () => actions.startEdit(m.id),
       }, icon('edit')) : null,
+      moderator ? h('button', {
+        class: 'act pin-btn', type: 'button', title: m.pinned ? 'Unpin' : 'Pin', 'aria-label': m.pinned ? 'Unpin' : 'Pin',
+        dataset: { focus: 'pin' },
+        onclick: () => actions.pin(m.id, !m.pinned),
+      }, icon('pin')) : null,
       canDelete ? h('button', {
         class: 'act delete-btn danger-hover', type: 'button', title: 'Delete (Shift-click: no questions)', 'aria-label': 'Delete',
         dataset: { focus: 'delete' },
