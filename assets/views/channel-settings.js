@@ -8,6 +8,7 @@
 import { h, setChildren, tint } from '../dom.js';
 import { rest, ApiError } from '../protocol.js';
 import { toast, openModal } from '../ui.js';
+import { refreshChannelPerms } from '../state.js';
 import { can, isEveryone, rolesByRank, PERMISSIONS } from '../perms.js';
 import { dot } from './profile.js';
 
@@ -43,7 +44,8 @@ export function openChannelSettings(app, name) {
   if (!known) slow.append(h('option', { value: String(ch.slowmode_s) }, `${ch.slowmode_s} seconds`));
   slow.value = String(ch.slowmode_s ?? 0);
   const categories = [...new Set(s.channels.flatMap((c) => (c.category ? [c.category] : [])))].sort();
-  const catIn = h('input', { id: 'chan-category', value: ch.category ?? '', maxLength: 32, autocomplete: 'off', list: 'chan-categories', dir: 'auto', disabled: !fields, placeholder: 'None' });
+  const catIn = h('input', { id: 'chan-category', value: ch.category ?? '', maxLength: 32, autocomplete: 'off', dir: 'auto', disabled: !fields, placeholder: 'None' });
+  catIn.setAttribute('list', 'chan-categories'); // `list` is read-only as a property
   const catList = h('datalist', { id: 'chan-categories' }, categories.map((c) => h('option', { value: c })));
 
   // Overwrites: the channel's current ones when the server sends them, edited in place.
@@ -139,6 +141,10 @@ export function openChannelSettings(app, name) {
           else await rest.setOverwrite(target, roleId, allow, deny);
         }
       }
+      // Whether the channel is private follows from the overwrites; re-read our own view of
+      // it, since our access (and so no create/delete event) did not change.
+      refreshChannelPerms(app.state, await rest.channels());
+      app.changed();
       toast(`Saved #${target}.`, 'success');
     },
   });
