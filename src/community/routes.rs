@@ -484,7 +484,7 @@ fn patch_channel(req: &Request, app: &App, name: &str) -> ApiResult<Response> {
         Some(None) => Some(None),
         None => None,
     };
-    let old = name.to_string();
+    let (old, uid) = (name.to_string(), user.id);
     let channel = commit_update(app, move |c, s| {
         let here = s
             .in_channel(user.id, &old)
@@ -525,8 +525,7 @@ fn patch_channel(req: &Request, app: &App, name: &str) -> ApiResult<Response> {
             Vec::new(),
         ))
     })?;
-    let (user, _) = signed_in(req, app)?;
-    let view = app.community.snapshot().view(user.id, &channel);
+    let view = app.community.snapshot().view(uid, &channel);
     Ok(Response::json(200, &json!(view)))
 }
 
