@@ -7,7 +7,7 @@
 
 import path from 'node:path';
 import { startServer, REPO } from './lib/server.mjs';
-import { launchBrowser, openUser, send, message, closeQuietly } from './lib/browser.mjs';
+import { launchBrowser, openUser, send, message, closeQuietly, waitConnected } from './lib/browser.mjs';
 
 const OUT = path.join(REPO, 'docs');
 const server = await startServer({ env: { SEND_RATE: '1000', SEND_BURST: '1000' } });
@@ -17,7 +17,7 @@ const users = [];
 const deadline = setTimeout(() => {
   console.error('screenshots: timed out');
   process.exit(1);
-}, 90_000);
+}, 180_000); // generous: the shared build machine can be slow
 
 try {
   const alice = await openUser(browser, server.url, 'alice');
@@ -107,6 +107,9 @@ try {
     await call('PUT', `/api/channels/staff/overwrites/${everyone.id}`, { allow: [], deny: ['view_channel'] });
     await call('PUT', `/api/channels/staff/overwrites/${mod.id}`, { allow: ['view_channel'], deny: [] });
   });
+  // Alice's own access did not change, so no event told her page the channel is private now.
+  await alice.page.reload();
+  await waitConnected(alice.page);
   await alice.page.locator('#sidebar .chan[data-channel="staff"] .chan-lock').waitFor();
   await alice.page.locator('#server-settings-btn').click();
   await alice.page.locator('#role-list .role-item[data-name="Moderator"] .role-pick').click();
