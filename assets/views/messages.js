@@ -100,9 +100,21 @@ export function createMessagesView(actions) {
   /** @param {string} name */
   const isChannel = (name) => !!last?.channels.some((c) => c.kind === 'text' && c.name === name);
 
+  let canModerate = false;
+  /** @type {Map<string, string|null>} author → role colour, for this render */
+  let colors = new Map();
+  /** @param {State} s @param {string} author */
+  const colorOf = (s, author) => {
+    if (!colors.has(author)) colors.set(author, nameColor(s, author));
+    return colors.get(author) ?? null;
+  };
+
   /** @param {State} s */
   function render(s) {
     last = s;
+    // Asked once per render, not once per message (perms.js works them out from the state).
+    canModerate = can(s, 'manage_messages', s.current);
+    colors = new Map();
     if (usersFrom !== s.users) {
       usersFrom = s.users;
       userNames = new Set([...s.users.keys()].map((n) => n.toLowerCase()));
@@ -186,7 +198,7 @@ export function createMessagesView(actions) {
         return JSON.stringify([m.content, m.edited_ts, m.reactions, m.attachments?.map((a) => a.id),
           avatarUrls.get(m.author), it.grouped, s.editing === m.id,
           pickerFor === m.id, q, s.me?.admin, s.me?.username, m.content.includes('@') ? userNames.size : 0,
-          !!m.pinned, can(s, 'manage_messages', m.channel), nameColor(s, m.author)]);
+          !!m.pinned, canModerate, colorOf(s, m.author)]);
       }
       case 'pending': {
         const e = it.e;
@@ -255,19 +267,21 @@ export function createMessagesView(actions) {
     const me = s.me?.username ?? '';
     const mine = m.author === me;
     const mentioned = !mine && mentionsMe(s, m);
-    const moderator = can(s, 'manage_messages', m.channel);
+    const moderator = canModerate;
     const canDelete = mine || moderator;
-    const color = safeColor(nameColor(s, m.author));
+    const color = safeColor(colorOf(s, m.author));
     const editing = s.editing === m.id;
 
     const body = h('div', { class: 'msg-body' },
       grouped ? null : h('div', { class: 'msg-head' },
         tint(h('span', { class: 'author' }, m.author), color),
         h('time', { class: 'ts', dateTime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() }, formatTime(m.ts)),
-        m.pinned ? h('span', { class: 'pinned-flag', title: 'Pinned' }, '📌', h('span', { class: 'visually-hidden' }, 'pinned')) : null),
+        m.pinned ? pinFlag() : null),
       editing ? editor(m) : h('div', { class: 'msg-content', dir: 'auto' },
         isolateBidi(renderMarkdown(m.content, me, isUser, isChannel)),
-        m.edited_ts ? h('span', { class: 'edited', title: `Edited ${new Date(m.edited_ts).toLocaleString()}` }, ' (edited)') : null),
+        m.edited_ts ? h('span', { class: 'edited', title: `Edited ${new Date(m.edited_ts).toLocaleString()}` }, ' (edited)') : null,
+        // A grouped message has no head line to carry the pin mark: it goes after the text.
+        grouped && m.pinned ? pinFlag() : null),
       editing ? null : renderAttachments(m.attachments),
       reactions(s, m),
     );
@@ -431,6 +445,10 @@ export function createMessagesView(actions) {
   }
 
   return { render, scrollToBottom, isAtBottom: () => stick };
+}
+
+function pinFlag() {
+  return h('span', { class: 'pinned-flag', title: 'Pinned' }, '📌', h('span', { class: 'visually-hidden' }, 'pinned'));
 }
 
 /** @param {string} text */

@@ -7,7 +7,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
-import { launchBrowser, openUser, closeQuietly, send, message, waitConnected } from './lib/browser.mjs';
+import { launchBrowser, openUser, closeQuietly, send, message, waitConnected, PASSWORD } from './lib/browser.mjs';
 
 /** @typedef {Awaited<ReturnType<typeof openUser>>} User */
 
@@ -186,7 +186,31 @@ describe('run a community', { timeout: 120_000 }, () => {
     await bob.page.keyboard.press('Escape');
   });
 
+  it('lets those with manage_messages pin, list pins and delete anyone\'s message; others get no such buttons', async () => {
+    await alice.page.locator('#sidebar .chan[data-channel="general"]').click(); // alice was left in #staff
+    const id = await send(carol.page, 'pin me please');
+    const onAlice = alice.page.locator(`#messages li.msg[data-id="${id}"]`);
+    await onAlice.waitFor();
+    await onAlice.hover();
+    await onAlice.locator('.pin-btn').click();
+    await carol.page.locator(`#messages li.msg.pinned[data-id="${id}"] .pinned-flag`).waitFor();
+    const onBob = bob.page.locator(`#messages li.msg[data-id="${id}"]`);
+    await onBob.hover();
+    assert.equal(await onBob.locator('.pin-btn').count(), 0, 'bob (no manage_messages) cannot pin');
+    assert.equal(await onBob.locator('.delete-btn').count(), 0, 'nor delete carol\'s message');
+
+    await carol.page.locator('#pins-btn').click();
+    await carol.page.locator('#pins-list .pin-item', { hasText: 'pin me please' }).waitFor();
+    assert.equal(await carol.page.locator('#pins-list .unpin-btn').count(), 0);
+    await carol.page.keyboard.press('Escape');
+
+    await onAlice.hover();
+    await onAlice.locator('.delete-btn').click({ modifiers: ['Shift'] });
+    await carol.page.locator(`#messages li.msg[data-id="${id}"]`).waitFor({ state: 'detached' });
+  });
+
   it('shows a kicked user why, in every tab, and does not reconnect', async () => {
+
     const second = await carol.context.newPage();
     await second.goto(server.url + '/');
     await waitConnected(second);
@@ -215,6 +239,44 @@ describe('run a community', { timeout: 120_000 }, () => {
     await alice.page.locator('#audit-list .audit-item[data-action="kick"]', { hasText: 'spamming the general channel' }).waitFor();
     await alice.page.keyboard.press('Escape');
     await second.close();
+  });
+
+  it('bans with a reason and a message wipe, shows the banned page, refuses sign-in, and unbans from the Bans page', async () => {
+    const dave = await openUser(browser, server.url, 'dave');
+    try {
+      await send(dave.page, 'dave was here');
+      await message(alice.page, 'dave was here').waitFor();
+      await openSettings(alice.page, 'Members');
+      await alice.page.locator('#member-admin-list .member-admin[data-member="dave"] button.ban-btn').click();
+      const dialog = alice.page.locator('dialog.modal:has(#ban-reason)');
+      assert.deepEqual(await dialog.locator('#ban-delete option').allInnerTexts(),
+        ['Don’t delete any', 'The last hour', 'The last day', 'The last week']);
+      await dialog.locator('#ban-reason').fill('raiding');
+      await dialog.locator('#ban-delete').selectOption('3600');
+      await dialog.locator('button[type=submit]').click();
+      await dave.page.locator('#removed-title', { hasText: 'You were banned' }).waitFor();
+      assert.equal(await dave.page.locator('#removed-reason').innerText(), 'Reason: raiding');
+      await message(alice.page, 'dave was here').waitFor({ state: 'detached' });
+
+      await dave.page.locator('#removed-signin').click();
+      await dave.page.locator('#auth').waitFor({ state: 'visible' });
+      if ((await dave.page.locator('#auth-submit').textContent()) !== 'Sign in') await dave.page.click('#auth-switch');
+      await dave.page.fill('#auth-username', 'dave');
+      await dave.page.fill('#auth-password', PASSWORD);
+      await dave.page.locator('#auth-submit').click();
+      await dave.page.locator('#auth-error').waitFor({ state: 'visible' });
+
+      await alice.page.locator('#server-settings .settings-tab', { hasText: 'Bans' }).click();
+      const ban = alice.page.locator('#ban-list .ban-item[data-user="dave"]');
+      assert.match(await ban.innerText(), /raiding/);
+      await ban.locator('.unban-btn').click();
+      await ban.waitFor({ state: 'detached' });
+      await alice.page.keyboard.press('Escape');
+      await dave.page.locator('#auth-submit').click();
+      await waitConnected(dave.page);
+    } finally {
+      await closeQuietly(dave);
+    }
   });
 
   it('fits the settings dialogs on a 360×740 phone', async () => {
