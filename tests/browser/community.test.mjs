@@ -279,6 +279,36 @@ describe('run a community', { timeout: 120_000 }, () => {
     }
   });
 
+  it('reorders channels by drag and groups them under a category, live for everyone', async () => {
+    const page = alice.page;
+    await page.evaluate(async () => {
+      for (const name of ['aaa', 'bbb']) {
+        await fetch('/api/channels', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name, kind: 'text' }) });
+      }
+    });
+    const order = (/** @type {import('playwright-core').Page} */ p) =>
+      p.$$eval('#sidebar .chan.text', (els) => els.map((e) => /** @type {HTMLElement} */ (e).dataset.channel));
+    await bob.page.locator('#sidebar .chan[data-channel="bbb"]').waitFor();
+    assert.deepEqual(await order(bob.page), ['general', 'staff', 'aaa', 'bbb']);
+    await page.locator('#sidebar .chan-row[data-row="bbb"]').dragTo(page.locator('#sidebar .chan-row[data-row="general"]'));
+    await bob.page.waitForFunction(() => document.querySelector('#sidebar .chan.text')?.getAttribute('data-channel') === 'bbb');
+    assert.deepEqual(await order(bob.page), ['bbb', 'general', 'staff', 'aaa']);
+
+    const row = page.locator('#sidebar .chan-row[data-row="aaa"]');
+    await row.hover();
+    await row.locator('button[aria-label="Channel settings for aaa"]').click();
+    const dialog = page.locator('dialog.modal:has(#chan-category)');
+    await dialog.locator('#chan-category').fill('Projects');
+    await dialog.locator('#chan-slowmode').selectOption('30');
+    await dialog.locator('button[type=submit]').click();
+    await dialog.waitFor({ state: 'detached' });
+    await bob.page.locator('#sidebar .chan-group.category[data-category="Projects"]').waitFor();
+    assert.deepEqual(await order(bob.page), ['bbb', 'general', 'staff', 'aaa'], 'the category comes after the loose channels');
+    const ch = await bob.page.evaluate(async () => (await (await fetch('/api/channels')).json()).find((/** @type {any} */ c) => c.name === 'aaa'));
+    assert.equal(ch.category, 'Projects');
+    assert.equal(ch.slowmode_s, 30);
+  });
+
   it('fits the settings dialogs on a 360×740 phone', async () => {
     const phone = await openUser(browser, server.url, 'alice', { mode: 'login', viewport: { width: 360, height: 740 } });
     try {
