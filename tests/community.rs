@@ -240,11 +240,16 @@ fn permission_matrix_every_permission_with_and_without() {
         set_role_perms(&s, &alice, role, &all);
     };
 
-    // send_messages
+    // send_messages (typing too: only who may write there is typing there)
     grant(&[]);
     let e = send(&mut b, "general", "refused send");
     assert_eq!(e["code"], "forbidden", "{e}");
+    b.send(json!({"type":"typing","channel":"general"}));
+    let seen = a.drain_for(Duration::from_millis(500));
+    assert!(seen.iter().all(|f| f["type"] != "typing"), "{seen:?}");
     grant(&["send_messages"]);
+    b.send(json!({"type":"typing","channel":"general"}));
+    assert_eq!(a.recv_type("typing")["user"], "bob");
     let m = send(&mut b, "general", "allowed send");
     assert_eq!(m["type"], "message", "{m}");
     let mine = m["message"]["id"].as_i64().unwrap();
@@ -289,6 +294,17 @@ fn permission_matrix_every_permission_with_and_without() {
     let m = send(&mut b, "general", "again @everyone and @tester");
     assert_eq!(m["message"]["mention_everyone"], true);
     assert_eq!(m["message"]["mention_roles"], json!([role]));
+    let edited = m["message"]["id"].clone();
+    let up = answer(
+        &mut b,
+        json!({"type":"edit","id":edited,"content":"no ping now"}),
+        "message_update",
+    );
+    assert_eq!(
+        up["message"]["mention_everyone"], false,
+        "an edit recomputes: {up}"
+    );
+    assert_eq!(up["message"]["mention_roles"], json!([]));
 
     // manage_messages: delete others' messages, pin
     grant(&[]);
@@ -695,15 +711,24 @@ fn a_private_channel_leaves_no_trace_then_appears_live_and_disappears_live() {
 
     // Granted: it appears live, with its history and its voice room.
     give(&s, &alice, "carol", staff);
-    let mut created = Vec::new();
-    for _ in 0..2 {
-        created.push(
-            c.recv_type("channel_create")["channel"]["name"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
+    let got = c.drain_for(Duration::from_millis(1000));
+    let mut created: Vec<&str> = got
+        .iter()
+        .filter(|f| f["type"] == "channel_create")
+        .map(|f| f["channel"]["name"].as_str().unwrap())
+        .collect();
+    let at = |t: &str| {
+        got.iter()
+            .position(|f| f["type"] == t || f["channel"]["name"] == t)
+    };
+    let in_room = got.iter().position(|f| {
+        f["type"] == "voice_state" && f["channel"] == "backroom" && f["user"] == "bob"
+    });
+    assert!(in_room.is_some(), "who is in the voice room: {got:?}");
+    assert!(
+        at("backroom") < in_room,
+        "after its channel_create: {got:?}"
+    );
     created.sort();
     assert_eq!(created, ["backroom", "secret"]);
     let h = history(&s, &carol, "secret");

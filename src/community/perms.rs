@@ -403,6 +403,75 @@ mod tests {
         assert!(!permissions(&m, &allow_all).has(Perms::SEND_MESSAGES));
     }
 
+    /// Every permission (but administrator), every combination of: the `everyone` role has
+    /// it or not, the member's role has it or not, `everyone`'s overwrite and the role's
+    /// overwrite each none / allow / deny, timed out or not — against the rule written out
+    /// as a truth table.
+    #[test]
+    fn every_permission_in_every_combination_follows_the_rule() {
+        #[derive(Clone, Copy)]
+        enum Ow {
+            None,
+            Allow,
+            Deny,
+        }
+        let ows = [Ow::None, Ow::Allow, Ow::Deny];
+        for (i, name) in NAMES.iter().enumerate().take(NAMES.len() - 1) {
+            let p = Perms(1 << i);
+            let other = Perms::SEND_MESSAGES.union(Perms::VIEW_CHANNEL).minus(p);
+            for everyone_has in [false, true] {
+                for role_has in [false, true] {
+                    for e_ow in ows {
+                        for r_ow in ows {
+                            for timed_out in [false, true] {
+                                let set = |has: bool| if has { p.union(other) } else { other };
+                                let roles = [(MOD, set(role_has))];
+                                let m = Member {
+                                    owner: false,
+                                    everyone: (EVERYONE, set(everyone_has)),
+                                    roles: &roles,
+                                    timed_out,
+                                };
+                                let to = |role, o| match o {
+                                    Ow::None => None,
+                                    Ow::Allow => Some(ow(role, p, Perms::NONE)),
+                                    Ow::Deny => Some(ow(role, Perms::NONE, p)),
+                                };
+                                let list: Vec<Overwrite> = [to(EVERYONE, e_ow), to(MOD, r_ow)]
+                                    .into_iter()
+                                    .flatten()
+                                    .collect();
+                                let mut want = everyone_has || role_has;
+                                for o in [e_ow, r_ow] {
+                                    match o {
+                                        Ow::None => {}
+                                        Ow::Allow => want = true,
+                                        Ow::Deny => want = false,
+                                    }
+                                }
+                                if timed_out && Perms::TIMED_OUT_LOSES.has(p) {
+                                    want = false;
+                                }
+                                let got = permissions(&m, &list);
+                                assert_eq!(got.has(p), want, "{name}");
+                                let lost = if timed_out {
+                                    Perms::TIMED_OUT_LOSES
+                                } else {
+                                    Perms::NONE
+                                };
+                                assert_eq!(
+                                    got.minus(p),
+                                    other.minus(lost),
+                                    "{name}: others untouched"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn hierarchy_rules() {
         let (owner, top, mid, none) = (

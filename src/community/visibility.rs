@@ -25,6 +25,14 @@ struct Seen {
     told: HashMap<String, Perms>,
 }
 
+/// What `update` found: the frames each connection must be sent, in order, and the channels
+/// each connection newly sees (the router then tells it who is in them, for voice).
+#[derive(Default)]
+pub struct Changed {
+    pub frames: Vec<(Arc<Outbox>, Frame)>,
+    pub gained: Vec<(Arc<Outbox>, String)>,
+}
+
 pub struct Visibility {
     snapshot: Arc<Snapshot>,
     /// channel name → the connections that may see it (conn id → user id, outbox).
@@ -104,7 +112,7 @@ impl Visibility {
         snapshot: Option<Arc<Snapshot>>,
         channels: &[Channel],
         change: Option<&ChannelChange>,
-    ) -> Vec<(Arc<Outbox>, Frame)> {
+    ) -> Changed {
         if let Some(s) = snapshot {
             self.snapshot = s;
         }
@@ -120,7 +128,7 @@ impl Visibility {
             _ => None,
         };
         let mut per_user: HashMap<i64, Vec<ChannelView>> = HashMap::new();
-        let mut out = Vec::new();
+        let mut out = Changed::default();
         self.viewers.clear();
         for (conn, seen) in self.conns.iter_mut() {
             let views = per_user
@@ -143,7 +151,10 @@ impl Visibility {
                     name.clone()
                 };
                 match seen.told.get(&known_as) {
-                    None => events.push(ServerEvent::ChannelCreate { channel: v.clone() }),
+                    None => {
+                        out.gained.push((seen.outbox.clone(), name.clone()));
+                        events.push(ServerEvent::ChannelCreate { channel: v.clone() })
+                    }
                     Some(p) if *p != v.permissions || updated == Some(name.as_str()) => events
                         .push(ServerEvent::ChannelUpdate {
                             channel: v.clone(),
@@ -167,7 +178,7 @@ impl Visibility {
             seen.told = told;
             // Rare (a role or channel change), so built per connection.
             for e in &events {
-                out.push((seen.outbox.clone(), frame::json(e)));
+                out.frames.push((seen.outbox.clone(), frame::json(e)));
             }
         }
         out

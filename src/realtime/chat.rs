@@ -159,7 +159,11 @@ pub fn edit(app: &App, from: &Client, id: i64, content: String) {
         app,
         from,
         move |c| {
-            guard::guard(c, &s, &user, id, Op::Edit)?;
+            let (channel, _) = guard::guard(c, &s, &user, id, Op::Edit)?;
+            // The new text's mentions, as the author may make them now.
+            let perms = s.in_channel(user.id, &channel).unwrap_or_default();
+            let (everyone, roles) = guard::mentions(&s, perms, &content);
+            crate::community::rows::set_mentions(c, id, everyone, &roles)?;
             store::edit_message(c, &user, id, &content)
         },
         |message| ServerEvent::MessageUpdate { message },

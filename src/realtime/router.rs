@@ -662,12 +662,27 @@ impl Router {
             None => {}
         }
         self.channels.sort_by_key(|c| (c.kind, c.position));
-        let frames = self
+        let changed = self
             .visibility
             .update(u.snapshot, &self.channels, u.channel.as_ref());
         let mut wake = Vec::new();
-        for (outbox, f) in frames {
+        for (outbox, f) in changed.frames {
             let _ = outbox.push_deferred(f, &mut wake);
+        }
+        // A voice channel that just came into sight: who is in it (after its channel_create).
+        for (outbox, name) in changed.gained {
+            for t in self.voice_told.values().filter(|t| t.channel == name) {
+                let ev = ServerEvent::VoiceState {
+                    channel: t.channel.clone(),
+                    user: t.user.clone(),
+                    joined: true,
+                    muted: t.muted,
+                    deafened: t.deafened,
+                    video: t.video,
+                    screen: t.screen,
+                };
+                let _ = outbox.push_deferred(frame::json(&ev), &mut wake);
+            }
         }
         if !wake.is_empty() {
             self.writer.wake_all(wake);
