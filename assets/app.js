@@ -31,7 +31,12 @@ import * as voice from './voice.js';
 import { avatarUrls } from './dom.js';
 import { pickAvatar } from './views/attachments.js';
 import { openUserSettings } from './views/settings.js';
-import { installServerSettings } from './views/backups.js';
+import { renderRestrictions } from './views/restrictions.js';
+import { openServerSettings } from './views/server-settings.js';
+import { openChannelSettings } from './views/channel-settings.js';
+import { openPins } from './views/pins.js';
+import { showRemoved } from './views/removed.js';
+import { can, timeoutLeftMs } from './perms.js';
 
 /**
  * What the views may ask for.
@@ -61,6 +66,9 @@ import { installServerSettings } from './views/backups.js';
  * @property {(id:number, emoji:string)=>void} react
  * @property {()=>void} typing
  * @property {(q:string)=>Promise<import('./protocol.js').Message[]>} search full-text, newest first
+ * @property {(id:number, on:boolean)=>void} pin pin or unpin (manage_messages)
+ * @property {(name:string)=>void} openChannelSettings
+ * @property {(moves:{name:string, patch:{position?:number, category?:string|null}}[])=>void} moveChannels drag-reorder (manage_channels)
  */
 
 /**
@@ -74,6 +82,7 @@ import { installServerSettings } from './views/backups.js';
  * @property {(name:string) => void} selectChannel
  * @property {() => void} sessionExpired
  * @property {() => void} refreshUsers
+ * @property {(closeReason:string) => void} removed  kicked or banned: leave the app, say why
  */
 
 /** Outbox timeouts, countdowns and typing expiry are checked this often. */
@@ -83,6 +92,7 @@ const state = createState();
 const conn = new Connection(Connection.defaultUrl());
 let renderQueued = false;
 let usersInFlight = false;
+let timedOutShown = false;
 
 /** @type {App} */
 const app = {
@@ -94,6 +104,7 @@ const app = {
   selectChannel,
   sessionExpired,
   refreshUsers,
+  removed,
 };
 const outbox = createOutbox(app);
 const pages = createHistory(app);
@@ -119,12 +130,15 @@ function render() {
   composer.render(state);
   renderMembers(state);
   renderBanner(state, () => conn.retryNow());
+  renderRestrictions(state, voice.currentChannel());
 }
 
 function tick() {
   let dirty = outbox.tick();
   if ([...state.typing.values()].some((m) => m.size)) dirty = true; // typing lines expire
   if (state.conn.state === 'waiting') dirty = true;
+  if (timeoutLeftMs(state) > 0 || timedOutShown) dirty = true; // the countdown, and its end
+  timedOutShown = timeoutLeftMs(state) > 0;
   if (dirty) changed();
 }
 
@@ -179,6 +193,14 @@ function sessionExpired() {
   auth.show('Your session has expired. Please sign in again.');
 }
 
+/** Kicked or banned (the socket closed with 4003): every tab ends up here, with the reason. @param {string} reason */
+function removed(reason) {
+  if (!state.me) return;
+  outbox.forget();
+  teardown();
+  showRemoved(reason);
+}
+
 function teardown() {
   voice.leave(true);
   conn.stop();
@@ -197,7 +219,11 @@ function teardown() {
 /** @type {Actions} */
 const actions = {
   selectChannel,
-  joinVoice: (name) => voice.join(name),
+  joinVoice(name) {
+    if (timeoutLeftMs(state) > 0) return toast('You are timed out: you cannot join voice until it ends.', 'error');
+    if (!can(state, 'connect', name)) return toast('You do not have permission to join this voice channel.', 'error');
+    voice.join(name);
+  },
   voiceChannel: () => voice.currentChannel(),
   userSettings: (at) => void openUserSettings({
     username: state.me?.username ?? '', at, changed, enableNotifications: () => actions.enableNotifications(),
@@ -290,6 +316,20 @@ const actions = {
   typing() {
     if (state.current) conn.send(frames.typing(state.current));
   },
+  pin(id, on) {
+    if (!conn.send(frames.pin(id, on))) toast('Not connected — try again in a moment.', 'error');
+  },
+  openChannelSettings: (name) => openChannelSettings(app, name),
+  async moveChannels(moves) {
+    for (const { name, patch } of moves) {
+      try {
+        await rest.patchChannel(name, patch);
+      } catch (err) {
+        restError(err, `Could not move #${name}`);
+        return;
+      }
+    }
+  },
   async search(q) {
     try {
       return await rest.search(q);
@@ -307,13 +347,14 @@ const layout = createLayout({
   deleteChannel: () => void dialogs.deleteChannel(app, app.state.current),
   callPill: () => layout.openSidebar(),
 });
+document.getElementById('server-settings-btn')?.addEventListener('click', () => openServerSettings(app, actions.openChannelSettings));
+document.getElementById('pins-btn')?.addEventListener('click', () => void openPins(app, state.current));
 const bootEl = /** @type {HTMLElement} */ (document.getElementById('boot'));
 const messagesView = createMessagesView(actions);
 const composer = createComposer(actions);
 const auth = createAuthView((user) => start(user));
 const search = createSearch(actions);
 installShortcuts(() => state, actions);
-installServerSettings(app);
 
 window.addEventListener('hashchange', () => {
   const name = hashChannel();

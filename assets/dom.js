@@ -176,3 +176,13 @@ export function shortTime(ts) {
 export function dayLabel(ts) {
   return new Date(ts).toLocaleDateString([], { year: 'numeric', month: 'long', day: 'numeric' });
 }
+
+/**
+ * Colour an element's text (a role colour). Through the CSSOM, which the page's CSP
+ * (`style-src 'self'`) allows, unlike a `style` attribute; only `#rrggbb` gets in.
+ * @template {HTMLElement} E @param {E} el @param {string|null|undefined} color @returns {E}
+ */
+export function tint(el, color) {
+  if (color && /^#[0-9a-fA-F]{6}$/.test(color)) el.style.color = color;
+  return el;
+}

@@ -9,6 +9,7 @@ import {
   applyTyping, setPresence, setVoiceMember, addChannel, removeChannel, pickChannel,
 } from './state.js';
 import * as voice from './voice.js';
+import { listenCommunity } from './community.js';
 
 /**
  * @param {import('./app.js').App} app
@@ -25,6 +26,7 @@ export function listen(app, { outbox, unread, history }) {
   });
 
   conn.on('unauthorized', () => app.sessionExpired());
+  listenCommunity(app); // roles, member_update, channel_update, kicked/banned
 
   conn.on('ready', (/** @type {import('./protocol.js').ReadyFrame} */ f) => {
     applyReady(state, f, hash());

@@ -24,15 +24,26 @@ export const HISTORY_MAX = 200;
 /**
  * @typedef {{id:number, username:string, admin:boolean, avatar_url?:string|null,
  *   display_name?:string|null}} User
- * @typedef {{name:string, kind:'text'|'voice', topic:string}} Channel
+ * @typedef {{name:string, kind:'text'|'voice', topic:string, slowmode_s?:number, position?:number,
+ *   category?:string|null, private?:boolean, permissions?:string[],
+ *   overwrites?:Overwrite[]}} Channel  `permissions`: this user's effective ones in it (v2)
+ * @typedef {{role_id?:number, role?:number, allow:string[], deny:string[]}} Overwrite
+ * @typedef {{id:number, name:string, color:string|null, position:number, hoist:boolean,
+ *   permissions:string[]}} Role
+ * @typedef {{user:User|string, roles:number[], timeout_until_ts:number|null}} Member
+ * @typedef {{username?:string, user?:User|string, reason?:string|null, ts?:number}} Ban
+ * @typedef {{id:number, ts:number, actor:string, action:string, target:string|null,
+ *   reason:string|null}} AuditEntry
  * @typedef {{code:string, expires_ts:number, max_uses:number, uses:number, created_ts:number}} Invite
  * @typedef {{id:number, channel:string, author:string, content:string, ts:number,
  *   edited_ts:number|null, reply_to:number|null, reactions:Record<string,string[]>,
- *   attachments?:import('./views/attachments.js').Attachment[]}} Message
+ *   attachments?:import('./views/attachments.js').Attachment[], pinned?:boolean,
+ *   mention_everyone?:boolean, mention_roles?:number[]}} Message
  * @typedef {{user:string, status:'online'|'offline'}} Presence
  * @typedef {{channel:string, user:string, muted:boolean, deafened:boolean, video?:boolean, screen?:boolean}} VoiceMember
  * @typedef {{type:'ready', user:User, channels:Channel[], presence:Presence[],
- *   voice:VoiceMember[], last_ids:Record<string,number>}} ReadyFrame
+ *   voice:VoiceMember[], last_ids:Record<string,number>, roles?:Role[], members?:Member[],
+ *   permissions?:string[]}} ReadyFrame
  * @typedef {Record<string, any> & {type:string}} Frame
  */
 
@@ -138,6 +149,7 @@ export const rest = {
     if (opts.channel) p.set('channel', opts.channel);
     return api('GET', `/api/search?${p}`);
   },
+  ...community(),
   /**
    * One page of history, oldest first.
    * @param {string} channel
@@ -151,6 +163,54 @@ export const rest = {
     return api('GET', `/api/history?${q}`);
   },
 };
+
+/** Roles, members, moderation, channel settings and pins (API.md v2, "Run a community"). */
+function community() {
+  const u = (/** @type {string} */ name) => encodeURIComponent(name);
+  return {
+    /** @returns {Promise<Role[]>} */
+    roles: () => api('GET', '/api/roles'),
+    /** @param {{name:string, color?:string|null, hoist?:boolean, permissions?:string[]}} role @returns {Promise<Role>} */
+    createRole: (role) => api('POST', '/api/roles', role),
+    /** @param {number} id @param {Partial<Omit<Role, 'id'>>} patch @returns {Promise<Role>} */
+    patchRole: (id, patch) => api('PATCH', `/api/roles/${id}`, patch),
+    /** @param {number} id */
+    deleteRole: (id) => api('DELETE', `/api/roles/${id}`),
+    /** @returns {Promise<Member[]>} */
+    members: () => api('GET', '/api/members'),
+    /** @param {string} username @param {number} roleId */
+    addMemberRole: (username, roleId) => api('PUT', `/api/members/${u(username)}/roles/${roleId}`),
+    /** @param {string} username @param {number} roleId */
+    removeMemberRole: (username, roleId) => api('DELETE', `/api/members/${u(username)}/roles/${roleId}`),
+    /** @param {string} channel @param {number} roleId @param {string[]} allow @param {string[]} deny */
+    setOverwrite: (channel, roleId, allow, deny) => api('PUT', `/api/channels/${u(channel)}/overwrites/${roleId}`, { allow, deny }),
+    /** @param {string} channel @param {number} roleId */
+    clearOverwrite: (channel, roleId) => api('DELETE', `/api/channels/${u(channel)}/overwrites/${roleId}`),
+    /** @param {string} channel @param {{name?:string, topic?:string, slowmode_s?:number, position?:number, category?:string|null}} patch
+     * @returns {Promise<Channel>} */
+    patchChannel: (channel, patch) => api('PATCH', `/api/channels/${u(channel)}`, patch),
+    /** @param {string} username @param {string} reason */
+    kick: (username, reason) => api('POST', `/api/members/${u(username)}/kick`, reason ? { reason } : {}),
+    /** @param {string} username @param {string} reason @param {number} deleteMessagesS */
+    ban: (username, reason, deleteMessagesS) =>
+      api('POST', '/api/bans', { username, ...(reason ? { reason } : {}), ...(deleteMessagesS ? { delete_messages_s: deleteMessagesS } : {}) }),
+    /** @returns {Promise<Ban[]>} */
+    bans: () => api('GET', '/api/bans'),
+    /** @param {string} username */
+    unban: (username) => api('DELETE', `/api/bans/${u(username)}`),
+    /** @param {string} username @param {number|null} untilTs null lifts it @param {string} [reason] */
+    timeout: (username, untilTs, reason) =>
+      api('POST', `/api/members/${u(username)}/timeout`, { until_ts: untilTs, ...(reason ? { reason } : {}) }),
+    /** Newest first. @param {{limit?:number, before?:number}} [opts] @returns {Promise<AuditEntry[]>} */
+    auditLog(opts = {}) {
+      const q = new URLSearchParams({ limit: String(opts.limit ?? 50) });
+      if (opts.before != null) q.set('before', String(opts.before));
+      return api('GET', `/api/audit-log?${q}`);
+    },
+    /** @param {string} channel @returns {Promise<Message[]>} */
+    pins: (channel) => api('GET', `/api/pins?${new URLSearchParams({ channel })}`),
+  };
+}
 
 /** A random nonce; `crypto.randomUUID` needs a secure context, `getRandomValues` does not. */
 export function newNonce() {
@@ -181,6 +241,8 @@ export const frames = {
   react: (id, emoji) => ({ type: 'react', id, emoji }),
   /** @param {string} channel */
   typing: (channel) => ({ type: 'typing', channel }),
+  /** Pin or unpin a message (`manage_messages`). @param {number} id @param {boolean} on */
+  pin: (id, on) => ({ type: 'pin', id, on }),
   /** The keep-alive on both sockets; the server answers `pong`. */
   ping: () => ({ type: 'ping' }),
   // ---- /ws/voice
@@ -199,6 +261,7 @@ export const frames = {
  * - `status` `{state:'connecting'|'ready'|'waiting', attempt, retryInMs?, reason?}`
  * - `ready` (the ready frame), and every other server frame under its own `type`
  * - `unauthorized` when the session is gone (the page should show the login form)
+ * - `removed` `{reason}` when the server closed the socket with 4003 (kicked or banned)
  */
 export class Connection extends ReconnectingSocket {
   /** @param {string} url */
@@ -221,8 +284,13 @@ export class Connection extends ReconnectingSocket {
 
   /** @protected @param {number} code @param {boolean} opened */
   dropped(code, opened) {
-    if (code === SESSION_ENDED || code === REMOVED) {
-      // Logged out elsewhere, expired, kicked or banned: a retry would only be refused.
+    if (code === REMOVED) {
+      // Kicked or banned (API.md v2): the close reason says why ("kicked: spam"). Stop for
+      // good: every retry would be refused, and the page must say why, not spin.
+      this.stopped = true;
+      this.emit('removed', { reason: this.closeReason });
+    } else if (code === SESSION_ENDED) {
+      // Logged out elsewhere or expired: a retry would only be refused.
       this.checkSession();
     } else if (opened) {
       this.scheduleRetry(`connection closed (${code})`);

@@ -67,6 +67,8 @@ export class ReconnectingSocket extends Emitter {
     this.stopped = true;
     this.isReady = false;
     this.lastFrameAt = 0;
+    /** The reason of the last close frame the server sent ('' if none). */
+    this.closeReason = '';
     /** @type {ReturnType<typeof setTimeout>|undefined} */
     this.retryTimer = undefined;
     /** @type {ReturnType<typeof setInterval>|undefined} */
@@ -150,7 +152,8 @@ export class ReconnectingSocket extends Emitter {
       this.isReady = false;
       clearInterval(this.pingTimer);
       if (this.stopped) return;
-      this.emit('closed', { code: ev.code, opened });
+      this.closeReason = ev.reason;
+      this.emit('closed', { code: ev.code, opened, reason: ev.reason });
       this.dropped(ev.code, opened);
     };
     ws.onerror = () => {

@@ -77,6 +77,12 @@ export function createState() {
     editing: null,
     /** @type {Map<number, Message|'missing'>} reply previews fetched for messages not loaded */
     quoted: new Map(),
+    /** @type {import('./protocol.js').Role[]} every role, `everyone` included (v2) */
+    roles: [],
+    /** @type {Map<string, import('./protocol.js').Member>} username → roles and timeout (v2) */
+    members: new Map(),
+    /** @type {string[]|null} server-wide permissions from `ready` (perms.js works them out from roles when it can) */
+    serverPermissions: null,
   };
 }
 
@@ -177,9 +183,27 @@ export function isUnread(s, name) {
  * @param {string} content @param {string} username
  */
 export function mentions(content, username) {
+  return mentionsName(content, username) || /(^|\s)@(everyone|here)\b/.test(content);
+}
+
+/** `@name` alone. @param {string} content @param {string} username */
+function mentionsName(content, username) {
   const esc = username.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&');
-  return new RegExp(`(^|[^A-Za-z0-9_.-])@${esc}(?![A-Za-z0-9_-])`, 'i').test(content) ||
-    /(^|\s)@(everyone|here)\b/.test(content);
+  return new RegExp(`(^|[^A-Za-z0-9_.-])@${esc}(?![A-Za-z0-9_-])`, 'i').test(content);
+}
+
+/**
+ * Does this message notify me? `@me`, or (v2) an `@everyone`/`@here`/`@role` the server let
+ * through (`mention_everyone`, `mention_roles`: only with the author's `mention_everyone`);
+ * a v1 server's messages carry neither, and any `@everyone` counts.
+ * @param {State} s @param {Message} m
+ */
+export function mentionsMe(s, m) {
+  const me = s.me?.username ?? '';
+  if (!me) return false;
+  if (m.mention_everyone === undefined) return mentions(m.content, me);
+  const mine = new Set(s.members.get(me)?.roles ?? []);
+  return mentionsName(m.content, me) || m.mention_everyone || (m.mention_roles ?? []).some((id) => mine.has(id));
 }
 
 /** Names typing in a channel right now (expired entries are dropped). @param {State} s @param {string} channel */
@@ -263,6 +287,9 @@ export function applyReady(s, f, hash) {
     if (id > c.lastId) c.lastId = id;
   }
   if (!s.channels.some((c) => c.name === s.current && c.kind === 'text')) s.current = pickChannel(s, hash);
+  if (f.roles) s.roles = f.roles;
+  if (f.members) setMembers(s, f.members);
+  s.serverPermissions = f.permissions ?? null;
 }
 
 /** The text channel to show: the page's `#hash`, else #general, else the first. @param {State} s @param {string} hash */
@@ -299,7 +326,7 @@ export function applyMessage(s, m, nonce, seeing) {
   if (own) {
     // Your own message never makes a channel unread.
     if ((s.readIds.get(m.channel) ?? 0) < m.id) s.readIds.set(m.channel, m.id);
-  } else if (me && mentions(m.content, me)) {
+  } else if (me && mentionsMe(s, m)) {
     mention = true;
     if (!seeing) c.mentions += 1;
   }
@@ -503,4 +530,62 @@ export function setReplyTo(s, id) {
 export function setEditing(s, id) {
   s.editing = id;
   if (id != null) s.replyTo = null;
+}
+
+// ---------------------------------------------------------------- changes: roles and moderation (v2)
+
+/** The full role list (`ready`, a `roles` event, or a REST answer). @param {State} s @param {import('./protocol.js').Role[]} roles */
+export function setRoles(s, roles) {
+  s.roles = roles;
+}
+
+/** @param {State} s @param {import('./protocol.js').Member[]} members */
+export function setMembers(s, members) {
+  s.members = new Map(members.map((m) => [typeof m.user === 'string' ? m.user : m.user.username, m]));
+}
+
+/** One member's roles or timeout changed (`member_update`). @param {State} s @param {import('./protocol.js').Member} m */
+export function setMember(s, m) {
+  const name = typeof m.user === 'string' ? m.user : m.user.username;
+  s.members = new Map(s.members).set(name, m);
+}
+
+/**
+ * A channel changed (`channel_update`): a rename moves its messages, read marker, unsent
+ * messages and the selection to the new name.
+ * @param {State} s @param {Channel} ch @param {string} [renamedFrom]
+ */
+export function updateChannel(s, ch, renamedFrom) {
+  const old = renamedFrom && renamedFrom !== ch.name ? renamedFrom : ch.name;
+  if (!s.channels.some((c) => c.name === old)) return addChannel(s, ch);
+  s.channels = s.channels.map((c) => (c.name === old ? ch : c));
+  if (old === ch.name) return;
+  const cs = s.chans.get(old);
+  if (cs) {
+    s.chans.delete(old);
+    s.chans.set(ch.name, cs);
+    for (const m of cs.byId.values()) m.channel = ch.name;
+  }
+  const read = s.readIds.get(old);
+  if (read != null) {
+    s.readIds.delete(old);
+    s.readIds.set(ch.name, read);
+  }
+  for (const e of s.outbox) if (e.channel === old) e.channel = ch.name;
+  const voice = s.voice.get(old);
+  if (voice) {
+    s.voice.delete(old);
+    s.voice.set(ch.name, voice);
+  }
+  if (s.current === old) s.current = ch.name;
+}
+
+/**
+ * A fresh channel list from `GET /api/channels` after the user's roles changed: each known
+ * channel gets its new permissions; the list itself changes only through create and delete.
+ * @param {State} s @param {Channel[]} fresh
+ */
+export function refreshChannelPerms(s, fresh) {
+  const byName = new Map(fresh.map((c) => [c.name, c]));
+  s.channels = s.channels.map((c) => byName.get(c.name) ?? c);
 }

@@ -1,12 +1,11 @@
 // @ts-check
-//! The server settings dialog, for the admin: the scheduled backups, read-only
-//! (`GET /api/admin/backups`): BACKUP_DIR, the newest backup's file, size and time, how many
-//! are kept, the next run, and the last failure. Opened by the gear next to the server's
-//! name; every value goes in as text (h() children), never as HTML.
+//! The Backups page of the server settings (views/server-settings.js), for the owner: the
+//! scheduled backups, read-only (`GET /api/admin/backups`): BACKUP_DIR, the newest backup's
+//! file, size and time, how many are kept, the next run, and the last failure. Every value
+//! goes in as text (h() children), never as HTML.
 
 import { api } from '../protocol.js';
 import { h } from '../dom.js';
-import { openModal } from '../ui.js';
 
 /**
  * @typedef {{dir:string|null, every_h:number, keep:number, count:number, next_ts:number|null,
@@ -14,11 +13,6 @@ import { openModal } from '../ui.js';
  *   last_error_ts:number|null}} BackupStatus
  * @typedef {import('../app.js').App} App
  */
-
-/** Hooks the gear button (index.html `#settings-btn`) to the dialog. @param {App} app */
-export function installServerSettings(app) {
-  document.getElementById('settings-btn')?.addEventListener('click', () => void openServerSettings(app));
-}
 
 /** @param {number} n bytes */
 function size(n) {
@@ -53,17 +47,14 @@ function rows(s) {
   return out;
 }
 
-/** @param {App} app */
-export async function openServerSettings(app) {
+/** Fills `panel` with the backup schedule. @param {App} app @param {HTMLElement} panel */
+export async function backupsPage(app, panel) {
   const list = h('dl', { class: 'backup-status', id: 'backup-status', 'aria-busy': 'true' }, h('div', null, 'Loading…'));
-  openModal({
-    title: 'Server settings',
-    body: [
-      h('h3', { class: 'modal-subtitle' }, 'Backups'),
-      list,
-      h('p', { class: 'hint' }, 'A backup by hand, while the server runs: mini-discord backup FILE. Restore into an empty DATA_DIR with mini-discord restore FILE.'),
-    ],
-  });
+  panel.replaceChildren(
+    h('h3', { class: 'modal-subtitle' }, 'Backups'),
+    list,
+    h('p', { class: 'hint' }, 'A backup by hand, while the server runs: mini-discord backup FILE. Restore into an empty DATA_DIR with mini-discord restore FILE.'),
+  );
   try {
     /** @type {BackupStatus} */
     const s = await api('GET', '/api/admin/backups');

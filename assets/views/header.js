@@ -4,6 +4,7 @@
 //! phone the in-call pill.
 
 import { h, setChildren } from '../dom.js';
+import { can } from '../perms.js';
 
 /** @typedef {import('../state.js').State} State */
 
@@ -30,7 +31,7 @@ export function renderHeader(s, inCall) {
   topic.textContent = ch?.topic ?? '';
   topic.title = ch?.topic ?? '';
   topic.hidden = !ch?.topic;
-  del.hidden = !(s.me?.admin && ch);
+  del.hidden = !(ch && can(s, 'manage_channels'));
   const unread = s.channels.filter((c) => c.kind === 'text' && c.name !== s.current && (s.chans.get(c.name)?.lastId ?? 0) > (s.readIds.get(c.name) ?? 0)).length;
   const mentionCount = [...s.chans.values()].reduce((n, c) => n + c.mentions, 0);
   document.title = `${mentionCount ? `(${mentionCount}) ` : unread ? '• ' : ''}${ch ? `#${ch.name} — ` : ''}mini-discord`;

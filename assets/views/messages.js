@@ -6,14 +6,15 @@
 //! messages are prepended or something above changes, ask for older pages near the top, and
 //! offer "jump to present" when the user has scrolled far up.
 
-import { h, reconcile, avatar, avatarUrls, formatTime, shortTime, dayLabel, getTimeFormat } from '../dom.js';
+import { h, reconcile, avatar, avatarUrls, formatTime, shortTime, dayLabel, getTimeFormat, tint } from '../dom.js';
 import { renderMarkdown } from '../markdown.js';
 import { isolateBidi } from '../bidi.js';
 import { icon } from '../icons.js';
-import { mentions, findMessage } from '../state.js';
+import { mentionsMe, findMessage } from '../state.js';
 import { MAX_CONTENT_CHARS } from '../protocol.js';
 import { renderAttachments } from './attachments.js';
 import { openEmojiPicker } from './emojipicker.js';
+import { can, nameColor, safeColor } from '../perms.js';
 
 /**
  * @typedef {import('../state.js').State} State
@@ -100,9 +101,21 @@ export function createMessagesView(actions) {
   /** @param {string} name */
   const isChannel = (name) => !!last?.channels.some((c) => c.kind === 'text' && c.name === name);
 
+  let canModerate = false;
+  /** @type {Map<string, string|null>} author → role colour, for this render */
+  let colors = new Map();
+  /** @param {State} s @param {string} author */
+  const colorOf = (s, author) => {
+    if (!colors.has(author)) colors.set(author, nameColor(s, author));
+    return colors.get(author) ?? null;
+  };
+
   /** @param {State} s */
   function render(s) {
     last = s;
+    // Asked once per render, not once per message (perms.js works them out from the state).
+    canModerate = can(s, 'manage_messages', s.current);
+    colors = new Map();
     if (usersFrom !== s.users) {
       usersFrom = s.users;
       userNames = new Set([...s.users.keys()].map((n) => n.toLowerCase()));
@@ -186,7 +199,7 @@ export function createMessagesView(actions) {
         return JSON.stringify([m.content, m.edited_ts, m.reactions, m.attachments?.map((a) => a.id),
           avatarUrls.get(m.author), it.grouped, s.editing === m.id,
           pickerFor === m.id, q, s.me?.admin, s.me?.username, m.content.includes('@') ? userNames.size : 0,
-          getTimeFormat()]);
+          getTimeFormat(), !!m.pinned, canModerate, colorOf(s, m.author)]);
       }
       case 'pending': {
         const e = it.e;
@@ -254,23 +267,28 @@ export function createMessagesView(actions) {
   function renderMessage(s, m, grouped) {
     const me = s.me?.username ?? '';
     const mine = m.author === me;
-    const mentioned = !mine && !!me && mentions(m.content, me);
-    const canDelete = mine || !!s.me?.admin;
+    const mentioned = !mine && mentionsMe(s, m);
+    const moderator = canModerate;
+    const canDelete = mine || moderator;
+    const color = safeColor(colorOf(s, m.author));
     const editing = s.editing === m.id;
 
     const body = h('div', { class: 'msg-body' },
       grouped ? null : h('div', { class: 'msg-head' },
-        h('span', { class: 'author' }, m.author),
-        h('time', { class: 'ts', dateTime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() }, formatTime(m.ts))),
+        tint(h('span', { class: 'author' }, m.author), color),
+        h('time', { class: 'ts', dateTime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() }, formatTime(m.ts)),
+        m.pinned ? pinFlag() : null),
       editing ? editor(m) : h('div', { class: 'msg-content', dir: 'auto' },
         isolateBidi(renderMarkdown(m.content, me, isUser, isChannel)),
-        m.edited_ts ? h('span', { class: 'edited', title: `Edited ${new Date(m.edited_ts).toLocaleString()}` }, ' (edited)') : null),
+        m.edited_ts ? h('span', { class: 'edited', title: `Edited ${new Date(m.edited_ts).toLocaleString()}` }, ' (edited)') : null,
+        // A grouped message has no head line to carry the pin mark: it goes after the text.
+        grouped && m.pinned ? pinFlag() : null),
       editing ? null : renderAttachments(m.attachments),
       reactions(s, m),
     );
 
     const li = h('li', {
-      class: `msg${grouped ? ' grouped' : ''}${mentioned ? ' mentioned' : ''}${mine ? ' mine' : ''}${editing ? ' editing' : ''}`,
+      class: `msg${grouped ? ' grouped' : ''}${mentioned ? ' mentioned' : ''}${mine ? ' mine' : ''}${editing ? ' editing' : ''}${m.pinned ? ' pinned' : ''}`,
       dataset: { id: String(m.id), author: m.author },
     },
     m.reply_to != null ? replyRef(s, m.reply_to) : null,
@@ -292,6 +310,11 @@ export function createMessagesView(actions) {
         class: 'act edit-btn', type: 'button', title: 'Edit', 'aria-label': 'Edit', dataset: { focus: 'edit' },
         onclick: () => actions.startEdit(m.id),
       }, icon('edit')) : null,
+      moderator ? h('button', {
+        class: 'act pin-btn', type: 'button', title: m.pinned ? 'Unpin' : 'Pin', 'aria-label': m.pinned ? 'Unpin' : 'Pin',
+        dataset: { focus: 'pin' },
+        onclick: () => actions.pin(m.id, !m.pinned),
+      }, icon('pin')) : null,
       canDelete ? h('button', {
         class: 'act delete-btn danger-hover', type: 'button', title: 'Delete (Shift-click: no questions)', 'aria-label': 'Delete',
         dataset: { focus: 'delete' },
@@ -437,6 +460,10 @@ export function createMessagesView(actions) {
   }
 
   return { render, scrollToBottom, isAtBottom: () => stick };
+}
+
+function pinFlag() {
+  return h('span', { class: 'pinned-flag', title: 'Pinned' }, '📌', h('span', { class: 'visually-hidden' }, 'pinned'));
 }
 
 /** @param {string} text */

@@ -28,14 +28,15 @@ describe('server settings: scheduled backups', { timeout: 60_000 }, () => {
 
   it('shows the admin the folder, the last backup and the next run; nobody else sees it', async () => {
     const { alice, bob } = f;
-    assert.equal(await bob.page.locator('#settings-btn').isVisible(), false, 'bob is no admin');
+    assert.equal(await bob.page.locator('#server-settings-btn').isVisible(), false, 'bob is no admin');
     const finished = () => readdirSync(dir).filter((n) => /^backup-\d+\.tar$/.test(n)).sort();
     const deadline = Date.now() + 20_000;
     while (!finished().length) {
       assert.ok(Date.now() < deadline, 'a scheduled backup was written');
       await new Promise((r) => setTimeout(r, 100));
     }
-    await alice.page.locator('#settings-btn').click();
+    await alice.page.locator('#server-settings-btn').click();
+    await alice.page.locator('#server-settings .settings-tab[data-page="backups"]').click();
     const panel = alice.page.locator('#backup-status');
     await panel.locator('[data-k="last"] dd').waitFor();
     assert.equal(await panel.locator('[data-k="dir"] dd').textContent(), dir);

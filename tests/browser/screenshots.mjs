@@ -6,12 +6,15 @@
 //   dialog with its live invites), docs/screenshot-lightbox.png (an image opened from a
 //   message) and docs/screenshot-video.png (the call window with two cameras, Chromium's
 //   fake camera).
+//   and for "Run a community" (issue 13) docs/screenshot-roles.png (server settings, Roles),
+//   docs/screenshot-timeout.png (a timed-out member's countdown) and
+//   docs/screenshot-members-phone.png (the Members page on a phone).
 // Run: `cd tests/browser && node screenshots.mjs` (MD_BIN picks the server binary).
 
 import path from 'node:path';
 import { startServer, REPO } from './lib/server.mjs';
 import { chromium } from 'playwright-core';
-import { ARGS, CHROMIUM, launchBrowser, openUser, signIn, send, message, closeQuietly } from './lib/browser.mjs';
+import { ARGS, CHROMIUM, launchBrowser, openUser, signIn, send, message, closeQuietly, waitConnected } from './lib/browser.mjs';
 
 const OUT = path.join(REPO, 'docs');
 const server = await startServer({ env: { SEND_RATE: '1000', SEND_BURST: '1000' } });
@@ -21,7 +24,7 @@ const users = [];
 const deadline = setTimeout(() => {
   console.error('screenshots: timed out');
   process.exit(1);
-}, 180_000);
+}, 180_000); // generous: the shared build machine can be slow
 
 try {
   const alice = await openUser(browser, server.url, 'alice');
@@ -94,6 +97,43 @@ try {
   await bob.page.locator('#search-results .search-hit').first().waitFor();
   await bob.page.screenshot({ path: path.join(OUT, 'screenshot-search.png') });
   await bob.page.keyboard.press('Escape');
+
+  // Run a community: roles for bob and carol, a channel only moderators see.
+  await alice.page.evaluate(async () => {
+    const call = async (/** @type {string} */ method, /** @type {string} */ url, /** @type {any} */ body) => {
+      const r = await fetch(url, { method, headers: { 'Content-Type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+      if (!r.ok) throw new Error(`${method} ${url}: ${r.status}`);
+      return r.status === 204 ? null : r.json();
+    };
+    const mod = await call('POST', '/api/roles', { name: 'Moderator', color: '#e67e22', hoist: true, permissions: ['moderate_members', 'kick_members', 'manage_messages'] });
+    const regulars = await call('POST', '/api/roles', { name: 'Regulars', color: '#1abc9c', hoist: false, permissions: ['create_invites'] });
+    await call('PUT', `/api/members/bob/roles/${mod.id}`);
+    await call('PUT', `/api/members/carol/roles/${regulars.id}`);
+    await call('POST', '/api/channels', { name: 'staff', kind: 'text', topic: 'Moderators only' });
+    const everyone = (await call('GET', '/api/roles')).find((/** @type {any} */ r) => r.name === 'everyone');
+    await call('PUT', `/api/channels/staff/overwrites/${everyone.id}`, { allow: [], deny: ['view_channel'] });
+    await call('PUT', `/api/channels/staff/overwrites/${mod.id}`, { allow: ['view_channel'], deny: [] });
+  });
+  // Alice's own access did not change, so no event told her page the channel is private now.
+  await alice.page.reload();
+  await waitConnected(alice.page);
+  await alice.page.locator('#sidebar .chan[data-channel="staff"] .chan-lock').waitFor();
+  await alice.page.locator('#server-settings-btn').click();
+  await alice.page.locator('#role-list .role-item[data-name="Moderator"] .role-pick').click();
+  await alice.page.locator('#role-editor #perm-moderate_members:checked').waitFor();
+  await alice.page.waitForTimeout(300);
+  await alice.page.screenshot({ path: path.join(OUT, 'screenshot-roles.png') });
+  await alice.page.keyboard.press('Escape');
+
+  // bob times carol out for five minutes; carol sees the countdown.
+  await bob.page.evaluate(() => fetch('/api/members/carol/timeout', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ until_ts: Date.now() + 5 * 60_000, reason: 'cool down' }),
+  }));
+  await carol.page.locator('#timeout-notice', { hasText: 'You can talk again' }).waitFor();
+  await carol.page.mouse.move(1270, 790);
+  await carol.page.waitForTimeout(300);
+  await carol.page.screenshot({ path: path.join(OUT, 'screenshot-timeout.png') });
 
   const phone = await openUser(browser, server.url, 'bob', { mode: 'login', viewport: { width: 360, height: 740 } });
   users.push(phone);
@@ -195,6 +235,11 @@ try {
   } finally {
     await media.close().catch(() => {});
   }
+  await phone.page.locator('#menu-btn').click();
+  await phone.page.locator('#server-settings-btn').click();
+  await phone.page.locator('#member-admin-list .member-admin[data-member="carol"]').waitFor();
+  await phone.page.waitForTimeout(300);
+  await phone.page.screenshot({ path: path.join(OUT, 'screenshot-members-phone.png') });
   console.log(`screenshots written to ${OUT}`);
 } finally {
   clearTimeout(deadline);
