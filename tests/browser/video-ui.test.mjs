@@ -5,15 +5,13 @@
 //   picture in picture;
 // - the `stream` permission ("Run a community", built on another branch): a channel object
 //   whose `permissions` lack `stream` disables the camera and share buttons, and a
-//   `forbidden` answer to our `state` turns them off with a clear notice. The server of this
-//   branch sends neither yet, so Playwright's WebSocket routing plays that server: it adds
-//   `permissions` to the channel in `ready`, and answers a video `state` with the contract's
-//   `{"type":"error","code":"forbidden"}` instead of passing it on.
+//   `forbidden` answer to our `state` turns them off with a clear notice. Both come from the
+//   real server: a role's overwrite denies `stream` in lounge.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
-import { closeQuietly } from './lib/browser.mjs';
+import { closeQuietly, PASSWORD } from './lib/browser.mjs';
 import { launchMediaBrowser, openVideoUser, framesArrive, joinVoice, connectedTo } from './lib/video.mjs';
 
 /** A line of the connection info for one video stream, e.g. "Camera 640×360 · 30 fps · 812 kbit/s · 0 lost". */
@@ -21,6 +19,23 @@ const STAT_LINE = (/** @type {string} */ label) => new RegExp(`^${label} \\d+×\
 
 /** Path of a WebSocket URL. @param {URL} url */
 const wsPath = (url) => url.pathname;
+
+/** @type {string} */
+let base = '';
+/**
+ * A REST call to the real server, by Bearer token (no Origin needed).
+ * @param {string} method @param {string} path @param {string|null} token @param {unknown} [body]
+ * @returns {Promise<any>}
+ */
+async function api(method, path, token, body) {
+  /** @type {Record<string, string>} */
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const r = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  assert.ok(r.ok, `${method} ${path}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
 
 describe('video: connection info, full screen, picture in picture', { timeout: 150_000 }, () => {
   /** @type {Awaited<ReturnType<typeof startServer>>} */
@@ -32,6 +47,7 @@ describe('video: connection info, full screen, picture in picture', { timeout: 1
 
   before(async () => {
     server = await startServer();
+    base = server.url.replace(/\/$/, '');
     browser = await launchMediaBrowser();
   });
   after(async () => {
@@ -96,32 +112,36 @@ describe('video: connection info, full screen, picture in picture', { timeout: 1
   });
 
   it('without `stream` the camera and share buttons are disabled, and a refusal says so', async () => {
-    // Carol's channels lack `stream` in lounge (as issue 13's server will send them).
-    const carol = await openVideoUser(browser, server.url, 'carol', {
-      setup: (context) => context.routeWebSocket((url) => wsPath(url) === '/ws', (ws) => {
-        const up = ws.connectToServer();
-        up.onMessage((m) => {
-          const f = JSON.parse(String(m));
-          if (f.type === 'ready') {
-            for (const c of f.channels) c.permissions = c.name === 'lounge' ? ['view_channel', 'connect', 'speak'] : ['view_channel', 'send_messages'];
-          }
-          ws.send(JSON.stringify(f));
-        });
-      }),
-    });
-    // Dave's channel objects say nothing (a server without roles), but his server refuses
-    // video: his `state` frames with video or screen on are answered with `forbidden`.
+    // The real server's permissions ("Run a community"): the owner (alice, the first account
+    // of this file) makes a role whose overwrite in lounge denies `stream`, and gives it to
+    // carol and dave. Carol's channel objects then lack `stream`, so her buttons are off.
+    const owner = await api('POST', '/api/login', null, { username: 'alice', password: PASSWORD });
+    const token = owner.token;
+    const role = (await api('POST', '/api/roles', token, { name: 'No video' })).id;
+    await api('PUT', `/api/channels/lounge/overwrites/${role}`, token, { allow: [], deny: ['stream'] });
+    const carol = await openVideoUser(browser, server.url, 'carol');
+    // Dave's page is an older client: it ignores `permissions` (Playwright strips them from
+    // what reaches his page), so he may try, and the real server's refusal is what he meets.
+    /** @param {any} c */
+    const strip = (c) => { delete c.permissions; return c; };
     const dave = await openVideoUser(browser, server.url, 'dave', {
-      setup: (context) => context.routeWebSocket((url) => wsPath(url) === '/ws/voice', (ws) => {
-        const up = ws.connectToServer();
-        ws.onMessage((m) => {
-          const f = JSON.parse(String(m));
-          if (f.type === 'state' && (f.video || f.screen)) {
-            ws.send(JSON.stringify({ type: 'error', code: 'forbidden', message: 'you need stream to share video here' }));
-          } else up.send(m);
+      setup: async (context) => {
+        await context.routeWebSocket((url) => wsPath(url) === '/ws', (ws) => {
+          const up = ws.connectToServer();
+          up.onMessage((m) => {
+            const f = JSON.parse(String(m));
+            for (const c of [...(f.channels ?? []), ...(f.channel ? [f.channel] : [])]) strip(c);
+            ws.send(JSON.stringify(f));
+          });
         });
-      }),
+        await context.route((url) => url.pathname === '/api/channels', async (route) => {
+          const r = await route.fetch();
+          const body = await r.json();
+          await route.fulfill({ response: r, json: Array.isArray(body) ? body.map(strip) : body });
+        });
+      },
     });
+    for (const name of ['carol', 'dave']) await api('PUT', `/api/members/${name}/roles/${role}`, token);
     users.push(carol, dave);
     await joinVoice(carol);
     await joinVoice(dave);
@@ -133,7 +153,7 @@ describe('video: connection info, full screen, picture in picture', { timeout: 1
       assert.match(await btn.getAttribute('title') ?? '', /do not have permission/);
     }
     assert.equal(await carol.page.locator('#voice-panel .vp-quality').isHidden(), true, 'no quality choice');
-    await carol.page.locator('#voice-panel .vp-camera').click({ force: true });
+    await carol.page.locator('#voice-panel .vp-camera').dispatchEvent('click');
     assert.equal(await carol.page.locator('#voice-panel .vp-camera[aria-pressed="true"]').count(), 0, 'a forced click does nothing');
 
     // Dave may try (his channel says nothing); the server's refusal turns the camera off and
