@@ -24,8 +24,10 @@ pub mod http;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod push;
 pub mod ratelimit;
 pub mod realtime;
+pub mod social;
 pub mod store;
 pub mod validate;
 pub mod voice;
@@ -59,6 +61,10 @@ pub struct App {
     pub ws_budgets: realtime::ws::Budgets,
     /// Uploads, stored bytes, the image pool (`files/`).
     pub files: files::upload::Files,
+    /// The Web Push worker (`push/`).
+    pub push: push::Push,
+    /// `read` and `status` ops per user, all tabs together (`social/ops.rs`).
+    pub social_ops: ratelimit::PerUser,
 }
 
 // Compile-time checks: `App` is shared across threads.
@@ -100,6 +106,16 @@ pub fn run(config: Config) -> Result<(), String> {
     let router =
         realtime::router::start(channels, last_ids, config.voice_max_peers, writer.clone())
             .map_err(|e| format!("cannot start the router thread: {e}"))?;
+    let push = push::start(
+        store.clone(),
+        router.clone(),
+        push::Settings {
+            subject: config.push_subject.clone(),
+            policy: push::endpoint::Policy {
+                allow_loopback: config.push_allow_loopback,
+            },
+        },
+    )?;
     let ceiling = http::limits::derive(config.max_connections);
     log::info!(
         "max connections: {} (derived from {})",
@@ -122,6 +138,8 @@ pub fn run(config: Config) -> Result<(), String> {
         search_limit: ratelimit::PerUser::new(config.search_rate, config.search_burst),
         heavy: Arc::new(http::heavy::HeavyGate::default()),
         ws_budgets: realtime::ws::Budgets::default(),
+        push,
+        social_ops: social::ops::budget(),
         files,
         config,
         store,

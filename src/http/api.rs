@@ -52,6 +52,10 @@ fn route(req: &Request, app: &App) -> ApiResult<Response> {
     if let Some(code) = path.strip_prefix("/api/invites/") {
         return invite_by_code(req, app, code);
     }
+    // Profiles, notification levels, Web Push (issue 14): `social/routes.rs`.
+    if let Some(r) = crate::social::routes::route(req, app) {
+        return r;
+    }
     match (m, path) {
         ("GET" | "HEAD", "/healthz") => health(app),
         ("GET", "/metrics") => metrics(req, app),
@@ -151,7 +155,7 @@ fn health(app: &App) -> ApiResult<Response> {
 }
 
 /// Parses a JSON body into `T`, with a clear 400 for every way it can be wrong.
-fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
+pub(crate) fn body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
     if req.body.is_empty() {
         return Err(ApiError::bad_request("a JSON body is needed"));
     }
@@ -459,7 +463,7 @@ fn delete_channel(req: &Request, app: &App, name: &str) -> ApiResult<Response> {
 /// `chat::commit_then_publish` for a route: publishes `event` of the committed result (from
 /// inside the store's answer, so in commit order), then waits for that result, so the
 /// response is written only once the change is durable and on its way to every client.
-fn commit_publish_and_wait<R, F, E>(app: &App, job: F, event: E) -> ApiResult<R>
+pub(crate) fn commit_publish_and_wait<R, F, E>(app: &App, job: F, event: E) -> ApiResult<R>
 where
     R: Send + 'static,
     F: FnOnce(&rusqlite::Connection) -> ApiResult<R> + Send + 'static,

@@ -365,11 +365,14 @@ fn serve_text(
     let opened = Instant::now();
     let mut conn = Conn::new(app, stream, leftover);
     let (done_tx, done_rx) = bounded(1);
+    let (status, unread) = crate::social::ops::join_state(app, user.id);
     app.router.send(Cmd::Join {
         conn: conn.id,
         user: user.clone(),
         session,
         outbox: conn.outbox.clone(),
+        status,
+        unread,
         done: done_tx,
     });
     // Wait until `ready` is queued, so nothing we send can overtake it.
@@ -422,6 +425,8 @@ fn handle_text_op(app: &Arc<App>, conn: &Conn, user: &User, op: ClientText) {
         ClientText::Edit { id, content } => chat::edit(app, &from, id, content),
         ClientText::Delete { id } => chat::delete(app, &from, id),
         ClientText::React { id, emoji } => chat::react(app, &from, id, emoji),
+        ClientText::Read { channel, id } => crate::social::ops::read(app, &from, channel, id),
+        ClientText::Status { status } => crate::social::ops::status(app, &from, status),
     }
 }
 
