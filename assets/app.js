@@ -9,7 +9,7 @@
 import { Connection, rest, ApiError, frames } from './protocol.js';
 import {
   createState, resetState, signIn, setUsers, selectCurrent, setReplyTo, setEditing, pickChannel,
-  lastOwnMessage, findMessage,
+  lastOwnMessage, findMessage, applyUserUpdate, setMyStatus, setNotifySettings,
 } from './state.js';
 import { fillIcons } from './icons.js';
 import { toast } from './ui.js';
@@ -30,6 +30,10 @@ import * as dialogs from './dialogs.js';
 import * as voice from './voice.js';
 import { avatarUrls } from './dom.js';
 import { pickAvatar } from './views/attachments.js';
+import { createProfileCard } from './views/profile.js';
+import { renderNotifyLevel } from './views/notify.js';
+import { registerServiceWorker, subscribePush, unsubscribePush } from './push.js';
+import { watchIdle } from './idle.js';
 
 /**
  * What the views may ask for.
@@ -59,6 +63,7 @@ import { pickAvatar } from './views/attachments.js';
  * @property {(id:number, emoji:string)=>void} react
  * @property {()=>void} typing
  * @property {(q:string)=>Promise<import('./protocol.js').Message[]>} search full-text, newest first
+ * @property {(username:string, from:HTMLElement)=>void} openProfile the profile card (views/profile.js)
  */
 
 /**
@@ -115,7 +120,8 @@ function render() {
   renderHeader(state, voice.currentChannel());
   messagesView.render(state);
   composer.render(state);
-  renderMembers(state);
+  renderMembers(state, actions.openProfile);
+  renderNotifyLevel(state, setNotify);
   renderBanner(state, () => conn.retryNow());
 }
 
@@ -190,6 +196,23 @@ function teardown() {
   document.title = 'mini-discord';
 }
 
+/** One channel's notification level, or (channel '') the default. @param {string} channel @param {import('./protocol.js').NotifyLevel|null} level */
+async function setNotify(channel, level) {
+  try {
+    setNotifySettings(state, await rest.setNotify(channel || null, level));
+  } catch (err) {
+    restError(err, 'Notification setting not saved');
+  }
+  changed();
+}
+
+/** @param {import('./protocol.js').ChosenStatus} status */
+function setStatus(status) {
+  if (!conn.send(frames.status(status))) return;
+  setMyStatus(state, status);
+  changed();
+}
+
 // ---------------------------------------------------------------- actions
 
 /** @type {Actions} */
@@ -212,6 +235,7 @@ const actions = {
     if (!('Notification' in window)) return;
     Notification.requestPermission().then((p) => {
       toast(p === 'granted' ? 'You will be notified when someone mentions you.' : 'Notifications stay off.', p === 'granted' ? 'success' : 'info');
+      if (p === 'granted') void subscribePush();
       const panel = document.getElementById('user-panel');
       if (panel) panel.dataset.sig = '';
       changed();
@@ -225,6 +249,7 @@ const actions = {
     }
     outbox.forget();
     composer.forgetDrafts();
+    await unsubscribePush();
     teardown();
     auth.show('You have signed out.');
   },
@@ -285,6 +310,7 @@ const actions = {
   typing() {
     if (state.current) conn.send(frames.typing(state.current));
   },
+  openProfile: (username, from) => profileCard.open(username, from),
   async search(q) {
     try {
       return await rest.search(q);
@@ -307,6 +333,22 @@ const messagesView = createMessagesView(actions);
 const composer = createComposer(actions);
 const auth = createAuthView((user) => start(user));
 const search = createSearch(actions);
+const profileCard = createProfileCard(() => state, {
+  async saveProfile(fields) {
+    try {
+      const { user } = await rest.updateProfile(fields);
+      applyUserUpdate(state, user);
+      changed();
+      return true;
+    } catch (err) {
+      restError(err, null);
+      return false;
+    }
+  },
+  setStatus,
+  setDefaultNotify: (level) => void setNotify('', level),
+  changeAvatar: () => actions.changeAvatar(),
+});
 installShortcuts(() => state, actions);
 
 window.addEventListener('hashchange', () => {
@@ -318,13 +360,18 @@ window.addEventListener('online', () => conn.retryNow());
 
 /** @param {import('./protocol.js').User} user */
 function start(user) {
-  signIn(state, user, unread.load(user.id), outbox.load(user.id));
+  signIn(state, user, outbox.load(user.id));
   selectCurrent(state, pickChannel(state, hashChannel()) || hashChannel() || 'general');
   auth.hide();
   bootEl.hidden = true;
   layout.show(true);
   conn.start();
   refreshUsers();
+  rest.notifySettings().then((n) => {
+    setNotifySettings(state, n);
+    changed();
+  }, (err) => restError(err, null));
+  void subscribePush();
   changed();
 }
 
@@ -349,6 +396,11 @@ async function boot() {
   }
 }
 
+// A click on a push notification opens `/?channel=…&message=…` (assets/sw.js): show that channel.
+const opened = new URLSearchParams(location.search).get('channel');
+if (opened) history.replaceState(null, '', `/#${encodeURIComponent(opened)}`);
+void registerServiceWorker();
+watchIdle({ chosen: () => state.myStatus, set: (st) => { if (state.me) setStatus(st); } });
 fillIcons();
 voice.configure({ username: () => state.me?.username ?? '', onChange: () => changed() });
 setInterval(tick, TICK_MS);
