@@ -12,6 +12,9 @@ import { frames } from './protocol.js';
 
 /** @typedef {import('./protocol.js').Message} Message */
 
+/** Read markers go to the server at most this often (per page, all channels in one go). */
+const READ_SEND_MS = 500;
+
 /** @param {import('./app.js').App} app */
 export function createUnread(app) {
   const { state, conn } = app;
@@ -21,12 +24,29 @@ export function createUnread(app) {
     return channel === state.current && document.visibilityState === 'visible' && app.atBottom();
   }
 
+  /** channel → the newest id read here and not yet told to the server */
+  const unsent = new Map();
+  /** @type {ReturnType<typeof setTimeout>|null} */
+  let timer = null;
+
+  /** Tells the server what was read, at most once per `READ_SEND_MS`: reading along in a busy
+   * channel marks every new message read, and one `read` per message would be a flood
+   * (the server allows 10 a second). */
+  function flushReads() {
+    timer = null;
+    for (const [channel, id] of unsent) conn.send(frames.read(channel, id));
+    unsent.clear();
+  }
+
   /** Mark the current channel read if the user can actually see its newest message. */
   function markReadIfVisible() {
     if (!seeing(state.current)) return;
     if (markRead(state, state.current)) {
       const id = chan(state, state.current).lastId;
-      if (id > 0) conn.send(frames.read(state.current, id));
+      if (id > 0) {
+        unsent.set(state.current, id);
+        timer ??= setTimeout(flushReads, READ_SEND_MS);
+      }
       app.changed();
     }
   }

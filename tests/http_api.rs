@@ -654,7 +654,14 @@ fn users_lists_id_username_admin_and_needs_session() {
         keys.sort();
         assert_eq!(
             keys,
-            ["admin", "avatar_url", "display_name", "id", "status_text", "username"],
+            [
+                "admin",
+                "avatar_url",
+                "display_name",
+                "id",
+                "status_text",
+                "username"
+            ],
             "no other fields: {u}"
         );
     }

@@ -70,9 +70,11 @@ describe('profiles, read state, notifications, the installable app', { timeout: 
 
     // Bob comes back in two tabs: both show the unread channel and its mention count.
     const tab1 = await bob.context.newPage();
+    bob.page = tab1;
     const tab2 = await bob.context.newPage();
     for (const tab of [tab1, tab2]) {
-      await tab.goto(f.server.url + '/#general');
+      // A loaded shared test machine can take a while for every module of the app.
+      await tab.goto(f.server.url + '/#general', { waitUntil: 'domcontentloaded', timeout: 30_000 });
       await waitConnected(tab);
       const random = tab.locator('#sidebar .chan.text[data-channel="random"]');
       await random.and(tab.locator('.unread')).waitFor();
@@ -89,7 +91,6 @@ describe('profiles, read state, notifications, the installable app', { timeout: 
     await random2.locator('.badge').waitFor({ state: 'detached' });
     await tab2.locator('#sidebar .chan.text.unread[data-channel="random"]').waitFor({ state: 'detached' });
     await tab2.close();
-    bob.page = tab1;
   });
 
   it('with the tab hidden, a mention makes a desktop notification', async () => {
