@@ -8,7 +8,8 @@
 # Env knobs: SERVER_BIN (skip building the server, use this binary; default: `cargo build
 # --release` of the work tree into bench/target/server), BUILD_WAIT (seconds to keep
 # retrying `cargo build --release` while the server does not compile yet; default 0 = no retry),
-# SEED_COUNT (messages seeded for the history benchmark; default 1000000), OUT (results folder).
+# SEED_COUNT (messages seeded for the history benchmark; default 1000000), ROLES_ROUNDS (rounds
+# of the half-visible fan-out against the all-visible one; default 5), OUT (results folder).
 # Results: $OUT/results.jsonl (one JSON line per measurement), $OUT/table.md, server logs.
 set -euo pipefail
 
@@ -165,6 +166,25 @@ for who in ours ref refnd; do
     sleep 2
   done
   stop_server
+done
+
+# ------------------------------------------------------------------ fan-out, channel visible to half
+# "Run a community" (issue 13): the same fan-out into a private channel that only half of the
+# users see through a role (`--half-visible 1`; `leaked` must be 0), against the all-visible
+# run, in ROLES_ROUNDS alternating rounds (default 5), each on a fresh server. Compare the
+# median server_cpu_s_per_M and p99_ms of roles-all vs roles-half.
+ROLES_ROUNDS=${ROLES_ROUNDS:-$([ $QUICK = 1 ] && echo 1 || echo 5)}
+for round in $(seq 1 "$ROLES_ROUNDS"); do
+  for vis in all half; do
+    start_ours fanout
+    wait_quiet
+    extra=(); [ $vis = half ] && extra=(--half-visible 1)
+    log "fanout roles-$vis round $round: $SOCKETS sockets, 10 senders, 1000 msg/s for $DUR s"
+    lg $((DUR + 180)) fanout --addr "$ADDR" --server-pid "$PID" --sockets $SOCKETS --users 100 --senders 10 \
+      --rate 1000 --duration $DUR "${extra[@]}" --label "roles-$vis/r$round"
+    stop_server
+    sleep 2
+  done
 done
 
 # ------------------------------------------------------------------ idle hold up to the ceiling

@@ -16,6 +16,7 @@
 //! `error.rs`, `metrics.rs`, `memory.rs`, `validate.rs`, `ratelimit.rs`.
 //! docs/ARCHITECTURE.md draws the picture; `App` below is what every thread shares.
 
+pub mod community;
 pub mod config;
 pub mod data;
 pub mod error;
@@ -65,6 +66,8 @@ pub struct App {
     pub push: push::Push,
     /// `read` and `status` ops per user, all tabs together (`social/ops.rs`).
     pub social_ops: ratelimit::PerUser,
+    /// The published permission snapshot and slow-mode clocks (`community/`).
+    pub community: Arc<community::Community>,
 }
 
 // Compile-time checks: `App` is shared across threads.
@@ -84,9 +87,16 @@ pub fn run(config: Config) -> Result<(), String> {
 
     memory::return_big_allocations_to_the_os();
     let store = store::Store::open(&config.data_dir, &config.db_synchronous, config.store_batch)?;
-    let (channels, last_ids) = store
-        .call(|c| Ok((store::list_channels(c)?, store::last_ids(c)?)))
+    let (channels, last_ids, snapshot) = store
+        .call(|c| {
+            Ok((
+                store::list_channels(c)?,
+                store::last_ids(c)?,
+                community::Snapshot::load(c)?,
+            ))
+        })
         .map_err(|e| format!("cannot read the database: {e}"))?;
+    let community = Arc::new(community::Community::new(snapshot));
     let files = files::upload::Files::open(
         &config.data_dir,
         config.max_upload_mb * 1024 * 1024,
@@ -103,9 +113,14 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let writer = realtime::writer::Writer::start()
         .map_err(|e| format!("cannot start the writer thread: {e}"))?;
-    let router =
-        realtime::router::start(channels, last_ids, config.voice_max_peers, writer.clone())
-            .map_err(|e| format!("cannot start the router thread: {e}"))?;
+    let router = realtime::router::start(
+        channels,
+        last_ids,
+        community.snapshot(),
+        config.voice_max_peers,
+        writer.clone(),
+    )
+    .map_err(|e| format!("cannot start the router thread: {e}"))?;
     let push = push::start(
         store.clone(),
         router.clone(),
@@ -113,6 +128,10 @@ pub fn run(config: Config) -> Result<(), String> {
             subject: config.push_subject.clone(),
             policy: push::endpoint::Policy {
                 allow_loopback: config.push_allow_loopback,
+            },
+            can_view: {
+                let community = community.clone();
+                Box::new(move |user, channel| community.snapshot().can_view(user, channel))
             },
         },
     )?;
@@ -141,6 +160,7 @@ pub fn run(config: Config) -> Result<(), String> {
         push,
         social_ops: social::ops::budget(),
         files,
+        community,
         config,
         store,
         router,

@@ -26,6 +26,27 @@ pub struct Channel {
     pub name: String,
     pub kind: ChannelKind,
     pub topic: String,
+    /// API.md v2 ("Run a community"): a member without `manage_messages` sends at most
+    /// once per this many seconds here (0: off).
+    pub slowmode_s: u32,
+    /// Order within its kind (lower first; ties by creation).
+    pub position: i64,
+    /// The heading it is listed under, if any.
+    pub category: Option<String>,
+}
+
+impl Channel {
+    /// A channel with the v1 fields only (no slow mode, position 0, no category).
+    pub fn new(name: String, kind: ChannelKind, topic: String) -> Channel {
+        Channel {
+            name,
+            kind,
+            topic,
+            slowmode_s: 0,
+            position: 0,
+            category: None,
+        }
+    }
 }
 
 /// What a channel is for. On the wire and in SQLite it is the lowercase name (`"text"`,
@@ -85,6 +106,13 @@ pub struct Message {
     pub reactions: BTreeMap<String, Vec<String>>,
     /// API.md v2: the message's files, `[]` when none.
     pub attachments: Vec<Attachment>,
+    /// API.md v2 ("Run a community"): pinned in its channel.
+    pub pinned: bool,
+    /// `@everyone` / `@here` in the content, and the author was allowed to notify with it
+    /// (`mention_everyone`); without the permission they stay plain text and this is false.
+    pub mention_everyone: bool,
+    /// The roles `@role` in the content notifies (only with `mention_everyone`).
+    pub mention_roles: Vec<i64>,
 }
 
 /// The attachment object of API.md ("Files and images"). `thumb_url`, `width` and `height`

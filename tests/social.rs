@@ -633,3 +633,59 @@ fn push_endpoints_must_be_https_on_public_addresses() {
     );
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn a_channel_a_user_cannot_see_leaves_no_trace_in_read_state_levels_or_pushes() {
+    let s = Server::start(&[("PUSH_ALLOW_LOOPBACK", "1")]);
+    let service = PushService::start();
+    let alice = s.register("alice");
+    let bob = s.register("bob");
+    let r = s.call(
+        "POST",
+        "/api/channels",
+        &alice,
+        Some(&json!({"name":"secret","kind":"text"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    // Role 1 is `everyone`: without view_channel the channel is private to the owner.
+    let r = s.call(
+        "PUT",
+        "/api/channels/secret/overwrites/1",
+        &alice,
+        Some(&json!({"allow":[],"deny":["view_channel"]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let browser = Browser::new(11);
+    let endpoint = format!("http://127.0.0.1:{}/push/bob", service.port);
+    s.call(
+        "POST",
+        "/api/push/subscriptions",
+        &bob,
+        Some(&browser.subscription(&endpoint)),
+    );
+    s.call("PUT", "/api/me/notify", &bob, Some(&json!({"level":"all"})));
+
+    let (mut alice_ws, _) = s.ws(&alice);
+    alice_ws.send(
+        json!({"type":"send","channel":"secret","content":"@bob you cannot see this","nonce":"s1"}),
+    );
+    alice_ws.recv_type("message");
+    service.expect_none(Duration::from_millis(1500));
+
+    let (mut bob_ws, ready) = s.ws(&bob);
+    assert!(
+        ready["unread"].get("secret").is_none(),
+        "{}",
+        ready["unread"]
+    );
+    assert!(ready["unread"].get("general").is_some());
+    bob_ws.send(json!({"type":"read","channel":"secret","id":1}));
+    assert_eq!(bob_ws.recv_type("error")["code"], "not_found");
+    let r = s.call(
+        "PUT",
+        "/api/me/notify",
+        &bob,
+        Some(&json!({"channel":"secret","level":"all"})),
+    );
+    assert_eq!(r.status, 404);
+}

@@ -7,14 +7,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::assets;
+use crate::community::{self, Perms};
 use crate::config::Registration;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{self, Source};
 use crate::http::proxy::ClientNet;
 use crate::http::{Request, Response};
 use crate::model::{Channel, ChannelKind, User};
-use crate::realtime::chat;
-use crate::realtime::protocol::ServerEvent;
 use crate::store::{self, now_ms, Page, Store};
 use crate::voice::turn;
 use crate::{validate, App};
@@ -41,6 +40,10 @@ pub fn handle(req: &Request, app: &App) -> Response {
 fn route(req: &Request, app: &App) -> ApiResult<Response> {
     let m = req.method.as_str();
     let path = req.path.as_str();
+    // Roles, members, moderation, pins, channel settings (`community/routes.rs`).
+    if let Some(answer) = community::routes::route(req, app) {
+        return answer;
+    }
     if let Some(name) = path.strip_prefix("/api/channels/") {
         let name = crate::http::percent_decode(name)
             .ok_or_else(|| ApiError::not_found("no such channel"))?;
@@ -75,14 +78,19 @@ fn route(req: &Request, app: &App) -> ApiResult<Response> {
         }
         ("POST", "/api/invites") => create_invite(req, app),
         ("GET", "/api/invites") => {
-            admin(req, app)?;
+            community::routes::require(req, app, Perms::CREATE_INVITES)?;
             let invites = app.store.read(store::live_invites)?;
             Ok(Response::json(200, &json!(invites)).with_header("Cache-Control", "no-store"))
         }
         ("GET", "/api/channels") => {
-            signed_in(req, app)?;
+            let (user, _) = signed_in(req, app)?;
             let channels = app.store.read(store::list_channels)?;
-            Ok(Response::json(200, &json!(channels)))
+            let snapshot = app.community.snapshot();
+            let visible: Vec<_> = channels
+                .iter()
+                .filter_map(|c| snapshot.view(user.id, c))
+                .collect();
+            Ok(Response::json(200, &json!(visible)))
         }
         ("POST", "/api/channels") => create_channel(req, app),
         ("GET", "/api/users") => {
@@ -183,14 +191,6 @@ pub fn signed_in(req: &Request, app: &App) -> ApiResult<(User, String)> {
     Ok((user, token))
 }
 
-fn admin(req: &Request, app: &App) -> ApiResult<User> {
-    let (user, _) = signed_in(req, app)?;
-    if !user.admin {
-        return Err(ApiError::forbidden("only an admin can do that"));
-    }
-    Ok(user)
-}
-
 fn session_cookie(token: &str) -> String {
     format!(
         "{}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
@@ -260,6 +260,10 @@ fn register(req: &Request, app: &App) -> ApiResult<Response> {
                 _ => {}
             }
         }
+        // A banned name stays refused (API.md "Run a community"), before "taken".
+        if community::rows::name_banned(c, &name)? {
+            return Err(ApiError::forbidden("that name is banned from this server"));
+        }
         let user = store::insert_user(c, &name, &hash, first)?;
         if !first && mode == Registration::Invite {
             store::use_invite(c, invite.as_deref().unwrap_or(""), user.id)?;
@@ -271,6 +275,10 @@ fn register(req: &Request, app: &App) -> ApiResult<Response> {
         user.username,
         if user.admin { " (admin)" } else { "" }
     );
+    if user.admin {
+        // The owner holds every permission: publish the snapshot that knows them.
+        community::routes::commit_update(app, |_, _| Ok(((), None, Vec::new())))?;
+    }
     start_session(app, user, 201)
 }
 
@@ -333,6 +341,10 @@ fn login(req: &Request, app: &App) -> ApiResult<Response> {
     if auth::verify_password(&b.password, &hash)? {
         t.login_account.clear(key);
         t.login_ip.refund(net);
+        // Said only to someone with the password: a ban is not announced to strangers.
+        if app.community.snapshot().banned.contains(&user.id) {
+            return Err(ApiError::forbidden("you are banned from this server"));
+        }
         start_session(app, user, 200)
     } else {
         t.login_success.refund(key);
@@ -377,7 +389,7 @@ struct InviteBody {
 }
 
 fn create_invite(req: &Request, app: &App) -> ApiResult<Response> {
-    let user = admin(req, app)?;
+    let user = community::routes::require(req, app, Perms::CREATE_INVITES)?;
     // No body (v1 clients) means the v1 defaults: one use, `INVITE_TTL_MS`.
     let b: InviteBody = if req.body.is_empty() {
         InviteBody::default()
@@ -410,7 +422,7 @@ fn create_invite(req: &Request, app: &App) -> ApiResult<Response> {
 fn invite_by_code(req: &Request, app: &App, code: &str) -> ApiResult<Response> {
     match req.method.as_str() {
         "DELETE" => {
-            admin(req, app)?;
+            community::routes::require(req, app, Perms::CREATE_INVITES)?;
             let code = code.to_string();
             app.store.call(move |c| store::revoke_invite(c, &code))?;
             Ok(Response::no_content())
@@ -428,55 +440,29 @@ struct ChannelBody {
 }
 
 fn create_channel(req: &Request, app: &App) -> ApiResult<Response> {
-    admin(req, app)?;
+    let user = community::routes::require(req, app, Perms::MANAGE_CHANNELS)?;
     let b: ChannelBody = body(req)?;
     validate::channel_name(&b.name)?;
     let kind = ChannelKind::parse(&b.kind)
         .ok_or_else(|| ApiError::bad_request("kind must be \"text\" or \"voice\""))?;
-    let channel = Channel {
-        name: b.name,
+    let channel = Channel::new(
+        b.name,
         kind,
-        topic: validate::topic(b.topic.as_deref().unwrap_or(""))?,
-    };
-    let (ch, published) = (channel.clone(), channel.clone());
-    commit_publish_and_wait(
-        app,
-        move |c| store::insert_channel(c, &ch),
-        move |_| ServerEvent::ChannelCreate { channel: published },
-    )?;
-    Ok(Response::json(201, &json!(channel)))
+        validate::topic(b.topic.as_deref().unwrap_or(""))?,
+    );
+    let uid = user.id;
+    community::routes::create_channel(app, user, channel.clone())?;
+    Ok(Response::json(
+        201,
+        &json!(app.community.snapshot().view(uid, &channel)),
+    ))
 }
 
+/// `manage_channels` in that channel (checked in the job); viewers hear `channel_delete`.
 fn delete_channel(req: &Request, app: &App, name: &str) -> ApiResult<Response> {
-    admin(req, app)?;
-    let n = name.to_string();
-    commit_publish_and_wait(
-        app,
-        move |c| store::delete_channel(c, &n),
-        |c| ServerEvent::ChannelDelete {
-            name: c.name.clone(),
-        },
-    )?;
+    let (user, _) = signed_in(req, app)?;
+    community::routes::delete_channel(app, user, name.to_string())?;
     Ok(Response::no_content())
-}
-
-/// `chat::commit_then_publish` for a route: publishes `event` of the committed result (from
-/// inside the store's answer, so in commit order), then waits for that result, so the
-/// response is written only once the change is durable and on its way to every client.
-pub(crate) fn commit_publish_and_wait<R, F, E>(app: &App, job: F, event: E) -> ApiResult<R>
-where
-    R: Send + 'static,
-    F: FnOnce(&rusqlite::Connection) -> ApiResult<R> + Send + 'static,
-    E: FnOnce(&R) -> ServerEvent + Send + 'static,
-{
-    let (reply_tx, reply_rx) = crossbeam_channel::bounded::<ApiResult<R>>(1);
-    chat::commit_then_publish(app, job, move |result, publisher| {
-        if let Ok(r) = &result {
-            publisher.publish(event(r));
-        }
-        let _ = reply_tx.send(result);
-    })?;
-    reply_rx.recv().map_err(|_| ApiError::internal())?
 }
 
 /// Parses an integer query parameter: absent → `None`, not an integer → 400.
@@ -516,6 +502,10 @@ fn history(req: &Request, app: &App) -> ApiResult<Response> {
             ))
         }
     };
+    // A channel the user may not see is one that does not exist (API.md).
+    if !app.community.snapshot().can_view(user.id, &channel) {
+        return Err(community::chat::no_channel(&channel));
+    }
     let permit = app.heavy.admit(user.id, req.peer)?;
     let ids = app
         .store
@@ -545,10 +535,19 @@ fn search(req: &Request, app: &App) -> ApiResult<Response> {
     app.search_limit
         .take(user.id)
         .map_err(ApiError::rate_limited)?;
+    let snapshot = app.community.snapshot();
+    if let Some(name) = channel
+        .as_deref()
+        .filter(|n| !snapshot.can_view(user.id, n))
+    {
+        return Err(community::chat::no_channel(name));
+    }
+    // Messages of channels the user may not see are left out in the query itself.
+    let hidden = snapshot.hidden_channel_ids(user.id);
     let permit = app.heavy.admit(user.id, req.peer)?;
     let ids = app
         .store
-        .read(move |c| store::search_ids(c, &q, channel.as_deref(), limit))?;
+        .read(move |c| store::search_ids(c, &q, channel.as_deref(), &hidden, limit))?;
     Ok(message_array(app.store.clone(), ids, permit))
 }
 

@@ -95,9 +95,12 @@ pub fn download(app: &App, req: &Request, stream: &mut TcpStream) -> bool {
             Some(_) => return Err(not_found()),
         };
         let id = id.to_string();
+        let snapshot = app.community.snapshot();
         let file = app
             .store
-            .read(move |c| rows::readable(c, user.id, &id))?
+            .read(move |c| {
+                rows::readable(c, user.id, &id, &|ch| snapshot.can_view_id(user.id, ch))
+            })?
             .ok_or_else(not_found)?;
         let path = match part {
             Part::Original => app.files.blobs.blob_path(&file.hash),

@@ -77,10 +77,15 @@ impl Push {
     }
 }
 
+/// Whether user `id` may see `channel` (issue 13's one permission rule, handed in so that
+/// this folder does not depend on `community/`).
+pub type CanView = Box<dyn Fn(i64, &str) -> bool + Send>;
+
 /// Settings the worker needs.
 pub struct Settings {
     pub subject: String,
     pub policy: endpoint::Policy,
+    pub can_view: CanView,
 }
 
 /// Random bytes from the OS. A failing OS random source leaves nothing safe to do.
@@ -124,6 +129,7 @@ pub fn start(store: Store, router: RouterHandle, settings: Settings) -> Result<P
         key,
         subject: settings.subject,
         policy: settings.policy,
+        can_view: settings.can_view,
         agent,
     };
     std::thread::Builder::new()
@@ -139,6 +145,7 @@ struct Worker {
     key: SecretKey,
     subject: String,
     policy: endpoint::Policy,
+    can_view: CanView,
     agent: ureq::Agent,
 }
 
@@ -153,8 +160,12 @@ impl Worker {
             match targets {
                 Ok(targets) => {
                     let payload = payload(&job.message);
-                    for sub in targets {
-                        self.send(&sub, &payload);
+                    let channel = &job.message.channel;
+                    for sub in targets
+                        .iter()
+                        .filter(|s| (self.can_view)(s.user_id, channel))
+                    {
+                        self.send(sub, &payload);
                     }
                 }
                 Err(e) => log::warn!("push of message {}: {e}", job.message.id),

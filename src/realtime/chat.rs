@@ -16,6 +16,7 @@ use super::frame;
 use super::protocol::ServerEvent;
 use super::router::{Cmd, RouterHandle};
 use super::writer::Outbox;
+use crate::community::chat::{self as guard, Op};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::METRICS;
 use crate::model::User;
@@ -31,6 +32,12 @@ impl Publisher {
     /// Sends `event` to every `/ws` connection (through the router).
     pub fn publish(self, event: ServerEvent) {
         self.router.send(Cmd::Publish(event));
+    }
+
+    /// Sends a committed community change (new permissions, a channel change, their
+    /// events) to the router (`community/`).
+    pub fn community(self, update: crate::community::Update) {
+        self.router.send(Cmd::Community(Box::new(update)));
     }
 }
 
@@ -96,17 +103,22 @@ pub fn send(
 ) {
     let checked = validate::message_content(&content, !attachments.is_empty())
         .and_then(|c| nonce.as_deref().map_or(Ok(()), validate::nonce).map(|_| c))
+        .and_then(|c| {
+            // Permissions and slow mode before the token: a refused send is not stored.
+            guard::check_send(app, from.user, &channel, !attachments.is_empty()).map(|p| (c, p))
+        })
         .and_then(|c| from.take_send_token(app).map(|_| c));
-    let content = match checked {
+    let (content, perms) = match checked {
         Ok(c) => c,
         Err(e) => return from.error(&e, nonce),
     };
+    let mentions = guard::mentions(&app.community.snapshot(), perms, &content);
     let (user, n, outbox) = (from.user.clone(), nonce.clone(), from.outbox.clone());
     let (push, author_id) = (app.push.clone(), from.user.id);
     let queued = commit_then_publish(
         app,
         move |c| {
-            store::insert_message(
+            let (mut m, repeated) = store::insert_message(
                 c,
                 &user,
                 &channel,
@@ -114,7 +126,11 @@ pub fn send(
                 reply_to,
                 n.as_deref(),
                 &attachments,
-            )
+            )?;
+            if !repeated {
+                guard::record_mentions(c, &mut m, &mentions)?;
+            }
+            Ok((m, repeated))
         },
         move |result, publisher| match result {
             Ok((message, false)) => {
@@ -141,26 +157,64 @@ pub fn edit(app: &App, from: &Client, id: i64, content: String) {
         Ok(c) => c,
         Err(e) => return from.error(&e, None),
     };
-    let user = from.user.clone();
+    let (user, s) = (from.user.clone(), app.community.snapshot());
     broadcast_after_commit(
         app,
         from,
-        move |c| store::edit_message(c, &user, id, &content),
+        move |c| {
+            guard::guard(c, &s, &user, id, Op::Edit)?;
+            store::edit_message(c, &user, id, &content)
+        },
         |message| ServerEvent::MessageUpdate { message },
     );
 }
 
-/// `delete`: the author or an admin removes a message; everyone gets `message_delete`.
+/// `delete`: the author, or a member with `manage_messages` in the channel, removes a
+/// message; the channel's viewers get `message_delete`. A moderator's delete of someone
+/// else's message is in the audit log.
 pub fn delete(app: &App, from: &Client, id: i64) {
     if let Err(e) = from.take_send_token(app) {
         return from.error(&e, None);
     }
-    let (user, blobs) = (from.user.clone(), app.files.blobs.clone());
+    let (user, blobs, s) = (
+        from.user.clone(),
+        app.files.blobs.clone(),
+        app.community.snapshot(),
+    );
     broadcast_after_commit(
         app,
         from,
-        move |c| store::delete_message(c, &blobs, &user, id),
+        move |c| {
+            let (channel, moderator) = guard::guard(c, &s, &user, id, Op::Delete)?;
+            let (_, author) = crate::community::rows::message_place(c, id)?;
+            store::delete_message(c, &blobs, &user, id, moderator)?;
+            if author != user.id {
+                let what = format!("message {id} in #{channel}");
+                crate::community::rows::audit(c, user.id, "message_delete", &what, "")?;
+            }
+            Ok(channel)
+        },
         move |channel| ServerEvent::MessageDelete { id, channel },
+    );
+}
+
+/// `pin`: a member with `manage_messages` pins or unpins a message; the channel's viewers
+/// get `message_update` with `pinned`, and the audit log an entry.
+pub fn pin(app: &App, from: &Client, id: i64, on: bool) {
+    let (user, s) = (from.user.clone(), app.community.snapshot());
+    broadcast_after_commit(
+        app,
+        from,
+        move |c| {
+            let (channel, _) = guard::guard(c, &s, &user, id, Op::Pin)?;
+            if crate::community::rows::set_pin(c, id, user.id, on)? {
+                let action = if on { "pin" } else { "unpin" };
+                let what = format!("message {id} in #{channel}");
+                crate::community::rows::audit(c, user.id, action, &what, "")?;
+            }
+            store::message(c, id)?.ok_or_else(|| ApiError::not_found("no such message"))
+        },
+        |message| ServerEvent::MessageUpdate { message },
     );
 }
 
@@ -170,10 +224,14 @@ pub fn react(app: &App, from: &Client, id: i64, emoji: String) {
         return from.error(&e, None);
     }
     let (user, e2, name) = (from.user.clone(), emoji.clone(), from.user.username.clone());
+    let s = app.community.snapshot();
     broadcast_after_commit(
         app,
         from,
-        move |c| store::toggle_reaction(c, &user, id, &e2),
+        move |c| {
+            guard::guard(c, &s, &user, id, Op::React)?;
+            store::toggle_reaction(c, &user, id, &e2)
+        },
         move |(channel, on)| ServerEvent::Reaction {
             id,
             channel,

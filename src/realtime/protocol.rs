@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::{Channel, Message, User};
+use crate::community::{ChannelView, MemberView, Perms, Role};
+use crate::model::{Message, User};
 
 /// A frame a client sends on `/ws`.
 #[derive(Debug, Deserialize)]
@@ -43,6 +44,11 @@ pub enum ClientText {
     /// Issue 14: `online`, `idle`, `dnd` or `invisible` (`social/ops.rs`).
     Status {
         status: String,
+    },
+    /// Pin or unpin a message (`manage_messages`; "Run a community").
+    Pin {
+        id: i64,
+        on: bool,
     },
     Ping,
 }
@@ -115,10 +121,15 @@ pub struct Peer {
 pub enum ServerEvent {
     Ready {
         user: User,
-        channels: Vec<Channel>,
+        /// Only the channels this user may see, each with their permissions there.
+        channels: Vec<ChannelView>,
         presence: Vec<Presence>,
         voice: Vec<VoiceMember>,
         last_ids: std::collections::BTreeMap<String, i64>,
+        roles: Vec<Role>,
+        members: Vec<MemberView>,
+        /// This user's server-wide permissions.
+        permissions: Perms,
         /// Issue 14: per text channel, the read marker and the unread mentions.
         unread: std::collections::BTreeMap<String, crate::store::Unread>,
         /// Issue 14: the status this user chose (`online`, `idle`, `dnd`, `invisible`).
@@ -168,11 +179,27 @@ pub enum ServerEvent {
         video: bool,
         screen: bool,
     },
+    /// Per user: a channel they may now see (new, or access granted).
     ChannelCreate {
-        channel: Channel,
+        channel: ChannelView,
     },
+    /// Per user: a channel they may no longer see, or that was deleted.
     ChannelDelete {
         name: String,
+    },
+    /// Per user: a channel's settings, or their permissions in it, changed.
+    ChannelUpdate {
+        channel: ChannelView,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        renamed_from: Option<String>,
+    },
+    /// The full role list, after any role was created, changed, reordered or deleted.
+    Roles {
+        roles: Vec<Role>,
+    },
+    /// A member's roles or timeout changed.
+    MemberUpdate {
+        member: MemberView,
     },
     Error {
         code: &'static str,
@@ -208,6 +235,22 @@ pub enum ServerEvent {
 }
 
 impl ServerEvent {
+    /// The channel an event belongs to, for the events only that channel's viewers may get
+    /// (API.md: without `view_channel` no event of it arrives).
+    pub fn channel(&self) -> Option<&str> {
+        match self {
+            ServerEvent::Message { message, .. } | ServerEvent::MessageUpdate { message } => {
+                Some(&message.channel)
+            }
+            ServerEvent::MessageDelete { channel, .. }
+            | ServerEvent::Reaction { channel, .. }
+            | ServerEvent::Typing { channel, .. }
+            | ServerEvent::Read { channel, .. }
+            | ServerEvent::VoiceState { channel, .. } => Some(channel),
+            _ => None,
+        }
+    }
+
     pub fn error(e: &crate::error::ApiError, nonce: Option<String>) -> ServerEvent {
         ServerEvent::Error {
             code: e.code.as_str(),

@@ -35,6 +35,8 @@ use serde_json::{Map, Value};
 
 use super::coalesce::Coalescer;
 use super::presence::{Online, Typing};
+use crate::community::visibility::Visibility;
+use crate::community::{ChannelChange, Perms, Snapshot, Update};
 use crate::error::{ApiError, ApiResult};
 use crate::model::{Channel, ChannelKind, User};
 use crate::realtime::frame::{self, Frame};
@@ -85,6 +87,8 @@ pub enum Cmd {
         outbox: Arc<Outbox>,
         status: Status,
         unread: BTreeMap<String, Unread>,
+        /// Every account, for `ready.members` (read by the reader before it joins).
+        members: Vec<User>,
         done: Sender<()>,
     },
     /// Issue 14: a user chose a status; everyone is told what it shows (invisible: offline).
@@ -106,8 +110,12 @@ pub enum Cmd {
     Leave {
         conn: u64,
     },
-    /// A committed change for every `/ws` connection.
+    /// A committed change for every `/ws` connection (a channel's events: for those who
+    /// may see that channel).
     Publish(ServerEvent),
+    /// A committed community change: a new permission snapshot, a channel list change,
+    /// and their events (`community/`).
+    Community(Box<Update>),
     /// A user is typing in a channel.
     Typing {
         conn: u64,
@@ -146,7 +154,7 @@ pub enum Cmd {
     EndSessions {
         which: Sessions,
         code: u16,
-        reason: &'static str,
+        reason: String,
         done: Sender<()>,
     },
 }
@@ -166,12 +174,12 @@ impl RouterHandle {
     /// Closes every socket of `which` with `code` and returns once they are closed: no frame
     /// read from them after this returns is acted on (`ws.rs` checks the outbox after each
     /// read). The one mechanism behind logout and expiry (4001) and kick and ban (4003).
-    pub fn end_sessions(&self, which: Sessions, code: u16, reason: &'static str) {
+    pub fn end_sessions(&self, which: Sessions, code: u16, reason: impl Into<String>) {
         let (done, answered) = bounded(1);
         self.send(Cmd::EndSessions {
             which,
             code,
-            reason,
+            reason: reason.into(),
             done,
         });
         let _ = answered.recv_timeout(END_SESSIONS_WAIT);
@@ -229,12 +237,16 @@ pub struct Router {
     typing: Typing,
     voice_max_peers: usize,
     writer: Writer,
+    /// Who may see which channel (`community/visibility.rs`).
+    visibility: Visibility,
 }
 
-/// Starts the router thread with the channel list and newest ids read at start.
+/// Starts the router thread with the channel list, newest ids and permission snapshot read
+/// at start.
 pub fn start(
     channels: Vec<Channel>,
     last_ids: HashMap<String, i64>,
+    snapshot: Arc<Snapshot>,
     voice_max_peers: usize,
     writer: Writer,
 ) -> std::io::Result<RouterHandle> {
@@ -254,6 +266,7 @@ pub fn start(
         typing: Typing::default(),
         voice_max_peers,
         writer,
+        visibility: Visibility::new(snapshot),
     };
     std::thread::Builder::new()
         .name("router".into())
@@ -305,8 +318,9 @@ impl Router {
                 outbox,
                 status,
                 unread,
+                members,
                 done,
-            } => self.join(conn, user, session, outbox, (status, unread), done),
+            } => self.join(conn, user, session, outbox, (status, unread, members), done),
             Cmd::Status { user_id, status } => {
                 self.online.set_status(user_id, status);
                 self.presence_changed(user_id);
@@ -324,6 +338,7 @@ impl Router {
             }
             Cmd::Leave { conn } => self.leave(conn),
             Cmd::Publish(event) => self.publish(event),
+            Cmd::Community(update) => self.community(*update),
             Cmd::Typing { conn, channel } => self.typing(conn, channel),
             Cmd::VoiceJoin {
                 conn,
@@ -358,7 +373,7 @@ impl Router {
                 reason,
                 done,
             } => {
-                self.end_sessions(&which, code, reason);
+                self.end_sessions(&which, code, &reason);
                 let _ = done.send(());
             }
         }
@@ -491,7 +506,7 @@ impl Router {
             return;
         }
         if let Some(t) = told.filter(|t| now.as_ref().is_none_or(|n| n.channel != t.channel)) {
-            self.broadcast(&ServerEvent::VoiceState {
+            self.to_viewers(&ServerEvent::VoiceState {
                 channel: t.channel,
                 user: t.user,
                 joined: false,
@@ -503,7 +518,7 @@ impl Router {
         }
         match now {
             Some(n) => {
-                self.broadcast(&ServerEvent::VoiceState {
+                self.to_viewers(&ServerEvent::VoiceState {
                     channel: n.channel.clone(),
                     user: n.user.clone(),
                     joined: true,
@@ -543,6 +558,29 @@ impl Router {
         self.fan_out(&frame::json(ev), |_| true);
     }
 
+    /// Sends `ev` to the connections that may see its channel (encoded once), except
+    /// those of `except_user`; an event of no channel goes to everyone.
+    fn to_viewers_except(&self, ev: &ServerEvent, except_user: Option<i64>) {
+        let Some(channel) = ev.channel() else {
+            return self.broadcast(ev);
+        };
+        let f = frame::json(ev);
+        let mut wake = Vec::new();
+        for (uid, outbox) in self.visibility.viewers(channel) {
+            if Some(*uid) != except_user {
+                // A full outbox closes that connection (4008); its reader then sends `Leave`.
+                let _ = outbox.push_deferred(f.clone(), &mut wake);
+            }
+        }
+        if !wake.is_empty() {
+            self.writer.wake_all(wake);
+        }
+    }
+
+    fn to_viewers(&self, ev: &ServerEvent) {
+        self.to_viewers_except(ev, None);
+    }
+
     fn to_room(&self, room: &str, except_conn: Option<u64>, f: &Frame) {
         for p in self.rooms.peers(room) {
             if Some(p.conn) != except_conn {
@@ -559,7 +597,9 @@ impl Router {
         user: User,
         session: SessionRef,
         outbox: Arc<Outbox>,
-        (status, unread): (Status, BTreeMap<String, Unread>),
+        // What the reader read from the store for `ready`: the chosen status and read state
+        // (issue 14) and every account (issue 13).
+        (status, unread, members): (Status, BTreeMap<String, Unread>, Vec<User>),
         done: Sender<()>,
     ) {
         let first = self.online.connect(user.id, &user.username);
@@ -567,12 +607,31 @@ impl Router {
             self.online.set_status(user.id, status.on_connect());
         }
         let presence = self.online.snapshot();
+        let channels = self
+            .visibility
+            .join(conn, user.id, outbox.clone(), &self.channels);
+        let seen = |name: &str| channels.iter().any(|c| c.channel.name == name);
+        let snapshot = self.visibility.snapshot();
+        let unread = unread.into_iter().filter(|(name, _)| seen(name)).collect();
         let ready = ServerEvent::Ready {
             user: user.clone(),
-            channels: self.channels.clone(),
+            voice: self
+                .rooms
+                .members()
+                .into_iter()
+                .filter(|m| seen(&m.channel))
+                .collect(),
+            last_ids: self
+                .last_ids
+                .iter()
+                .filter(|(name, _)| seen(name))
+                .map(|(n, id)| (n.clone(), *id))
+                .collect(),
+            roles: snapshot.roles.clone(),
+            members: members.iter().map(|u| snapshot.member(u)).collect(),
+            permissions: snapshot.server(user.id),
+            channels,
             presence,
-            voice: self.rooms.members(),
-            last_ids: self.last_ids.clone(),
             unread,
             status: self.online.status(user.id).unwrap_or(status).as_str(),
         };
@@ -596,6 +655,7 @@ impl Router {
         let Some(c) = self.text.remove(&conn) else {
             return;
         };
+        self.visibility.leave(conn);
         if self.online.disconnect(c.user.id) {
             self.typing.forget(&c.user.username);
             self.presence_changed(c.user.id);
@@ -603,35 +663,94 @@ impl Router {
     }
 
     fn publish(&mut self, ev: ServerEvent) {
-        match &ev {
-            ServerEvent::Message { message, .. } => {
-                let id = self.last_ids.entry(message.channel.clone()).or_insert(0);
-                *id = (*id).max(message.id);
-                self.typing.message_sent(&message.author, &message.channel);
+        if let ServerEvent::Message { message, .. } = &ev {
+            let id = self.last_ids.entry(message.channel.clone()).or_insert(0);
+            *id = (*id).max(message.id);
+            self.typing.message_sent(&message.author, &message.channel);
+        }
+        self.to_viewers(&ev);
+    }
+
+    /// Closes voice room `name` (its channel was deleted or renamed): its peers are told
+    /// and disconnected, and every `/ws` hears they left, before the channel change.
+    fn close_room(&mut self, name: &str, why: &str) {
+        let now = Instant::now();
+        for p in self.rooms.close_room(name) {
+            if let Some(c) = self.voice.remove(&p.conn) {
+                let e = ApiError::not_found(why);
+                let _ = c.outbox.push(frame::json(&ServerEvent::error(&e, None)));
+                c.outbox.close(frame::code::NORMAL, "channel changed");
             }
-            ServerEvent::ChannelCreate { channel } => {
-                self.channels.push(channel.clone());
-                self.channels.sort_by_key(|c| c.kind);
-            }
-            ServerEvent::ChannelDelete { name } => {
-                self.channels.retain(|c| &c.name != name);
-                self.last_ids.remove(name);
-                let now = Instant::now();
-                for p in self.rooms.close_room(name) {
-                    if let Some(c) = self.voice.remove(&p.conn) {
-                        let e = ApiError::not_found("this voice channel was deleted");
-                        let _ = c.outbox.push(frame::json(&ServerEvent::error(&e, None)));
-                        c.outbox.close(frame::code::NORMAL, "channel deleted");
+            // At once, not folded: `voice_state` for the channel must come before its
+            // `channel_delete`.
+            self.voice_events.sent(p.user_id, now);
+            self.flush_voice(p.user_id);
+        }
+    }
+
+    /// A committed community change: apply the channel change, take the new permission
+    /// snapshot, tell each connection what it now sees (and sees no more), drop voice
+    /// peers who may no longer be in their room, then send the change's events.
+    fn community(&mut self, u: Update) {
+        match &u.channel {
+            Some(ChannelChange::Created(c)) => self.channels.push(c.clone()),
+            Some(ChannelChange::Updated {
+                channel,
+                renamed_from,
+            }) => {
+                let old = renamed_from.as_deref().unwrap_or(&channel.name).to_string();
+                if renamed_from.is_some() {
+                    self.close_room(&old, "this voice channel was renamed");
+                    if let Some(id) = self.last_ids.remove(&old) {
+                        self.last_ids.insert(channel.name.clone(), id);
                     }
-                    // At once, not folded: `voice_state` for the channel must come before
-                    // its `channel_delete`.
-                    self.voice_events.sent(p.user_id, now);
-                    self.flush_voice(p.user_id);
+                }
+                for c in self.channels.iter_mut().filter(|c| c.name == old) {
+                    *c = channel.clone();
                 }
             }
-            _ => {}
+            Some(ChannelChange::Deleted(name)) => {
+                self.channels.retain(|c| &c.name != name);
+                self.last_ids.remove(name);
+                self.close_room(name, "this voice channel was deleted");
+            }
+            None => {}
         }
-        self.broadcast(&ev);
+        self.channels.sort_by_key(|c| (c.kind, c.position));
+        let frames = self
+            .visibility
+            .update(u.snapshot, &self.channels, u.channel.as_ref());
+        let mut wake = Vec::new();
+        for (outbox, f) in frames {
+            let _ = outbox.push_deferred(f, &mut wake);
+        }
+        if !wake.is_empty() {
+            self.writer.wake_all(wake);
+        }
+        let snapshot = self.visibility.snapshot().clone();
+        let unwelcome: Vec<u64> = self
+            .voice
+            .iter()
+            .filter(|(conn, c)| {
+                self.rooms.find(**conn).is_some_and(|(room, _)| {
+                    !snapshot
+                        .in_channel(c.user_id, room)
+                        .is_some_and(|p| p.has(Perms::VIEW_CHANNEL | Perms::CONNECT))
+                })
+            })
+            .map(|(conn, _)| *conn)
+            .collect();
+        for conn in unwelcome {
+            if let Some(c) = self.voice.get(&conn) {
+                let e = ApiError::forbidden("you may no longer be in this voice channel");
+                let _ = c.outbox.push(frame::json(&ServerEvent::error(&e, None)));
+                c.outbox.close(frame::code::NORMAL, "forbidden");
+            }
+            self.voice_leave(conn);
+        }
+        for ev in u.events {
+            self.publish(ev);
+        }
     }
 
     fn typing(&mut self, conn: u64, channel: String) {
@@ -645,15 +764,26 @@ impl Router {
         {
             return;
         }
+        // Only someone who may write there is typing there.
+        let may = self
+            .visibility
+            .snapshot()
+            .in_channel(c.user.id, &channel)
+            .is_some_and(|p| p.has(Perms::VIEW_CHANNEL | Perms::SEND_MESSAGES));
+        if !may {
+            return;
+        }
         let (uid, name) = (c.user.id, c.user.username.clone());
         if !self.typing.announce(&name, &channel, Instant::now()) {
             return;
         }
-        let f = frame::json(&ServerEvent::Typing {
-            channel,
-            user: name,
-        });
-        self.fan_out(&f, |c| c.user.id != uid);
+        self.to_viewers_except(
+            &ServerEvent::Typing {
+                channel,
+                user: name,
+            },
+            Some(uid),
+        );
     }
 
     fn voice_join(

@@ -21,6 +21,7 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message as WsMessage, WebSocket};
 
 use super::chat;
+use crate::community::Perms;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, assets, auth, Request, Response};
 use crate::metrics::METRICS;
@@ -137,7 +138,7 @@ pub fn handshake(
         }
         let room = if req.path == "/ws/voice" {
             let name = req.query_param("channel").unwrap_or_default();
-            Some(voice_channel(app, name)?)
+            Some(voice_channel(app, &user, name)?)
         } else {
             None
         };
@@ -170,16 +171,23 @@ pub fn handshake(
     })
 }
 
-/// The one check of a voice room's channel kind: API.md answers 404 before the upgrade for
-/// anything but a voice channel. (The router later only checks that the channel still
-/// exists, for one deleted between this check and the join.)
-fn voice_channel(app: &App, name: String) -> ApiResult<String> {
+/// The one check of a voice room's channel kind and of the right to join it: API.md
+/// answers 404 before the upgrade for anything but a voice channel the user may see, and
+/// 403 without `connect` (or during a timeout). (The router later only checks that the
+/// channel still exists, for one deleted between this check and the join.)
+fn voice_channel(app: &App, user: &User, name: String) -> ApiResult<String> {
     let found = app.store.read({
         let name = name.clone();
         move |c| store::channel(c, &name)
     })?;
-    match found {
-        Some((_, c)) if c.kind == ChannelKind::Voice => Ok(name),
+    let perms = app.community.snapshot().in_channel(user.id, &name);
+    match (found, perms) {
+        (Some((_, c)), Some(p)) if c.kind == ChannelKind::Voice && p.has(Perms::VIEW_CHANNEL) => {
+            if !p.has(Perms::CONNECT) {
+                return Err(ApiError::forbidden("you may not join this voice channel"));
+            }
+            Ok(name)
+        }
         _ => Err(ApiError::not_found("no such voice channel")),
     }
 }
@@ -364,6 +372,11 @@ fn serve_text(
 ) {
     let opened = Instant::now();
     let mut conn = Conn::new(app, stream, leftover);
+    // `ready.members` ("Run a community"); the router then adds their roles.
+    let Ok(members) = app.store.read(store::list_users) else {
+        conn.outbox.close(code::GOING_AWAY, "busy");
+        return;
+    };
     let (done_tx, done_rx) = bounded(1);
     let (status, unread) = crate::social::ops::join_state(app, user.id);
     app.router.send(Cmd::Join {
@@ -373,6 +386,7 @@ fn serve_text(
         outbox: conn.outbox.clone(),
         status,
         unread,
+        members,
         done: done_tx,
     });
     // Wait until `ready` is queued, so nothing we send can overtake it.
@@ -427,6 +441,7 @@ fn handle_text_op(app: &Arc<App>, conn: &Conn, user: &User, op: ClientText) {
         ClientText::React { id, emoji } => chat::react(app, &from, id, emoji),
         ClientText::Read { channel, id } => crate::social::ops::read(app, &from, channel, id),
         ClientText::Status { status } => crate::social::ops::status(app, &from, status),
+        ClientText::Pin { id, on } => chat::pin(app, &from, id, on),
     }
 }
 
@@ -445,12 +460,24 @@ fn serve_voice(
         conn: conn.id,
         user: user.clone(),
         session,
-        room,
+        room: room.clone(),
         outbox: conn.outbox.clone(),
         done: done_tx,
     });
     match done_rx.recv() {
-        Ok(Ok(_peer_id)) => {}
+        Ok(Ok(_peer_id)) => {
+            // Without `speak`, a member is kept muted from the start (API.md).
+            let snapshot = app.community.snapshot();
+            if !snapshot
+                .in_channel(user.id, &room)
+                .is_some_and(|p| p.has(Perms::SPEAK))
+            {
+                app.router.send(Cmd::VoiceState {
+                    conn: conn.id,
+                    flags: (true, false, false, false),
+                });
+            }
+        }
         Ok(Err(e)) => {
             conn.send_error(&e, None);
             conn.outbox.close(code::NORMAL, e.code.as_str());
@@ -483,7 +510,12 @@ fn serve_voice(
             conn.send_error(&ApiError::rate_limited(ms), None);
             continue;
         }
-        match signaling::check(op) {
+        let perms = app
+            .community
+            .snapshot()
+            .in_channel(user.id, &room)
+            .unwrap_or_default();
+        match signaling::check(op).and_then(|s| signaling::allowed(s, perms)) {
             Ok(signal) => app.router.send(voice_cmd(conn.id, signal)),
             Err(e) => conn.send_error(&e, None),
         }

@@ -62,6 +62,12 @@ pub fn read(app: &App, from: &Client, channel: String, id: i64) {
     if !take_token(app, from) {
         return;
     }
+    // A channel this user cannot see answers as one that does not exist ("Run a community").
+    if !app.community.snapshot().can_view(from.user.id, &channel) {
+        let e = ApiError::not_found("no such channel");
+        let _ = from.outbox.push(frame::json(&ServerEvent::error(&e, None)));
+        return;
+    }
     let (user_id, conn, outbox) = (from.user.id, from.conn, from.outbox.clone());
     let router = app.router.clone();
     let ch = channel.clone();

@@ -15,9 +15,10 @@ use serde_json::{json, Map, Value};
 
 use super::{profile_text, NotifyLevel, MAX_DISPLAY_NAME_CHARS, MAX_STATUS_TEXT_CHARS};
 use crate::error::{ApiError, ApiResult};
-use crate::http::api::{body, commit_publish_and_wait, signed_in};
+use crate::http::api::{body, signed_in};
 use crate::http::{Request, Response};
 use crate::push::{crypto, endpoint};
+use crate::realtime::chat;
 use crate::realtime::protocol::ServerEvent;
 use crate::{store, App};
 
@@ -71,9 +72,13 @@ fn patch_me(req: &Request, app: &App) -> ApiResult<Response> {
 
 fn get_notify(req: &Request, app: &App) -> ApiResult<Response> {
     let (user, _) = signed_in(req, app)?;
-    let s = app
+    let mut s = app
         .store
         .read(move |c| store::notify_settings(c, user.id))?;
+    // Levels of channels this user can no longer see are not shown ("Run a community").
+    let snapshot = app.community.snapshot();
+    s.channels
+        .retain(|name, _| snapshot.can_view(user.id, name));
     Ok(Response::json(200, &json!(s)))
 }
 
@@ -87,6 +92,11 @@ struct NotifyBody {
 fn put_notify(req: &Request, app: &App) -> ApiResult<Response> {
     let (user, _) = signed_in(req, app)?;
     let b: NotifyBody = body(req)?;
+    if let Some(ch) = &b.channel {
+        if !app.community.snapshot().can_view(user.id, ch) {
+            return Err(ApiError::not_found("no such channel"));
+        }
+    }
     let level = match b.level.as_deref() {
         None if b.channel.is_some() => None,
         None => return Err(ApiError::bad_request("the default needs a level")),
@@ -157,4 +167,23 @@ fn unsubscribe(req: &Request, app: &App) -> ApiResult<Response> {
         return Err(ApiError::not_found("no such subscription"));
     }
     Ok(Response::no_content())
+}
+
+/// `chat::commit_then_publish` for a route: publishes `event` of the committed result (from
+/// inside the store's answer, so in commit order), then waits for that result, so the
+/// response is written only once the change is durable and on its way to every client.
+fn commit_publish_and_wait<R, F, E>(app: &App, job: F, event: E) -> ApiResult<R>
+where
+    R: Send + 'static,
+    F: FnOnce(&rusqlite::Connection) -> ApiResult<R> + Send + 'static,
+    E: FnOnce(&R) -> ServerEvent + Send + 'static,
+{
+    let (reply_tx, reply_rx) = crossbeam_channel::bounded::<ApiResult<R>>(1);
+    chat::commit_then_publish(app, job, move |result, publisher| {
+        if let Ok(r) = &result {
+            publisher.publish(event(r));
+        }
+        let _ = reply_tx.send(result);
+    })?;
+    reply_rx.recv().map_err(|_| ApiError::internal())?
 }

@@ -180,7 +180,14 @@ pub fn of_message(conn: &Connection, message_id: i64) -> ApiResult<Vec<Attachmen
 /// an upload not yet attached, only its uploader; an attached file, whoever can read its
 /// message's channel. `None` for everything else, which callers answer with 404 whether
 /// the file exists or not (no probing of ids).
-pub fn readable(conn: &Connection, user_id: i64, id: &str) -> ApiResult<Option<Servable>> {
+/// `can_view(channel_id)` is the user's `view_channel` there, from the permission snapshot
+/// (`community::Snapshot::can_view_id`): a file of a channel they cannot see is unknown.
+pub fn readable(
+    conn: &Connection,
+    user_id: i64,
+    id: &str,
+    can_view: &dyn Fn(i64) -> bool,
+) -> ApiResult<Option<Servable>> {
     let row = conn
         .prepare_cached(
             "SELECT a.hash, a.filename, a.content_type, a.size, a.has_thumb, a.uploader_id,
@@ -209,17 +216,16 @@ pub fn readable(conn: &Connection, user_id: i64, id: &str) -> ApiResult<Option<S
     let allowed = match (purpose.as_str(), message, channel) {
         ("avatar", _, _) => true,
         (_, None, _) => uploader == user_id,
-        (_, Some(_), Some(channel_id)) => can_read_channel(conn, user_id, channel_id)?,
+        (_, Some(_), Some(channel_id)) => can_read_channel(can_view, channel_id),
         (_, Some(_), None) => false,
     };
     Ok(allowed.then_some(file))
 }
 
-/// Whether `user_id` may read channel `channel_id`. Today every signed-in user reads every
-/// text channel. When channel permissions land ("Run a community"), this calls the channel's
-/// view check, and every file path follows with it.
-fn can_read_channel(_conn: &Connection, _user_id: i64, _channel_id: i64) -> ApiResult<bool> {
-    Ok(true)
+/// Whether the user may read channel `channel_id`: exactly their `view_channel` there
+/// ("Run a community"), so every file path follows the channel's permissions.
+fn can_read_channel(can_view: &dyn Fn(i64) -> bool, channel_id: i64) -> bool {
+    can_view(channel_id)
 }
 
 /// Deletes the attachment rows of `message_id` and the bytes no row refers to any more.
@@ -385,17 +391,24 @@ mod tests {
         let env = Env::new("read");
         let c = db();
         let a = env.upload(&c, 1, b"file", "a.txt");
-        assert!(readable(&c, 1, &a.id).unwrap().is_some(), "uploader");
         assert!(
-            readable(&c, 2, &a.id).unwrap().is_none(),
+            readable(&c, 1, &a.id, &|_| true).unwrap().is_some(),
+            "uploader"
+        );
+        assert!(
+            readable(&c, 2, &a.id, &|_| true).unwrap().is_none(),
             "not attached: others see nothing"
         );
         attach(&c, 1, std::slice::from_ref(&a.id), 1).unwrap();
         assert!(
-            readable(&c, 2, &a.id).unwrap().is_some(),
+            readable(&c, 2, &a.id, &|_| true).unwrap().is_some(),
             "readers of the channel"
         );
-        assert!(readable(&c, 2, "unknown").unwrap().is_none());
+        assert!(
+            readable(&c, 2, &a.id, &|_| false).unwrap().is_none(),
+            "not for those who cannot see the channel"
+        );
+        assert!(readable(&c, 2, "unknown", &|_| true).unwrap().is_none());
     }
 
     #[test]

@@ -11,32 +11,35 @@ use crate::error::{ApiError, ApiResult};
 use crate::model::{Channel, ChannelKind};
 
 pub fn list_channels(conn: &Connection) -> ApiResult<Vec<Channel>> {
-    let mut st = conn.prepare_cached("SELECT name, kind, topic FROM channels ORDER BY kind, id")?;
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY kind, position, id"
+    ))?;
     let rows = st
-        .query_map([], |r| {
-            Ok(Channel {
-                name: r.get(0)?,
-                kind: r.get(1)?,
-                topic: r.get(2)?,
-            })
-        })?
+        .query_map([], |r| channel_row(r, 0))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 
+/// Columns a [`Channel`] is read from, in `channel_row`'s order.
+const CHANNEL_COLUMNS: &str = "name, kind, topic, slowmode_s, position, category";
+
+fn channel_row(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Channel> {
+    Ok(Channel {
+        name: r.get(at)?,
+        kind: r.get(at + 1)?,
+        topic: r.get(at + 2)?,
+        slowmode_s: r.get(at + 3)?,
+        position: r.get(at + 4)?,
+        category: r.get(at + 5)?,
+    })
+}
+
 pub fn channel(conn: &Connection, name: &str) -> ApiResult<Option<(i64, Channel)>> {
     Ok(conn
-        .prepare_cached("SELECT id, name, kind, topic FROM channels WHERE name = ?1")?
-        .query_row(params![name], |r| {
-            Ok((
-                r.get(0)?,
-                Channel {
-                    name: r.get(1)?,
-                    kind: r.get(2)?,
-                    topic: r.get(3)?,
-                },
-            ))
-        })
+        .prepare_cached(&format!(
+            "SELECT id, {CHANNEL_COLUMNS} FROM channels WHERE name = ?1"
+        ))?
+        .query_row(params![name], |r| Ok((r.get(0)?, channel_row(r, 1)?)))
         .optional()?)
 }
 
@@ -59,9 +62,9 @@ pub fn insert_channel(conn: &Connection, c: &Channel) -> ApiResult<()> {
         )));
     }
     conn.prepare_cached(
-        "INSERT INTO channels (name, kind, topic, created_ts) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO channels (name, kind, topic, created_ts, slowmode_s, position, category) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![c.name, c.kind, c.topic, now_ms()])?;
+    .execute(params![c.name, c.kind, c.topic, now_ms(), c.slowmode_s, c.position, c.category])?;
     Ok(())
 }
 

@@ -15,7 +15,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::files::BlobStore;
 use crate::model::{Message, User};
 
-const MESSAGE_COLUMNS: &str = "m.id, c.name, u.username, m.content, m.ts, m.edited_ts, m.reply_to";
+const MESSAGE_COLUMNS: &str = "m.id, c.name, u.username, m.content, m.ts, m.edited_ts, m.reply_to,
+     EXISTS (SELECT 1 FROM pins p WHERE p.message_id = m.id), m.mention_everyone, m.mention_roles";
 
 fn message_row(r: &rusqlite::Row) -> rusqlite::Result<Message> {
     Ok(Message {
@@ -28,6 +29,13 @@ fn message_row(r: &rusqlite::Row) -> rusqlite::Result<Message> {
         reply_to: r.get(6)?,
         reactions: BTreeMap::new(),
         attachments: Vec::new(),
+        pinned: r.get(7)?,
+        mention_everyone: r.get(8)?,
+        mention_roles: r
+            .get::<_, String>(9)?
+            .split(',')
+            .filter_map(|id| id.parse().ok())
+            .collect(),
     })
 }
 
@@ -121,6 +129,9 @@ pub fn insert_message(
             reply_to,
             reactions: BTreeMap::new(),
             attachments: attachments::of_message(conn, id)?,
+            pinned: false,
+            mention_everyone: false,
+            mention_roles: Vec::new(),
         },
         false,
     ))
@@ -143,17 +154,19 @@ pub fn edit_message(conn: &Connection, user: &User, id: i64, content: &str) -> A
     message(conn, id)?.ok_or_else(|| ApiError::not_found("no such message"))
 }
 
-/// Deletes a message (author or admin) and its files' bytes when no other message has them;
-/// returns its channel.
+/// Deletes a message (its author, or anyone `moderator` says may delete others' messages:
+/// `manage_messages` in its channel, decided by `community::perms`) and its files' bytes
+/// when no other message has them; returns its channel.
 pub fn delete_message(
     conn: &Connection,
     blobs: &BlobStore,
     user: &User,
     id: i64,
+    moderator: bool,
 ) -> ApiResult<String> {
-    if message_owner(conn, id)? != user.id && !user.admin {
+    if message_owner(conn, id)? != user.id && !moderator {
         return Err(ApiError::forbidden(
-            "only the author or an admin can delete a message",
+            "only the author or a member with manage_messages can delete a message",
         ));
     }
     let channel: String = conn
@@ -313,12 +326,15 @@ pub fn search_query(q: &str) -> ApiResult<Option<String>> {
 /// order (descending) and stops at `limit`: it never collects and sorts all the matches,
 /// which is what made one search hold the store thread for a second (issue 19). The rowid
 /// of `messages_fts` is the message id, so this is id order.
+/// `hidden`: channel ids whose messages are left out (those the user may not see).
 pub fn search_ids(
     conn: &Connection,
     q: &str,
     channel: Option<&str>,
+    hidden: &[i64],
     limit: u32,
 ) -> ApiResult<Vec<i64>> {
+    let hidden = serde_json::to_string(hidden).unwrap_or_else(|_| "[]".into());
     let channel_id = match channel {
         Some(name) => Some(text_channel_id(conn, name)?),
         None => None,
@@ -330,9 +346,12 @@ pub fn search_ids(
         .prepare_cached(
             "SELECT f.rowid FROM messages_fts f JOIN messages m ON m.id = f.rowid
              WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR m.channel_id = ?2)
+             AND m.channel_id NOT IN (SELECT value FROM json_each(?4))
              ORDER BY f.rowid DESC LIMIT ?3",
         )?
-        .query_map(params![query, channel_id, limit], |r| r.get::<_, i64>(0))?
+        .query_map(params![query, channel_id, limit, hidden], |r| {
+            r.get::<_, i64>(0)
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     // Messages whose attachment's filename has every word (issue 12). Filenames are few next
     // to messages, so sorting these matches is cheap; the read budget bounds it regardless.
@@ -341,9 +360,12 @@ pub fn search_ids(
             "SELECT DISTINCT a.message_id FROM attachments_fts f
              JOIN attachments a ON a.seq = f.rowid JOIN messages m ON m.id = a.message_id
              WHERE attachments_fts MATCH ?1 AND (?2 IS NULL OR m.channel_id = ?2)
+             AND m.channel_id NOT IN (SELECT value FROM json_each(?4))
              ORDER BY a.message_id DESC LIMIT ?3",
         )?
-        .query_map(params![query, channel_id, limit], |r| r.get::<_, i64>(0))?
+        .query_map(params![query, channel_id, limit, hidden], |r| {
+            r.get::<_, i64>(0)
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     if !by_file.is_empty() {
         ids.extend(by_file);
@@ -361,7 +383,7 @@ pub fn search(
     channel: Option<&str>,
     limit: u32,
 ) -> ApiResult<Vec<Message>> {
-    let ids = search_ids(conn, q, channel, limit)?;
+    let ids = search_ids(conn, q, channel, &[], limit)?;
     messages_by_id(conn, &ids, usize::MAX)
 }
 
@@ -414,10 +436,13 @@ mod tests {
             .prepare(
                 "EXPLAIN QUERY PLAN SELECT f.rowid FROM messages_fts f JOIN messages m ON m.id = f.rowid
                  WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR m.channel_id = ?2)
+                 AND m.channel_id NOT IN (SELECT value FROM json_each(?4))
                  ORDER BY f.rowid DESC LIMIT ?3",
             )
             .unwrap()
-            .query_map(params!["\"a\"", None::<i64>, 1], |r| r.get::<_, String>(3))
+            .query_map(params!["\"a\"", None::<i64>, 1, "[2]"], |r| {
+                r.get::<_, String>(3)
+            })
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
@@ -439,7 +464,7 @@ mod tests {
                     .id
             })
             .collect();
-        delete_message(&c, &blobs(), &u, ids[1]).unwrap();
+        delete_message(&c, &blobs(), &u, ids[1], false).unwrap();
         let got = |want: &[i64], max| -> Vec<i64> {
             messages_by_id(&c, want, max)
                 .unwrap()
@@ -497,7 +522,7 @@ mod tests {
         edit_message(&c, &u, ids[0], "banana").unwrap();
         assert_eq!(search(&c, "apple", None, 100).unwrap().len(), 9);
         assert_eq!(search(&c, "banana", None, 100).unwrap()[0].id, ids[0]);
-        delete_message(&c, &blobs(), &u, ids[0]).unwrap();
+        delete_message(&c, &blobs(), &u, ids[0], false).unwrap();
         assert!(search(&c, "banana", None, 100).unwrap().is_empty());
         assert!(
             search(&c, "\"unbalanced OR", None, 10).is_ok(),

@@ -46,6 +46,8 @@ pub use budget::{over_budget, READ_BUDGET_CPU, READ_BUDGET_WALL};
 pub use channels::*;
 pub use messages::*;
 pub use schema::check_db;
+#[cfg(test)]
+pub(crate) use schema::test_db;
 use schema::{configure, migrate};
 pub use social::*;
 

@@ -124,10 +124,70 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE invites ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
     UPDATE invites SET uses = 1 WHERE used_by IS NOT NULL;
 "#,
-    // 5 and 6: numbers the lead gave to other branches (5: issue 13 on `community`); empty
-    // here so that this branch's migration keeps its assigned number 7. At the merge the
-    // real entries take these places.
-    "",
+    // 5: roles, permissions and moderation ("Run a community"; `community/`). Permission
+    // sets are the bit numbers of `community::perms` (57359 = the v1 defaults of the
+    // `everyone` role, id 1, position 0), so an upgraded v1 database behaves as v1.
+    // Positions: a higher number is a higher role. Mentions allowed at send time are kept
+    // on the message (`mention_roles`: comma-separated role ids).
+    r#"
+    CREATE TABLE roles (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        color TEXT,
+        position INTEGER NOT NULL,
+        hoist INTEGER NOT NULL DEFAULT 0,
+        permissions INTEGER NOT NULL DEFAULT 0,
+        created_ts INTEGER NOT NULL
+    );
+    INSERT INTO roles (id, name, color, position, hoist, permissions, created_ts)
+        VALUES (1, 'everyone', NULL, 0, 0, 57359, 0);
+    CREATE TABLE member_roles (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        role_id INTEGER NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, role_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE overwrites (
+        channel_id INTEGER NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+        role_id INTEGER NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+        allow INTEGER NOT NULL DEFAULT 0,
+        deny INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (channel_id, role_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE bans (
+        user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        username_lc TEXT NOT NULL UNIQUE,
+        reason TEXT NOT NULL DEFAULT '',
+        by_id INTEGER REFERENCES users(id),
+        ts INTEGER NOT NULL
+    );
+    CREATE TABLE timeouts (
+        user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        until_ts INTEGER NOT NULL
+    );
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts INTEGER NOT NULL,
+        actor_id INTEGER NOT NULL REFERENCES users(id),
+        action TEXT NOT NULL,
+        target TEXT NOT NULL DEFAULT '',
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE pins (
+        message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+        channel_id INTEGER NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+        by_id INTEGER NOT NULL REFERENCES users(id),
+        ts INTEGER NOT NULL
+    );
+    CREATE INDEX pins_by_channel ON pins(channel_id, ts);
+    ALTER TABLE channels ADD COLUMN slowmode_s INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE channels ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE channels ADD COLUMN category TEXT;
+    ALTER TABLE messages ADD COLUMN mention_everyone INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN mention_roles TEXT NOT NULL DEFAULT '';
+    CREATE INDEX messages_by_author ON messages(author_id, ts);
+"#,
+    // 6: the number the lead gave to another branch; empty here so that migration 7 keeps
+    // its number. At that branch's merge its entry takes this place.
     "",
     // 7: profiles, read state, notifications and Web Push ("Direct messages, profiles and
     // notifications", `store/social.rs`). `status` is the status a user chose (`online`,
@@ -246,7 +306,7 @@ fn bad_files(conn: &Connection, db_path: &Path) -> rusqlite::Result<Vec<String>>
 
 /// A fresh in-memory database at the newest schema, for the unit tests of each domain.
 #[cfg(test)]
-pub(super) fn test_db() -> Connection {
+pub(crate) fn test_db() -> Connection {
     let c = Connection::open_in_memory().unwrap();
     migrate(&c).unwrap();
     c

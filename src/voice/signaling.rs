@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::community::Perms;
 use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::PerUser;
 use crate::realtime::protocol::ClientVoice;
@@ -137,6 +138,64 @@ fn relay(kind: &str, to: String, key: &str, value: Value) -> ApiResult<Signal> {
     Ok(Signal::Relay { to, frame })
 }
 
+/// The `speak` and `stream` permissions of API.md applied to a checked frame (`perms`: the
+/// sender's in this room, from `community::perms`): without `stream`, `state` with video or
+/// screen on is refused (`forbidden`), and so is an offer or answer that would send video;
+/// without `speak` the state is forced muted and `speaking` is never true.
+pub fn allowed(signal: Signal, perms: Perms) -> ApiResult<Signal> {
+    let stream = perms.has(Perms::STREAM);
+    let speak = perms.has(Perms::SPEAK);
+    match signal {
+        Signal::State {
+            muted,
+            deafened,
+            video,
+            screen,
+        } => {
+            if (video || screen) && !stream {
+                return Err(ApiError::forbidden("you need stream to share video here"));
+            }
+            Ok(Signal::State {
+                muted: muted || !speak,
+                deafened,
+                video,
+                screen,
+            })
+        }
+        Signal::Speaking { speaking } => Ok(Signal::Speaking {
+            speaking: speaking && speak,
+        }),
+        Signal::Relay { to, frame } => {
+            let sdp = frame.get("sdp").and_then(Value::as_str).unwrap_or("");
+            if !stream && sends_video(sdp) {
+                return Err(ApiError::forbidden("you need stream to send video here"));
+            }
+            Ok(Signal::Relay { to, frame })
+        }
+    }
+}
+
+/// Whether an SDP offers to send video: an `m=video` section with a port other than 0 whose
+/// direction lets it send (`sendrecv`, the default, or `sendonly`) and that carries a track
+/// (`a=msid:` or `a=ssrc:`; a browser's receive-only transceiver has neither).
+fn sends_video(sdp: &str) -> bool {
+    let mut sections = sdp.split("\nm=").skip(1);
+    sections.any(|m| {
+        let m = m.trim_start_matches("m=");
+        if !m.starts_with("video ") || m.starts_with("video 0 ") {
+            return false;
+        }
+        let lines: Vec<&str> = m.lines().map(str::trim).collect();
+        let sending = !lines
+            .iter()
+            .any(|l| *l == "a=recvonly" || *l == "a=inactive");
+        let track = lines
+            .iter()
+            .any(|l| l.starts_with("a=msid:") || l.starts_with("a=ssrc:"));
+        sending && track
+    })
+}
+
 fn sdp_ok(sdp: &str) -> ApiResult<()> {
     if sdp.len() > MAX_SDP_BYTES {
         Err(ApiError::bad_request(format!(
@@ -210,6 +269,53 @@ mod tests {
             on: false,
         });
         assert_eq!(nobody.unwrap_err().code, Code::NotFound);
+    }
+
+    #[test]
+    fn speak_and_stream_are_enforced() {
+        let state = |video| Signal::State {
+            muted: false,
+            deafened: false,
+            video,
+            screen: false,
+        };
+        let no_stream = Perms::EVERYONE_DEFAULT.minus(Perms::STREAM);
+        assert_eq!(
+            allowed(state(true), no_stream).unwrap_err().code,
+            Code::Forbidden
+        );
+        assert_eq!(allowed(state(false), no_stream).unwrap(), state(false));
+        let no_speak = Perms::EVERYONE_DEFAULT.minus(Perms::SPEAK);
+        assert_eq!(
+            allowed(state(false), no_speak).unwrap(),
+            Signal::State {
+                muted: true,
+                deafened: false,
+                video: false,
+                screen: false
+            }
+        );
+        assert_eq!(
+            allowed(Signal::Speaking { speaking: true }, no_speak).unwrap(),
+            Signal::Speaking { speaking: false }
+        );
+        let offer = |sdp: &str| {
+            check(ClientVoice::Offer {
+                to: "7".into(),
+                sdp: sdp.into(),
+            })
+            .unwrap()
+        };
+        let audio = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendrecv\r\na=msid:s a\r\n";
+        let video_recv = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\n";
+        let video_send = "v=0\r\nm=audio 9 X 111\r\na=msid:s a\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendrecv\r\na=msid:s v\r\n";
+        assert!(allowed(offer(audio), no_stream).is_ok());
+        assert!(allowed(offer(video_recv), no_stream).is_ok());
+        assert_eq!(
+            allowed(offer(video_send), no_stream).unwrap_err().code,
+            Code::Forbidden
+        );
+        assert!(allowed(offer(video_send), Perms::EVERYONE_DEFAULT).is_ok());
     }
 
     #[test]

@@ -4,6 +4,11 @@
 //! content = "<seq>:<send_ts_micros>", seq = local_seq * S + sender_index. A sender's own copy of
 //! its message is its acknowledgement (the `message` event follows the commit). Expected
 //! deliveries = acked × sockets; loss = acked messages some socket never saw.
+//!
+//! `--half-visible 1` ("Run a community", issue 13): the senders write to a private channel
+//! `half` that only the first half of the users may see (via a role); the other half of the
+//! sockets must receive none of it (`leaked`). Expected deliveries = acked × visible sockets.
+//! Needs a fresh server: the `{prefix}owner` account, registered first, is the owner.
 
 use crate::util::*;
 use futures_util::{SinkExt, StreamExt};
@@ -206,7 +211,21 @@ pub async fn run(args: Args) {
     assert!(senders >= 1 && senders <= users && users <= n, "need 1 <= senders <= users <= sockets");
     raise_nofile(n as u64 + 4096);
 
-    let tokens = accounts(addr, &prefix, users, 4).await;
+    let half = args.num("half-visible", 0u8) == 1;
+    let channel = if half {
+        assert!(senders <= users / 2, "--half-visible needs senders <= users / 2");
+        let owner = account(addr, &format!("{prefix}owner"), Some(account_src(&prefix, users)))
+            .await
+            .unwrap_or_else(|e| panic!("owner account: {e}"));
+        let tokens = accounts(addr, &prefix, users, 4).await;
+        half_visible(addr, &owner, &prefix, users / 2).await;
+        (tokens, "half")
+    } else {
+        (accounts(addr, &prefix, users, 4).await, "general")
+    };
+    let (tokens, channel) = channel;
+    // Socket i is user i % users; the first half of the users see the channel.
+    let visible_of = |i: usize| !half || i % users < users / 2;
     let t_conn = Instant::now();
     let (socks, fails) = open_all(addr, &tokens, n, src_ips, args.num("conc", 200)).await;
     let ready = socks.len();
@@ -221,8 +240,10 @@ pub async fn run(args: Args) {
     let end = start + Duration::from_secs_f64(dur);
     let period = Duration::from_secs_f64(senders as f64 / rate);
     let mut readers = Vec::new();
+    let mut visible = Vec::new();
     let mut writers = Vec::new();
     for (i, ws) in socks {
+        visible.push(visible_of(i));
         let sender_idx = if i < senders { Some(i as u64) } else { None };
         let (mut sink, stream) = ws.split();
         readers.push(tokio::spawn(reader(stream, stop_rx.clone(), shared.clone(), sender_idx, senders as u64)));
@@ -239,7 +260,7 @@ pub async fn run(args: Args) {
                     }
                     tokio::time::sleep_until(at).await;
                     let seq = k * s + si;
-                    let txt = format!(r#"{{"type":"send","channel":"general","content":"{}:{}","nonce":"{run_id}-{seq}"}}"#, seq, now_micros());
+                    let txt = format!(r#"{{"type":"send","channel":"{channel}","content":"{}:{}","nonce":"{run_id}-{seq}"}}"#, seq, now_micros());
                     if sink.send(Message::text(txt)).await.is_err() {
                         break;
                     }
@@ -258,6 +279,7 @@ pub async fn run(args: Args) {
             });
         }
     }
+    let viewers = visible.iter().filter(|v| **v).count();
     tokio::time::sleep_until(start).await;
     let cpu0 = pid.and_then(cpu_secs);
     let self0 = self_cpu_secs();
@@ -271,7 +293,7 @@ pub async fn run(args: Args) {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let a = shared.acked.load(Ordering::Relaxed);
         let d = shared.delivered.load(Ordering::Relaxed);
-        if (a == last_acked && d >= a * ready as u64) || Instant::now() >= dl {
+        if (a == last_acked && d >= a * viewers as u64) || Instant::now() >= dl {
             break;
         }
         last_acked = a;
@@ -307,7 +329,13 @@ pub async fn run(args: Args) {
     let mut errors: HashMap<String, u64> = HashMap::new();
     let mut closed: HashMap<String, u64> = HashMap::new();
     let mut h = hist();
-    for s in &stats {
+    let mut leaked = 0u64;
+    for (s, vis) in stats.iter().zip(&visible) {
+        if !vis {
+            // A socket that may not see the channel must get nothing of it.
+            leaked += s.deliveries;
+            continue;
+        }
         for w in 0..acked_bits.len().max(s.seen.len()) {
             let a = acked_bits.get(w).copied().unwrap_or(0);
             let v = s.seen.get(w).copied().unwrap_or(0);
@@ -327,7 +355,7 @@ pub async fn run(args: Args) {
         }
         h.add(s.hist.as_ref().unwrap()).unwrap();
     }
-    let expected = acked * ready as u64;
+    let expected = acked * viewers as u64;
     let span = (last.saturating_sub(t0)) as f64 / 1e6;
     let cpu = match (cpu0, cpu1) {
         (Some(a), Some(b)) => Some(b - a),
@@ -339,7 +367,7 @@ pub async fn run(args: Args) {
         "sent": sent, "acked": acked, "expected": expected, "delivered": deliveries,
         "lost": missing, "loss_pct": r2(if expected > 0 { missing as f64 * 100.0 / expected as f64 } else { 0.0 }),
         "delivered_unacked": unacked_deliv, "dups": dups, "reorders": reorders, "id_regress": idr,
-        "errors": errors, "closed": closed,
+        "errors": errors, "closed": closed, "channel": channel, "visible": viewers, "leaked": leaked,
         "send_rate_achieved": r2(acked as f64 / dur),
         "deliveries_per_s": r2(deliveries as f64 / span.max(dur)),
         "p50_ms": r2(ms(&h, 0.5)), "p99_ms": r2(ms(&h, 0.99)), "p999_ms": r2(ms(&h, 0.999)), "max_ms": r2(max_ms(&h)),
@@ -356,4 +384,33 @@ pub async fn run(args: Args) {
         deliveries as f64 / span.max(dur), ms(&h, 0.5), ms(&h, 0.99), max_ms(&h), cpu, rss
     );
     emit(&args, v);
+}
+
+/// One request of the owner's; its status and JSON body.
+async fn owner_call(h: &mut Http, owner: &str, method: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let body = body.to_string();
+    let r = h.req(method, path, Some(owner), Some(&body)).await.unwrap_or_else(|e| panic!("{path}: {e}"));
+    (r.status, serde_json::from_slice(&r.body).unwrap_or_default())
+}
+
+/// `--half-visible`: as the owner, a text channel `half` that the `everyone` role may not see,
+/// a role `half` that may, given to users `{prefix}0` .. `{prefix}{n-1}`.
+async fn half_visible(addr: SocketAddr, owner: &str, prefix: &str, n: usize) {
+    let mut h = Http::new(addr, None);
+    let (st, _) = owner_call(&mut h, owner, "POST", "/api/channels", json!({"name": "half", "kind": "text"})).await;
+    assert!(st == 201 || st == 409, "create channel half: HTTP {st}");
+    let hide = json!({"allow": [], "deny": ["view_channel"]});
+    let (st, _) = owner_call(&mut h, owner, "PUT", "/api/channels/half/overwrites/1", hide).await;
+    assert_eq!(st, 200, "hide half from everyone (is {prefix}owner the owner? use a fresh server)");
+    let (st, role) = owner_call(&mut h, owner, "POST", "/api/roles", json!({"name": "half"})).await;
+    assert_eq!(st, 201, "create role half");
+    let id = role["id"].as_i64().unwrap();
+    let show = json!({"allow": ["view_channel"], "deny": []});
+    let (st, _) = owner_call(&mut h, owner, "PUT", &format!("/api/channels/half/overwrites/{id}"), show).await;
+    assert_eq!(st, 200, "let role half see it");
+    for u in 0..n {
+        let (st, _) = owner_call(&mut h, owner, "PUT", &format!("/api/members/{prefix}{u}/roles/{id}"), json!({})).await;
+        assert_eq!(st, 204, "give role half to {prefix}{u}");
+    }
+    eprintln!("# channel half visible to {n} users via role {id}");
 }

@@ -1,0 +1,176 @@
+//! The permission side of the `/ws` chat ops (send, edit, delete, react, pin): what a
+//! member may do to a channel or to a message, slow mode, and which `@everyone` / `@here`
+//! / `@role` mentions a message may make. `realtime/chat.rs` calls these; the checks that
+//! need a message's channel run inside the op's store job (`guard`), against the snapshot
+//! published when the op was read, so no check asks SQLite for permissions.
+
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use super::perms::Perms;
+use super::rows;
+use super::snapshot::{Snapshot, EVERYONE};
+use crate::error::{ApiError, ApiResult};
+use crate::model::{Message, User};
+use crate::App;
+
+/// Slow-mode clocks kept before the oldest are swept: one per member and slowed channel
+/// they wrote in; past this many, entries older than the longest slow mode go.
+const SLOWMODE_ENTRIES: usize = 10_000;
+const SLOWMODE_LONGEST: Duration = Duration::from_secs(6 * 3600);
+
+/// A channel the user may not see answers exactly like one that does not exist.
+pub fn no_channel(name: &str) -> ApiError {
+    ApiError::not_found(format!("no channel named {name:?}"))
+}
+
+fn forbidden(s: &Snapshot, user: &User, p: Perms) -> ApiError {
+    if s.timeout_until(user.id, crate::store::now_ms()).is_some() {
+        return ApiError::forbidden("you are timed out");
+    }
+    ApiError::forbidden(format!("you need {} here", p.names().join(", ")))
+}
+
+/// What a `send` to `channel` may do: refused without `view_channel` (as unknown),
+/// `send_messages` (or during a timeout) and, with files, `attach_files`; then slow mode.
+/// Returns the sender's permissions there, for `mentions`.
+pub fn check_send(app: &App, user: &User, channel: &str, with_files: bool) -> ApiResult<Perms> {
+    let s = app.community.snapshot();
+    let p = s
+        .in_channel(user.id, channel)
+        .filter(|p| p.has(Perms::VIEW_CHANNEL))
+        .ok_or_else(|| no_channel(channel))?;
+    for need in [Perms::SEND_MESSAGES, Perms::ATTACH_FILES] {
+        if (need == Perms::SEND_MESSAGES || with_files) && !p.has(need) {
+            return Err(forbidden(&s, user, need));
+        }
+    }
+    if let Some(&secs) = s.slowmode.get(channel) {
+        if !p.has(Perms::MANAGE_MESSAGES) {
+            slow_mode(app, user.id, channel, Duration::from_secs(u64::from(secs)))?;
+        }
+    }
+    Ok(p)
+}
+
+/// One send of `user_id` to a slowed channel: `rate_limited` (with the wait) if the last
+/// one was less than `every` ago, else the clock restarts now.
+fn slow_mode(app: &App, user_id: i64, channel: &str, every: Duration) -> ApiResult<()> {
+    let now = Instant::now();
+    let mut clocks = app
+        .community
+        .slowmode
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let key = (user_id, channel.to_string());
+    if let Some(last) = clocks.get(&key) {
+        let since = now.duration_since(*last);
+        if since < every {
+            let wait = (every - since).as_millis() as u64;
+            return Err(ApiError::rate_limited(wait.max(1)));
+        }
+    }
+    if clocks.len() >= SLOWMODE_ENTRIES {
+        clocks.retain(|_, t| now.duration_since(*t) < SLOWMODE_LONGEST);
+    }
+    clocks.insert(key, now);
+    Ok(())
+}
+
+/// The mentions a message may make: `@everyone` / `@here`, and `@role` for each role named,
+/// only with `mention_everyone` (API.md); otherwise they stay plain text and notify nobody.
+pub fn mentions(s: &Snapshot, perms: Perms, content: &str) -> (bool, Vec<i64>) {
+    if !perms.has(Perms::MENTION_EVERYONE) {
+        return (false, Vec::new());
+    }
+    let everyone = mentioned(content, "everyone") || mentioned(content, "here");
+    let roles = s
+        .roles
+        .iter()
+        .filter(|r| r.id != EVERYONE && mentioned(content, &r.name))
+        .map(|r| r.id)
+        .collect();
+    (everyone, roles)
+}
+
+/// Whether `@name` occurs in `content` (ignoring case) and is not the start of a longer
+/// word (`@here` is not in `@hereford`).
+fn mentioned(content: &str, name: &str) -> bool {
+    let (hay, needle) = (content.to_lowercase(), format!("@{}", name.to_lowercase()));
+    hay.match_indices(&needle).any(|(at, m)| {
+        hay[at + m.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+    })
+}
+
+/// Stores the allowed mentions of a just-inserted message and puts them on its object.
+pub fn record_mentions(
+    conn: &Connection,
+    m: &mut Message,
+    allowed: &(bool, Vec<i64>),
+) -> ApiResult<()> {
+    if allowed.0 || !allowed.1.is_empty() {
+        rows::set_mentions(conn, m.id, allowed.0, &allowed.1)?;
+        m.mention_everyone = allowed.0;
+        m.mention_roles = allowed.1.clone();
+    }
+    Ok(())
+}
+
+/// What an op on an existing message needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Edit,
+    Delete,
+    React,
+    Pin,
+}
+
+/// Inside the op's store job: the message's channel must be visible to `user` (else the
+/// message does not exist for them), and the op allowed there. Returns the channel name
+/// and whether `user` moderates it (`manage_messages`: may delete others' messages).
+pub fn guard(
+    conn: &Connection,
+    s: &Snapshot,
+    user: &User,
+    id: i64,
+    op: Op,
+) -> ApiResult<(String, bool)> {
+    let (channel, _author) = rows::message_place(conn, id)?;
+    let p = s
+        .in_channel(user.id, &channel)
+        .filter(|p| p.has(Perms::VIEW_CHANNEL))
+        .ok_or_else(|| ApiError::not_found("no such message"))?;
+    let need = match op {
+        Op::Edit | Op::Delete => Perms::NONE,
+        Op::React => Perms::ADD_REACTIONS,
+        Op::Pin => Perms::MANAGE_MESSAGES,
+    };
+    if !p.has(need) {
+        return Err(forbidden(s, user, need));
+    }
+    Ok((channel, p.has(Perms::MANAGE_MESSAGES)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_match_whole_names_only_and_need_the_permission() {
+        assert!(mentioned("hi @everyone!", "everyone"));
+        assert!(mentioned("@HERE", "here"));
+        assert!(!mentioned("@hereford", "here"));
+        assert!(!mentioned("everyone", "everyone"));
+        assert!(mentioned("ping @mods, please", "mods"));
+        let s = Snapshot::default();
+        assert_eq!(
+            mentions(&s, Perms::EVERYONE_DEFAULT, "@everyone"),
+            (false, vec![])
+        );
+        assert!(mentions(&s, Perms::ALL, "@everyone").0);
+    }
+}
