@@ -9,7 +9,7 @@
 import { Connection, rest, ApiError, frames } from './protocol.js';
 import {
   createState, resetState, signIn, setUsers, selectCurrent, setReplyTo, setEditing, pickChannel,
-  lastOwnMessage, findMessage,
+  lastOwnMessage, findMessage, applyUserUpdate, setMyStatus, setNotifySettings,
 } from './state.js';
 import { fillIcons } from './icons.js';
 import { toast } from './ui.js';
@@ -37,6 +37,11 @@ import { openChannelSettings } from './views/channel-settings.js';
 import { openPins } from './views/pins.js';
 import { showRemoved } from './views/removed.js';
 import { can, timeoutLeftMs } from './perms.js';
+import { createProfileCard } from './views/profile.js';
+import './views/profile-roles.js'; // adds the roles part to the profile card
+import { renderNotifyLevel } from './views/notify.js';
+import { registerServiceWorker, subscribePush, unsubscribePush } from './push.js';
+import { watchIdle } from './idle.js';
 
 /**
  * What the views may ask for.
@@ -69,6 +74,7 @@ import { can, timeoutLeftMs } from './perms.js';
  * @property {(id:number, on:boolean)=>void} pin pin or unpin (manage_messages)
  * @property {(name:string)=>void} openChannelSettings
  * @property {(moves:{name:string, patch:{position?:number, category?:string|null}}[])=>void} moveChannels drag-reorder (manage_channels)
+ * @property {(username:string, from:HTMLElement)=>void} openProfile the profile card (views/profile.js)
  */
 
 /**
@@ -128,7 +134,8 @@ function render() {
   renderHeader(state, voice.currentChannel());
   messagesView.render(state);
   composer.render(state);
-  renderMembers(state);
+  renderMembers(state, actions.openProfile);
+  renderNotifyLevel(state, setNotify);
   renderBanner(state, () => conn.retryNow());
   renderRestrictions(state, voice.currentChannel());
 }
@@ -214,6 +221,23 @@ function teardown() {
   document.title = 'mini-discord';
 }
 
+/** One channel's notification level, or (channel '') the default. @param {string} channel @param {import('./protocol.js').NotifyLevel|null} level */
+async function setNotify(channel, level) {
+  try {
+    setNotifySettings(state, await rest.setNotify(channel || null, level));
+  } catch (err) {
+    restError(err, 'Notification setting not saved');
+  }
+  changed();
+}
+
+/** @param {import('./protocol.js').ChosenStatus} status */
+function setStatus(status) {
+  if (!conn.send(frames.status(status))) return;
+  setMyStatus(state, status);
+  changed();
+}
+
 // ---------------------------------------------------------------- actions
 
 /** @type {Actions} */
@@ -243,6 +267,7 @@ const actions = {
     if (!('Notification' in window)) return;
     Notification.requestPermission().then((p) => {
       toast(p === 'granted' ? 'You will be notified when someone mentions you.' : 'Notifications stay off.', p === 'granted' ? 'success' : 'info');
+      if (p === 'granted') void subscribePush();
       const panel = document.getElementById('user-panel');
       if (panel) panel.dataset.sig = '';
       changed();
@@ -256,6 +281,7 @@ const actions = {
     }
     outbox.forget();
     composer.forgetDrafts();
+    await unsubscribePush();
     teardown();
     auth.show('You have signed out.');
   },
@@ -330,6 +356,7 @@ const actions = {
       }
     }
   },
+  openProfile: (username, from) => profileCard.open(username, from),
   async search(q) {
     try {
       return await rest.search(q);
@@ -354,6 +381,22 @@ const messagesView = createMessagesView(actions);
 const composer = createComposer(actions);
 const auth = createAuthView((user) => start(user));
 const search = createSearch(actions);
+const profileCard = createProfileCard(() => state, {
+  async saveProfile(fields) {
+    try {
+      const { user } = await rest.updateProfile(fields);
+      applyUserUpdate(state, user);
+      changed();
+      return true;
+    } catch (err) {
+      restError(err, null);
+      return false;
+    }
+  },
+  setStatus,
+  setDefaultNotify: (level) => void setNotify('', level),
+  changeAvatar: () => actions.changeAvatar(),
+});
 installShortcuts(() => state, actions);
 
 window.addEventListener('hashchange', () => {
@@ -365,13 +408,18 @@ window.addEventListener('online', () => conn.retryNow());
 
 /** @param {import('./protocol.js').User} user */
 function start(user) {
-  signIn(state, user, unread.load(user.id), outbox.load(user.id));
+  signIn(state, user, outbox.load(user.id));
   selectCurrent(state, pickChannel(state, hashChannel()) || hashChannel() || 'general');
   auth.hide();
   bootEl.hidden = true;
   layout.show(true);
   conn.start();
   refreshUsers();
+  rest.notifySettings().then((n) => {
+    setNotifySettings(state, n);
+    changed();
+  }, (err) => restError(err, null));
+  void subscribePush();
   changed();
 }
 
@@ -396,6 +444,11 @@ async function boot() {
   }
 }
 
+// A click on a push notification opens `/?channel=…&message=…` (assets/sw.js): show that channel.
+const opened = new URLSearchParams(location.search).get('channel');
+if (opened) history.replaceState(null, '', `/#${encodeURIComponent(opened)}`);
+void registerServiceWorker();
+watchIdle({ chosen: () => state.myStatus, set: (st) => { if (state.me) setStatus(st); } });
 fillIcons();
 voice.configure({
   username: () => state.me?.username ?? '',

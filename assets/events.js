@@ -6,7 +6,8 @@
 import { toast } from './ui.js';
 import {
   setConnStatus, applyReady, applyMessage, applyMessageUpdate, applyMessageDelete, applyReaction,
-  applyTyping, setPresence, setVoiceMember, addChannel, removeChannel, pickChannel,
+  applyTyping, setPresence, setVoiceMember, addChannel, removeChannel, pickChannel, applyRead,
+  applyUserUpdate,
 } from './state.js';
 import * as voice from './voice.js';
 import { listenCommunity } from './community.js';
@@ -44,8 +45,7 @@ export function listen(app, { outbox, unread, history }) {
     const m = f.message;
     const r = applyMessage(state, m, f.nonce, unread.seeing(m.channel));
     if (r.acked) outbox.acknowledged();
-    if (r.own) unread.save();
-    if (r.mention) unread.notify(m);
+    if (!r.own) unread.notify(m, r.mention);
     app.changed();
     requestAnimationFrame(unread.markReadIfVisible);
   });
@@ -67,6 +67,16 @@ export function listen(app, { outbox, unread, history }) {
   conn.on('typing', (f) => {
     if (f.user === state.me?.username) return;
     applyTyping(state, f.channel, f.user, Date.now());
+    app.changed();
+  });
+
+  conn.on('read', (f) => {
+    applyRead(state, f.channel, f.id, f.mentions);
+    app.changed();
+  });
+
+  conn.on('user_update', (f) => {
+    applyUserUpdate(state, f.user);
     app.changed();
   });
 

@@ -23,7 +23,7 @@ export const HISTORY_MAX = 200;
 
 /**
  * @typedef {{id:number, username:string, admin:boolean, avatar_url?:string|null,
- *   display_name?:string|null}} User
+ *   display_name?:string|null, status_text?:string|null}} User
  * @typedef {{name:string, kind:'text'|'voice', topic:string, slowmode_s?:number, position?:number,
  *   category?:string|null, private?:boolean, permissions?:string[],
  *   overwrites?:Overwrite[]}} Channel  `permissions`: this user's effective ones in it (v2)
@@ -39,11 +39,16 @@ export const HISTORY_MAX = 200;
  *   edited_ts:number|null, reply_to:number|null, reactions:Record<string,string[]>,
  *   attachments?:import('./views/attachments.js').Attachment[], pinned?:boolean,
  *   mention_everyone?:boolean, mention_roles?:number[]}} Message
- * @typedef {{user:string, status:'online'|'offline'}} Presence
+ * @typedef {'online'|'idle'|'dnd'|'offline'} PresenceStatus
+ * @typedef {'online'|'idle'|'dnd'|'invisible'} ChosenStatus what a user sets with `status`
+ * @typedef {{user:string, status:PresenceStatus}} Presence
+ * @typedef {{last_read_id:number, mentions:number}} UnreadState
+ * @typedef {'all'|'mentions'|'nothing'} NotifyLevel
+ * @typedef {{default:NotifyLevel, channels:Record<string, NotifyLevel>}} NotifySettings
  * @typedef {{channel:string, user:string, muted:boolean, deafened:boolean, video?:boolean, screen?:boolean}} VoiceMember
  * @typedef {{type:'ready', user:User, channels:Channel[], presence:Presence[],
  *   voice:VoiceMember[], last_ids:Record<string,number>, roles?:Role[], members?:Member[],
- *   permissions?:string[]}} ReadyFrame
+ *   permissions?:string[], unread?:Record<string, UnreadState>, status?:ChosenStatus}} ReadyFrame
  * @typedef {Record<string, any> & {type:string}} Frame
  */
 
@@ -162,6 +167,24 @@ export const rest = {
     if (opts.after != null) q.set('after', String(opts.after));
     return api('GET', `/api/history?${q}`);
   },
+  /**
+   * Sets this user's profile; a field left out is unchanged, null or '' clears it.
+   * @param {{display_name?:string|null, status_text?:string|null}} fields @returns {Promise<{user:User}>}
+   */
+  updateProfile: (fields) => api('PATCH', '/api/me', fields),
+  /** @returns {Promise<NotifySettings>} */
+  notifySettings: () => api('GET', '/api/me/notify'),
+  /**
+   * One channel's level (null: follow the default), or with no channel the server-wide default.
+   * @param {string|null} channel @param {NotifyLevel|null} level @returns {Promise<NotifySettings>}
+   */
+  setNotify: (channel, level) => api('PUT', '/api/me/notify', channel ? { channel, level } : { level }),
+  /** The server's VAPID public key, base64url. @returns {Promise<{key:string}>} */
+  vapidKey: () => api('GET', '/api/push/vapid-key'),
+  /** @param {PushSubscriptionJSON} sub */
+  subscribePush: (sub) => api('POST', '/api/push/subscriptions', sub),
+  /** @param {string} endpoint */
+  unsubscribePush: (endpoint) => api('DELETE', '/api/push/subscriptions', { endpoint }),
 };
 
 /** Roles, members, moderation, channel settings and pins (API.md v2, "Run a community"). */
@@ -243,6 +266,10 @@ export const frames = {
   typing: (channel) => ({ type: 'typing', channel }),
   /** Pin or unpin a message (`manage_messages`). @param {number} id @param {boolean} on */
   pin: (id, on) => ({ type: 'pin', id, on }),
+  /** Marks `channel` read up to message `id`, on the server (every device of this user). @param {string} channel @param {number} id */
+  read: (channel, id) => ({ type: 'read', channel, id }),
+  /** @param {ChosenStatus} status */
+  status: (status) => ({ type: 'status', status }),
   /** The keep-alive on both sockets; the server answers `pong`. */
   ping: () => ({ type: 'ping' }),
   // ---- /ws/voice

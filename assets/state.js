@@ -55,16 +55,22 @@ export function createState() {
     current: '',
     /** @type {Map<string, User>} username → user (all accounts) */
     users: new Map(),
-    /** @type {Map<string, 'online'|'offline'>} */
+    /** @type {Map<string, import('./protocol.js').PresenceStatus>} */
     presence: new Map(),
+    /** @type {import('./protocol.js').ChosenStatus} the status this user chose (issue 14) */
+    myStatus: /** @type {import('./protocol.js').ChosenStatus} */ ('online'),
     /** @type {Map<string, Map<string, {muted:boolean, deafened:boolean, video:boolean, screen:boolean}>>} channel → user → state */
     voice: new Map(),
     /** @type {Map<string, Map<string, number>>} channel → user → shown until (ms) */
     typing: new Map(),
     /** @type {Map<string, ChannelState>} */
     chans: new Map(),
-    /** @type {Map<string, number>} channel → newest id the user has seen */
+    /** @type {Map<string, number>} channel → newest id the user has read, from the server's read markers */
     readIds: new Map(),
+    /** @type {import('./protocol.js').NotifySettings} the user's notification levels (`GET /api/me/notify`) */
+    notify: /** @type {import('./protocol.js').NotifySettings} */ ({ default: 'mentions', channels: {} }),
+    /** @type {Map<string, number>} channel → the read marker when the user opened it: the "new messages" line goes after it */
+    newLine: new Map(),
     /** @type {OutboxEntry[]} */
     outbox: [],
     conn: /** @type {{state: ConnState, attempt: number, retryAt?: number, reason?: string}} */ ({
@@ -243,11 +249,11 @@ export function resetState(s) {
   Object.assign(s, createState());
 }
 
-/** Signed in: what the page restored from localStorage goes in with the user.
- * @param {State} s @param {User} me @param {Map<string, number>} readIds @param {OutboxEntry[]} outbox */
-export function signIn(s, me, readIds, outbox) {
+/** Signed in: the outbox the page restored from localStorage goes in with the user (read
+ * markers come from the server, in `ready`).
+ * @param {State} s @param {User} me @param {OutboxEntry[]} outbox */
+export function signIn(s, me, outbox) {
   s.me = me;
-  s.readIds = readIds;
   s.outbox = outbox;
 }
 
@@ -278,6 +284,12 @@ export function applyReady(s, f, hash) {
   s.me = f.user;
   s.channels = f.channels;
   s.presence = new Map(f.presence.map((p) => [p.user, p.status]));
+  if (f.status) s.myStatus = f.status;
+  // Read state lives on the server (issue 14): its markers and mention counts replace ours.
+  for (const [name, u] of Object.entries(f.unread ?? {})) {
+    s.readIds.set(name, u.last_read_id);
+    chan(s, name).mentions = u.mentions;
+  }
   s.voice = new Map();
   for (const v of f.voice ?? []) setVoiceMember(s, v.channel, v.user, true, v.muted, v.deafened, v.video, v.screen);
   const names = new Set(f.channels.map((c) => c.name));
@@ -290,6 +302,35 @@ export function applyReady(s, f, hash) {
   if (f.roles) s.roles = f.roles;
   if (f.members) setMembers(s, f.members);
   s.serverPermissions = f.permissions ?? null;
+  if (!s.newLine.has(s.current)) s.newLine.set(s.current, s.readIds.get(s.current) ?? 0);
+}
+
+/** Another device of this user read `channel` up to `id`; `mentions` are still unread after it.
+ * @param {State} s @param {string} channel @param {number} id @param {number} mentions */
+export function applyRead(s, channel, id, mentions) {
+  if ((s.readIds.get(channel) ?? 0) < id) s.readIds.set(channel, id);
+  chan(s, channel).mentions = mentions;
+}
+
+/** A user's profile changed (`user_update`). @param {State} s @param {User} user */
+export function applyUserUpdate(s, user) {
+  s.users.set(user.username, user);
+  if (s.me?.id === user.id) s.me = user;
+}
+
+/** @param {State} s @param {import('./protocol.js').NotifySettings} n */
+export function setNotifySettings(s, n) {
+  s.notify = n;
+}
+
+/** @param {State} s @param {import('./protocol.js').ChosenStatus} status */
+export function setMyStatus(s, status) {
+  s.myStatus = status;
+}
+
+/** The name to show for `username`: the display name where set (issue 14). @param {State} s @param {string} username */
+export function shownName(s, username) {
+  return s.users.get(username)?.display_name || username;
 }
 
 /** The text channel to show: the page's `#hash`, else #general, else the first. @param {State} s @param {string} hash */
@@ -516,6 +557,8 @@ export function selectCurrent(s, name) {
   if (switched) {
     s.replyTo = null;
     s.editing = null;
+    // The "new messages" line stays where the marker was when the channel was opened.
+    s.newLine.set(name, s.readIds.get(name) ?? 0);
   }
   return switched;
 }

@@ -85,6 +85,12 @@ pub struct Config {
     pub max_upload_mb: u64,
     /// `UPLOAD_QUOTA_MB`: most MiB one user may upload in 24 hours (default 1024).
     pub upload_quota_mb: u64,
+    /// `PUSH_SUBJECT`: the contact a push service may reach the operator at (RFC 8292 `sub`),
+    /// a `mailto:` or `https:` URL; default `mailto:admin@localhost`.
+    pub push_subject: String,
+    /// `PUSH_ALLOW_LOOPBACK=1`: tests only. Lets a Web Push endpoint be `http://` on a
+    /// loopback address; by default only `https://` endpoints on public addresses are used.
+    pub push_allow_loopback: bool,
 }
 
 /// Whether the operator set `GLIBC_TUNABLES` in the real environment (not `.env`: glibc only
@@ -186,7 +192,24 @@ impl Config {
                 return Err("METRICS_TOKEN must be printable ASCII without spaces".into());
             }
         }
+        let push_subject = get("PUSH_SUBJECT")
+            .unwrap_or("mailto:admin@localhost")
+            .to_string();
+        if !(push_subject.starts_with("mailto:") || push_subject.starts_with("https://"))
+            || !push_subject.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(format!(
+                "PUSH_SUBJECT must be a mailto: or https: URL, got {push_subject:?}"
+            ));
+        }
+        let push_allow_loopback = match get("PUSH_ALLOW_LOOPBACK") {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(v) => return Err(format!("PUSH_ALLOW_LOOPBACK must be 0 or 1, got {v:?}")),
+        };
         Ok(Config {
+            push_subject,
+            push_allow_loopback,
             listen_addr,
             data_dir: PathBuf::from(get("DATA_DIR").unwrap_or("data")),
             backup_dir: get("BACKUP_DIR").map(PathBuf::from),

@@ -25,8 +25,10 @@ pub mod http;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod push;
 pub mod ratelimit;
 pub mod realtime;
+pub mod social;
 pub mod store;
 pub mod validate;
 pub mod voice;
@@ -60,6 +62,10 @@ pub struct App {
     pub ws_budgets: realtime::ws::Budgets,
     /// Uploads, stored bytes, the image pool (`files/`).
     pub files: files::upload::Files,
+    /// The Web Push worker (`push/`).
+    pub push: push::Push,
+    /// `read` and `status` ops per user, all tabs together (`social/ops.rs`).
+    pub social_ops: ratelimit::PerUser,
     /// The published permission snapshot and slow-mode clocks (`community/`).
     pub community: Arc<community::Community>,
 }
@@ -118,6 +124,20 @@ pub fn run(config: Config) -> Result<(), String> {
         writer.clone(),
     )
     .map_err(|e| format!("cannot start the router thread: {e}"))?;
+    let push = push::start(
+        store.clone(),
+        router.clone(),
+        push::Settings {
+            subject: config.push_subject.clone(),
+            policy: push::endpoint::Policy {
+                allow_loopback: config.push_allow_loopback,
+            },
+            can_view: {
+                let community = community.clone();
+                Box::new(move |user, channel| community.snapshot().can_view(user, channel))
+            },
+        },
+    )?;
     let ceiling = http::limits::derive(config.max_connections);
     log::info!(
         "max connections: {} (derived from {})",
@@ -140,6 +160,8 @@ pub fn run(config: Config) -> Result<(), String> {
         search_limit: ratelimit::PerUser::new(config.search_rate, config.search_burst),
         heavy: Arc::new(http::heavy::HeavyGate::default()),
         ws_budgets: realtime::ws::Budgets::default(),
+        push,
+        social_ops: social::ops::budget(),
         files,
         community,
         config,

@@ -15,8 +15,10 @@ pub struct User {
     pub admin: bool,
     /// API.md v2: the avatar's URL, null when none.
     pub avatar_url: Option<String>,
-    /// API.md v2: always present; null until profiles can set one.
+    /// API.md v2: shown instead of the username where set (`PATCH /api/me`); null when none.
     pub display_name: Option<String>,
+    /// API.md v2: the custom status text (`PATCH /api/me`); null when none.
+    pub status_text: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

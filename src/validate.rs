@@ -48,7 +48,7 @@ pub fn channel_name(name: &str) -> ApiResult<()> {
     }
 }
 
-fn no_controls(s: &str, what: &str, allow_newlines: bool) -> ApiResult<()> {
+pub(crate) fn no_controls(s: &str, what: &str, allow_newlines: bool) -> ApiResult<()> {
     if s.chars()
         .any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\t')))
     {

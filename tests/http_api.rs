@@ -157,9 +157,10 @@ fn register_returns_201_user_token_and_session_cookie_first_is_admin() {
     assert_eq!(v["user"]["username"], "alice");
     assert_eq!(v["user"]["admin"], true, "first account is admin");
     assert!(v["user"]["id"].as_i64().unwrap() > 0);
-    // v2: user objects also carry avatar_url and display_name (null when none).
-    assert_eq!(v["user"].as_object().unwrap().len(), 5, "{v}");
+    // v2: user objects also carry avatar_url, display_name and status_text (null when none).
+    assert_eq!(v["user"].as_object().unwrap().len(), 6, "{v}");
     assert!(v["user"]["avatar_url"].is_null() && v["user"]["display_name"].is_null());
+    assert!(v["user"]["status_text"].is_null());
     assert_session_cookie(&r, &token);
 
     let r2 = register_with(&s, register_body("bob", "password123"));
@@ -653,7 +654,14 @@ fn users_lists_id_username_admin_and_needs_session() {
         keys.sort();
         assert_eq!(
             keys,
-            ["admin", "avatar_url", "display_name", "id", "username"],
+            [
+                "admin",
+                "avatar_url",
+                "display_name",
+                "id",
+                "status_text",
+                "username"
+            ],
             "no other fields: {u}"
         );
     }

@@ -10,7 +10,7 @@ import { rest, ApiError } from '../protocol.js';
 import { toast, openModal } from '../ui.js';
 import { refreshChannelPerms } from '../state.js';
 import { can, isEveryone, rolesByRank, PERMISSIONS } from '../perms.js';
-import { dot } from './profile.js';
+import { dot } from './profile-roles.js';
 
 /** @typedef {import('../app.js').App} App */
 /** @typedef {'allow'|'neutral'|'deny'} Tri */

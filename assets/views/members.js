@@ -1,42 +1,51 @@
 // @ts-check
 //! The right column: every account from `/api/users` combined with presence. Online members
 //! are grouped under their highest hoisted role (roles in rank order, as in Discord), the rest
-//! under "Online", everyone offline under "Offline"; names show in their highest coloured
-//! role's colour. A click on a name opens the profile card (views/profile.js). While
-//! disconnected, everyone without a status and a line saying why.
+//! under "Online", everyone offline under "Offline"; names are display names where set (issue
+//! 14), in their highest coloured role's colour (issue 13), with the custom status text under
+//! them. A click on a member opens the profile card (views/profile.js). While disconnected,
+//! everyone without a status and a line saying why.
 
 import { h, reconcile, avatar, tint } from '../dom.js';
 import { icon } from '../icons.js';
 import { hoistedRole, nameColor, rolesByRank } from '../perms.js';
-import { openProfile } from './profile.js';
+import { shownName } from '../state.js';
 
 /** @typedef {import('../state.js').State} State */
-/** @typedef {{name:string, online:boolean, admin:boolean, color:string|null}} Person */
+/** @typedef {{name:string, online:boolean, admin:boolean, color:string|null, status:string, shown:string, text:string}} Person */
 
-/** @param {State} s */
-export function renderMembers(s) {
+/**
+ * @param {State} s
+ * @param {(username:string, from:HTMLElement) => void} [openProfile]
+ */
+export function renderMembers(s, openProfile = () => {}) {
   const box = /** @type {HTMLElement} */ (document.getElementById('members'));
-  if (!box.dataset.cardReady) {
-    box.dataset.cardReady = '1';
+  if (!box.dataset.wired) {
+    box.dataset.wired = '1';
     box.addEventListener('click', (ev) => {
-      const row = /** @type {HTMLElement|null} */ (ev.target instanceof Element ? ev.target.closest('.member') : null);
-      if (row?.dataset.user && last) openProfile(last, row.dataset.user, row);
+      const el = ev.target instanceof Element ? ev.target.closest('.member[data-user]') : null;
+      if (el instanceof HTMLElement && el.dataset.user) openProfile(el.dataset.user, el);
     });
   }
-  last = s;
   const names = new Set([...s.users.keys(), ...s.presence.keys()]);
   /** @type {Person[]} */
-  const people = [...names].map((name) => ({
-    name,
-    online: s.presence.get(name) === 'online',
-    admin: !!s.users.get(name)?.admin,
-    color: nameColor(s, name),
-  }));
-  people.sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
+  const people = [...names].map((name) => {
+    const status = s.presence.get(name) ?? 'offline';
+    return {
+      name,
+      online: status !== 'offline',
+      admin: !!s.users.get(name)?.admin,
+      color: nameColor(s, name),
+      status,
+      shown: shownName(s, name),
+      text: s.users.get(name)?.status_text ?? '',
+    };
+  });
+  people.sort((a, b) => a.shown.localeCompare(b.shown, undefined, { sensitivity: 'base' }));
   const online = people.filter((p) => p.online);
   const offline = people.filter((p) => !p.online);
   // While this page is not connected, the presence it holds is stale (issue 18, bug 13):
-  // say so, and show everyone without a status rather than as online.
+  // show everyone without a status dot and say so, rather than a frozen "online" list.
   // (The first connect, attempt 0, has no presence yet to be stale: no notice then.)
   const unknown = s.conn.state === 'waiting' || (s.conn.state === 'connecting' && s.conn.attempt > 0);
 
@@ -73,11 +82,13 @@ export function renderMembers(s) {
       if (r.head) return h('h3', { class: 'members-head' }, r.head);
       const p = /** @type {Person} */ (r.person);
       const status = unknown ? 'unknown' : p.online ? 'online' : 'offline';
+      const dot = unknown ? 'unknown' : p.status;
       return h('div', {
-        class: `member ${status}`,
+        class: `member ${status} status-${dot}`,
         dataset: { user: p.name },
         role: 'button',
         tabindex: 0,
+        title: `@${p.name}`,
         'aria-haspopup': 'dialog',
         onkeydown: (/** @type {KeyboardEvent} */ ev) => {
           if (ev.key === 'Enter' || ev.key === ' ') {
@@ -88,14 +99,13 @@ export function renderMembers(s) {
       },
       h('span', { class: 'avatar-wrap' },
         avatar(p.name),
-        unknown ? null : h('span', { class: `status-dot ${status}` })),
-      tint(h('span', { class: 'member-name' }, p.name), p.color),
+        unknown ? null : h('span', { class: `status-dot ${dot}` })),
+      h('span', { class: 'member-text' },
+        tint(h('span', { class: 'member-name' }, p.shown), p.color),
+        p.text ? h('span', { class: 'member-status-text' }, p.text) : null),
       p.admin ? h('span', { class: 'crown', title: 'Owner' }, icon('crown')) : null,
-      h('span', { class: 'visually-hidden' }, `${unknown ? 'status unknown' : status}${p.admin ? ', owner' : ''}`),
+      h('span', { class: 'visually-hidden' }, `${unknown ? 'status unknown' : dot === 'dnd' ? 'do not disturb' : dot}${p.admin ? ', owner' : ''}`),
       );
     },
   );
 }
-
-/** @type {State|null} the state the click handler reads */
-let last = null;

@@ -10,7 +10,7 @@ import { h, reconcile, avatar, avatarUrls, formatTime, shortTime, dayLabel, getT
 import { renderMarkdown } from '../markdown.js';
 import { isolateBidi } from '../bidi.js';
 import { icon } from '../icons.js';
-import { mentionsMe, findMessage } from '../state.js';
+import { mentionsMe, findMessage, shownName } from '../state.js';
 import { MAX_CONTENT_CHARS } from '../protocol.js';
 import { renderAttachments } from './attachments.js';
 import { openEmojiPicker } from './emojipicker.js';
@@ -22,7 +22,7 @@ import { can, nameColor, safeColor } from '../perms.js';
  * @typedef {import('../protocol.js').Message} Message
  * @typedef {import('../app.js').Actions} Actions
  * @typedef {{key:string, kind:'day', ts:number} | {key:string, kind:'start'} |
- *   {key:string, kind:'msg', m:Message, grouped:boolean} |
+ *   {key:string, kind:'msg', m:Message, grouped:boolean} | {key:string, kind:'new'} |
  *   {key:string, kind:'pending', e:OutboxEntry, grouped:boolean}} Item
  */
 
@@ -54,6 +54,13 @@ export function createMessagesView(actions) {
     jump.hidden = stick || distanceFromBottom() < scroller.clientHeight;
   };
 
+  // A name or avatar opens that user's profile card (views/profile.js).
+  list.addEventListener('click', (ev) => {
+    const el = ev.target instanceof Element ? ev.target.closest('[data-profile], .msg > .avatar') : null;
+    if (!(el instanceof HTMLElement)) return;
+    const name = el.dataset.profile ?? el.closest('li.msg')?.getAttribute('data-author');
+    if (name) actions.openProfile(name, el);
+  });
   // `#channel` links in message text (markdown.js) open the channel in this page.
   list.addEventListener('click', (ev) => {
     const a = /** @type {HTMLElement|null} */ (ev.target instanceof Element ? ev.target.closest('a.channel-link') : null);
@@ -135,12 +142,21 @@ export function createMessagesView(actions) {
     /** @type {{author:string, ts:number}|null} */
     let prev = null;
     let lastDay = '';
+    // The "new messages" line: above the first message of someone else after the read marker
+    // the channel had when it was opened (the server's marker, issue 14).
+    const readMark = s.newLine.get(s.current) ?? Infinity;
+    let lineShown = false;
     for (const id of c?.ids ?? []) {
       const m = /** @type {Message} */ (c?.byId.get(id));
       const day = new Date(m.ts).toDateString();
       if (day !== lastDay) {
         items.push({ key: `d-${day}`, kind: 'day', ts: m.ts });
         lastDay = day;
+        prev = null;
+      }
+      if (!lineShown && m.id > readMark && m.author !== me) {
+        items.push({ key: 'new', kind: 'new' });
+        lineShown = true;
         prev = null;
       }
       const grouped = !!prev && prev.author === m.author && m.ts - prev.ts < GROUP_WINDOW_MS && !m.reply_to;
@@ -192,12 +208,13 @@ export function createMessagesView(actions) {
       case 'day':
         return 'day';
       case 'start':
+      case 'new':
         return it.key;
       case 'msg': {
         const m = it.m;
         const q = m.reply_to != null ? quoteSig(s, m.reply_to) : '';
         return JSON.stringify([m.content, m.edited_ts, m.reactions, m.attachments?.map((a) => a.id),
-          avatarUrls.get(m.author), it.grouped, s.editing === m.id,
+          avatarUrls.get(m.author), shownName(s, m.author), it.grouped, s.editing === m.id,
           pickerFor === m.id, q, s.me?.admin, s.me?.username, m.content.includes('@') ? userNames.size : 0,
           getTimeFormat(), !!m.pinned, canModerate, colorOf(s, m.author)]);
       }
@@ -226,6 +243,8 @@ export function createMessagesView(actions) {
           h('div', { class: 'start-icon', 'aria-hidden': 'true' }, '#'),
           h('h3', null, `Welcome to #${s.current}!`),
           h('p', null, `This is the start of the #${s.current} channel.`));
+      case 'new':
+        return h('li', { class: 'new-divider', role: 'separator', 'aria-label': 'New messages' }, h('span', null, 'New'));
       case 'msg':
         return renderMessage(s, it.m, it.grouped);
       case 'pending':
@@ -275,7 +294,7 @@ export function createMessagesView(actions) {
 
     const body = h('div', { class: 'msg-body' },
       grouped ? null : h('div', { class: 'msg-head' },
-        tint(h('span', { class: 'author' }, m.author), color),
+        tint(h('button', { class: 'author link-btn', type: 'button', title: `@${m.author}`, dataset: { profile: m.author } }, shownName(s, m.author)), color),
         h('time', { class: 'ts', dateTime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() }, formatTime(m.ts)),
         m.pinned ? pinFlag() : null),
       editing ? editor(m) : h('div', { class: 'msg-content', dir: 'auto' },

@@ -15,7 +15,7 @@ import { toast, openModal, confirmDialog } from '../ui.js';
 import {
   PERMISSIONS, can, isEveryone, rolesByRank, rolesOf, nameColor, countdown,
 } from '../perms.js';
-import { dot } from './profile.js';
+import { dot } from './profile-roles.js';
 import { backupsPage } from './backups.js';
 
 /** @typedef {import('../app.js').App} App */

@@ -265,10 +265,13 @@ function renderUserPanel(s, actions) {
   const panel = /** @type {HTMLElement} */ (document.getElementById('user-panel'));
   if (!s.me) return panel.replaceChildren();
   const canAsk = 'Notification' in window && Notification.permission === 'default';
-  const sig = JSON.stringify([s.me.username, s.me.admin, canAsk, s.conn.state, s.me.avatar_url]);
+  const sig = JSON.stringify([s.me.username, s.me.admin, canAsk, s.conn.state, s.me.avatar_url, s.me.display_name, s.me.status_text, s.myStatus]);
   if (panel.dataset.sig === sig) return;
   panel.dataset.sig = sig;
   const online = s.conn.state === 'ready';
+  // What others see of you (issue 14): your chosen status while connected.
+  const shown = online ? s.myStatus : 'offline';
+  const label = { online: 'Online', idle: 'Idle', dnd: 'Do not disturb', invisible: 'Invisible', offline: 'Offline' }[shown];
   setChildren(panel,
     h('div', { class: 'me-card' },
       h('button', {
@@ -276,10 +279,13 @@ function renderUserPanel(s, actions) {
         title: 'Change your picture', 'aria-label': 'Change your picture', onclick: () => actions.changeAvatar(),
       },
         avatar(s.me.username),
-        h('span', { class: `status-dot ${online ? 'online' : 'offline'}`, title: online ? 'Online' : 'Offline' })),
-      h('span', { class: 'me-text' },
-        h('span', { class: 'me-name' }, s.me.username),
-        h('span', { class: 'me-sub' }, s.me.admin ? 'Admin' : online ? 'Online' : 'Offline')),
+        h('span', { class: `status-dot ${shown}`, title: label })),
+      h('button', {
+        class: 'me-text link-btn', type: 'button', id: 'me-profile-btn', title: 'Your profile and status',
+        onclick: (/** @type {MouseEvent} */ ev) => actions.openProfile(s.me?.username ?? '', /** @type {HTMLElement} */ (ev.currentTarget)),
+      },
+        h('span', { class: 'me-name' }, s.me.display_name || s.me.username),
+        h('span', { class: 'me-sub' }, s.me.status_text || (s.me.admin ? `Admin · ${label}` : label))),
     ),
     canAsk
       ? h('button', {

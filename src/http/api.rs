@@ -61,6 +61,10 @@ fn route(req: &Request, app: &App) -> ApiResult<Response> {
     if super::me::owns(path) {
         return super::me::route(req, app);
     }
+    // Profiles, notification levels, Web Push (issue 14): `social/routes.rs`.
+    if let Some(r) = crate::social::routes::route(req, app) {
+        return r;
+    }
     match (m, path) {
         ("GET" | "HEAD", "/healthz") => health(app),
         ("GET", "/metrics") => metrics(req, app),

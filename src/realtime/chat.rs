@@ -114,6 +114,7 @@ pub fn send(
     };
     let mentions = guard::mentions(&app.community.snapshot(), perms, &content);
     let (user, n, outbox) = (from.user.clone(), nonce.clone(), from.outbox.clone());
+    let (push, author_id) = (app.push.clone(), from.user.id);
     let queued = commit_then_publish(
         app,
         move |c| {
@@ -134,6 +135,8 @@ pub fn send(
         move |result, publisher| match result {
             Ok((message, false)) => {
                 METRICS.messages_stored.fetch_add(1, Relaxed);
+                // Web Push to those with no tab open (issue 14); never blocks.
+                push.offer(&message, author_id);
                 publisher.publish(ServerEvent::Message { message, nonce });
             }
             Ok((message, true)) => {

@@ -1,5 +1,6 @@
 //! Presence and typing as plain state, no I/O: who is online (a user with at least one open
-//! `/ws` connection), and when a user's typing in a channel may be announced again. The
+//! `/ws` connection) and with which status (issue 14: online, idle, dnd, or invisible, which
+//! others see as offline), and when a user's typing in a channel may be announced again. The
 //! router thread owns one of each and turns their answers into events; time is passed in,
 //! so the rules are tested without waiting.
 
@@ -7,15 +8,18 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::protocol::Presence;
+use crate::social::Status;
 
 /// One typing event per user and channel is forwarded at most this often (API.md: clients
 /// send `typing` on keystrokes; this keeps a fast typist from flooding everyone).
 pub const TYPING_INTERVAL: Duration = Duration::from_millis(2500);
 
-/// Who is online: user id → (username, number of open `/ws` connections).
+/// Who is online: user id → (username, number of open `/ws` connections), and the status
+/// each online user chose (absent: online).
 #[derive(Debug, Default)]
 pub struct Online {
     users: HashMap<i64, (String, usize)>,
+    status: HashMap<i64, Status>,
 }
 
 impl Online {
@@ -40,8 +44,31 @@ impl Online {
         };
         if gone {
             self.users.remove(&id);
+            self.status.remove(&id);
         }
         gone
+    }
+
+    /// User `id` chose `status` (while online; it is forgotten with their last socket).
+    pub fn set_status(&mut self, id: i64, status: Status) {
+        if self.users.contains_key(&id) {
+            self.status.insert(id, status);
+        }
+    }
+
+    /// The status user `id` has chosen, while they are online.
+    pub fn status(&self, id: i64) -> Option<Status> {
+        self.users
+            .get(&id)
+            .map(|_| self.status.get(&id).copied().unwrap_or(Status::Online))
+    }
+
+    /// What others are shown of user `id`: their name and status, or `None` for offline
+    /// (no socket open, or invisible).
+    pub fn shown(&self, id: i64) -> Option<(&str, &'static str)> {
+        let status = self.status(id)?.shown();
+        let name = self.name(id)?;
+        (status != "offline").then_some((name, status))
     }
 
     /// The username of user `id` while they are online.
@@ -49,15 +76,22 @@ impl Online {
         self.users.get(&id).map(|(name, _)| name.as_str())
     }
 
-    /// Everyone online, for the `ready` snapshot.
+    /// Everyone others can see online, with their status, for the `ready` snapshot.
     pub fn snapshot(&self) -> Vec<Presence> {
         self.users
-            .values()
-            .map(|(name, _)| Presence {
-                user: name.clone(),
-                status: "online",
+            .keys()
+            .filter_map(|id| self.shown(*id))
+            .map(|(name, status)| Presence {
+                user: name.to_string(),
+                status,
             })
             .collect()
+    }
+
+    /// The ids of every user with an open `/ws`, invisible ones included (the push worker
+    /// sends nothing to them: they have a tab open).
+    pub fn connected(&self) -> std::collections::HashSet<i64> {
+        self.users.keys().copied().collect()
     }
 }
 
@@ -113,6 +147,35 @@ mod tests {
         assert!(!o.disconnect(1), "an unknown close changes nothing");
         let names: Vec<_> = o.snapshot().into_iter().map(|p| p.user).collect();
         assert_eq!(names, vec!["bob".to_string()]);
+    }
+
+    #[test]
+    fn status_is_shown_to_others_and_invisible_looks_offline() {
+        let mut o = Online::default();
+        o.set_status(1, Status::Dnd);
+        assert_eq!(
+            o.status(1),
+            None,
+            "nothing is kept for a user who is not online"
+        );
+        o.connect(1, "alice");
+        o.connect(2, "bob");
+        assert_eq!(o.shown(1), Some(("alice", "online")));
+        o.set_status(1, Status::Dnd);
+        assert_eq!(o.shown(1), Some(("alice", "dnd")));
+        o.set_status(2, Status::Invisible);
+        assert_eq!(o.shown(2), None);
+        let snap = o.snapshot();
+        assert_eq!(snap.len(), 1);
+        assert_eq!(snap[0].status, "dnd");
+        assert_eq!(o.connected().len(), 2, "invisible still has a socket open");
+        o.disconnect(1);
+        o.connect(1, "alice");
+        assert_eq!(
+            o.status(1),
+            Some(Status::Online),
+            "forgotten with the last socket"
+        );
     }
 
     #[test]

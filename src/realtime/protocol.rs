@@ -36,6 +36,15 @@ pub enum ClientText {
     Typing {
         channel: String,
     },
+    /// Issue 14: marks `channel` read up to `id` (`social/ops.rs`).
+    Read {
+        channel: String,
+        id: i64,
+    },
+    /// Issue 14: `online`, `idle`, `dnd` or `invisible` (`social/ops.rs`).
+    Status {
+        status: String,
+    },
     /// Pin or unpin a message (`manage_messages`; "Run a community").
     Pin {
         id: i64,
@@ -121,6 +130,21 @@ pub enum ServerEvent {
         members: Vec<MemberView>,
         /// This user's server-wide permissions.
         permissions: Perms,
+        /// Issue 14: per text channel, the read marker and the unread mentions.
+        unread: std::collections::BTreeMap<String, crate::store::Unread>,
+        /// Issue 14: the status this user chose (`online`, `idle`, `dnd`, `invisible`).
+        status: &'static str,
+    },
+    /// Issue 14: a user's profile changed (`PATCH /api/me`, an avatar).
+    UserUpdate {
+        user: User,
+    },
+    /// Issue 14: this user read `channel` up to `id` on another connection; `mentions` is
+    /// what is still unread after it.
+    Read {
+        channel: String,
+        id: i64,
+        mentions: i64,
     },
     Message {
         message: Message,
@@ -221,6 +245,7 @@ impl ServerEvent {
             ServerEvent::MessageDelete { channel, .. }
             | ServerEvent::Reaction { channel, .. }
             | ServerEvent::Typing { channel, .. }
+            | ServerEvent::Read { channel, .. }
             | ServerEvent::VoiceState { channel, .. } => Some(channel),
             _ => None,
         }

@@ -26,7 +26,7 @@
 //! (logout), its expiry, or removing a user (kick, ban) closes exactly those sockets at once
 //! with the code API.md gives (`Cmd::EndSessions`, `RouterHandle::end_sessions`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,8 @@ use crate::model::{Channel, ChannelKind, User};
 use crate::realtime::frame::{self, Frame};
 use crate::realtime::protocol::{Presence, ServerEvent};
 use crate::realtime::writer::{Outbox, Writer};
+use crate::social::Status;
+use crate::store::Unread;
 use crate::voice::{Flags, VoicePeer, VoiceRooms};
 
 /// Per user, presence and voice-state events go out at most once per this interval: issue
@@ -76,15 +78,33 @@ pub enum Sessions {
 
 /// What the router is asked to do.
 pub enum Cmd {
-    /// A `/ws` connection is open: send it `ready`, then answer `done`.
+    /// A `/ws` connection is open: send it `ready`, then answer `done`. `status` and
+    /// `unread` are what the store holds for the user (issue 14, read before joining).
     Join {
         conn: u64,
         user: User,
         session: SessionRef,
         outbox: Arc<Outbox>,
+        status: Status,
+        unread: BTreeMap<String, Unread>,
         /// Every account, for `ready.members` (read by the reader before it joins).
         members: Vec<User>,
         done: Sender<()>,
+    },
+    /// Issue 14: a user chose a status; everyone is told what it shows (invisible: offline).
+    Status {
+        user_id: i64,
+        status: Status,
+    },
+    /// Issue 14: an event for one user's `/ws` connections only, except `except_conn`.
+    ToUser {
+        user_id: i64,
+        except_conn: Option<u64>,
+        event: ServerEvent,
+    },
+    /// Issue 14: the ids of every user with a `/ws` open (the push worker asks).
+    Connected {
+        done: Sender<HashSet<i64>>,
     },
     /// A `/ws` connection closed.
     Leave {
@@ -203,8 +223,9 @@ pub struct Router {
     text: HashMap<u64, TextConn>,
     voice: HashMap<u64, VoiceConn>,
     online: Online,
-    /// user id → username, for the users every `/ws` was last told are online.
-    presence_told: HashMap<i64, String>,
+    /// user id → (username, status), for the users every `/ws` was last told are not
+    /// offline.
+    presence_told: HashMap<i64, (String, &'static str)>,
     presence_events: Coalescer<i64>,
     /// user id → what every `/ws` was last told of their voice membership.
     voice_told: HashMap<i64, VoiceTold>,
@@ -295,9 +316,26 @@ impl Router {
                 user,
                 session,
                 outbox,
+                status,
+                unread,
                 members,
                 done,
-            } => self.join(conn, user, session, outbox, members, done),
+            } => self.join(conn, user, session, outbox, (status, unread, members), done),
+            Cmd::Status { user_id, status } => {
+                self.online.set_status(user_id, status);
+                self.presence_changed(user_id);
+            }
+            Cmd::ToUser {
+                user_id,
+                except_conn,
+                event,
+            } => {
+                let f = frame::json(&event);
+                self.fan_out_where(&f, |id, c| c.user.id == user_id && Some(id) != except_conn);
+            }
+            Cmd::Connected { done } => {
+                let _ = done.try_send(self.online.connected());
+            }
             Cmd::Leave { conn } => self.leave(conn),
             Cmd::Publish(event) => self.publish(event),
             Cmd::Community(update) => self.community(*update),
@@ -402,16 +440,19 @@ impl Router {
 
     /// Tells every `/ws` a user's presence, if it differs from what they were last told.
     fn flush_presence(&mut self, user_id: i64) {
-        let now = self.online.name(user_id).map(str::to_string);
+        let now = self
+            .online
+            .shown(user_id)
+            .map(|(name, status)| (name.to_string(), status));
         let status = match (self.presence_told.get(&user_id), now) {
-            (None, Some(name)) => {
-                self.presence_told.insert(user_id, name.clone());
-                Some((name, "online"))
+            (told, Some(now)) if told != Some(&now) => {
+                self.presence_told.insert(user_id, now.clone());
+                Some(now)
             }
             (Some(_), None) => self
                 .presence_told
                 .remove(&user_id)
-                .map(|name| (name, "offline")),
+                .map(|(name, _)| (name, "offline")),
             _ => None,
         };
         if let Some((user, status)) = status {
@@ -497,8 +538,14 @@ impl Router {
     /// Queues `f` to every `/ws` connection for which `keep` holds, then wakes the writer
     /// once for all of them.
     fn fan_out(&self, f: &Frame, keep: impl Fn(&TextConn) -> bool) {
+        self.fan_out_where(f, |_, c| keep(c));
+    }
+
+    /// `fan_out` that also sees each connection's id (for events to some connections of
+    /// one user).
+    fn fan_out_where(&self, f: &Frame, keep: impl Fn(u64, &TextConn) -> bool) {
         let mut wake = Vec::new();
-        for c in self.text.values().filter(|c| keep(c)) {
+        for (_, c) in self.text.iter().filter(|(id, c)| keep(**id, c)) {
             // A full outbox closes that connection (4008); its reader then sends `Leave`.
             let _ = c.outbox.push_deferred(f.clone(), &mut wake);
         }
@@ -550,16 +597,22 @@ impl Router {
         user: User,
         session: SessionRef,
         outbox: Arc<Outbox>,
-        members: Vec<User>,
+        // What the reader read from the store for `ready`: the chosen status and read state
+        // (issue 14) and every account (issue 13).
+        (status, unread, members): (Status, BTreeMap<String, Unread>, Vec<User>),
         done: Sender<()>,
     ) {
         let first = self.online.connect(user.id, &user.username);
+        if first {
+            self.online.set_status(user.id, status.on_connect());
+        }
         let presence = self.online.snapshot();
         let channels = self
             .visibility
             .join(conn, user.id, outbox.clone(), &self.channels);
         let seen = |name: &str| channels.iter().any(|c| c.channel.name == name);
         let snapshot = self.visibility.snapshot();
+        let unread = unread.into_iter().filter(|(name, _)| seen(name)).collect();
         let ready = ServerEvent::Ready {
             user: user.clone(),
             voice: self
@@ -579,6 +632,8 @@ impl Router {
             permissions: snapshot.server(user.id),
             channels,
             presence,
+            unread,
+            status: self.online.status(user.id).unwrap_or(status).as_str(),
         };
         let _ = outbox.push(frame::json(&ready));
         if first {

@@ -378,11 +378,14 @@ fn serve_text(
         return;
     };
     let (done_tx, done_rx) = bounded(1);
+    let (status, unread) = crate::social::ops::join_state(app, user.id);
     app.router.send(Cmd::Join {
         conn: conn.id,
         user: user.clone(),
         session,
         outbox: conn.outbox.clone(),
+        status,
+        unread,
         members,
         done: done_tx,
     });
@@ -436,6 +439,8 @@ fn handle_text_op(app: &Arc<App>, conn: &Conn, user: &User, op: ClientText) {
         ClientText::Edit { id, content } => chat::edit(app, &from, id, content),
         ClientText::Delete { id } => chat::delete(app, &from, id),
         ClientText::React { id, emoji } => chat::react(app, &from, id, emoji),
+        ClientText::Read { channel, id } => crate::social::ops::read(app, &from, channel, id),
+        ClientText::Status { status } => crate::social::ops::status(app, &from, status),
         ClientText::Pin { id, on } => chat::pin(app, &from, id, on),
     }
 }

@@ -8,15 +8,20 @@ use crate::error::{ApiError, ApiResult};
 use crate::model::User;
 
 /// Columns a [`User`] is read from, in `user_row`'s order (`u` is the users table).
-const USER_COLUMNS: &str = "u.id, u.username, u.admin, u.avatar_id";
+pub(super) const USER_COLUMNS: &str =
+    "u.id, u.username, u.admin, u.avatar_id, u.display_name, u.status_text";
+/// How many columns `USER_COLUMNS` has: a query that selects more after them reads the
+/// first extra one at this index.
+const AFTER_USER: usize = 6;
 
-fn user_row(r: &rusqlite::Row) -> rusqlite::Result<User> {
+pub(super) fn user_row(r: &rusqlite::Row) -> rusqlite::Result<User> {
     Ok(User {
         id: r.get(0)?,
         username: r.get(1)?,
         admin: r.get::<_, i64>(2)? != 0,
         avatar_url: super::attachments::avatar_url(r.get(3)?),
-        display_name: None,
+        display_name: r.get(4)?,
+        status_text: r.get(5)?,
     })
 }
 
@@ -56,6 +61,7 @@ pub fn insert_user(
         admin,
         avatar_url: None,
         display_name: None,
+        status_text: None,
     })
 }
 
@@ -149,7 +155,9 @@ pub fn user_for_login(conn: &Connection, username: &str) -> ApiResult<Option<(Us
         .prepare_cached(&format!(
             "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE username_lc = ?1"
         ))?
-        .query_row(params![lc], |r| Ok((user_row(r)?, r.get::<_, String>(4)?)))
+        .query_row(params![lc], |r| {
+            Ok((user_row(r)?, r.get::<_, String>(AFTER_USER)?))
+        })
         .optional()?)
 }
 
@@ -196,7 +204,7 @@ pub fn session(conn: &Connection, token_hash: &[u8]) -> ApiResult<Option<(User, 
              WHERE s.token_hash = ?1 AND s.expires_ts > ?2"
         ))?
         .query_row(params![token_hash, now_ms()], |r| {
-            Ok((user_row(r)?, r.get(4)?))
+            Ok((user_row(r)?, r.get(AFTER_USER)?))
         })
         .optional()?)
 }

@@ -117,6 +117,7 @@ pub fn insert_message(
     .execute(params![channel_id, author.id, content, ts, reply_to, nonce])?;
     let id = conn.last_insert_rowid();
     attachments::attach(conn, author.id, files, id)?;
+    super::social::record_mentions(conn, author.id, channel_id, id, content)?;
     Ok((
         Message {
             id,
@@ -149,6 +150,7 @@ pub fn edit_message(conn: &Connection, user: &User, id: i64, content: &str) -> A
     }
     conn.prepare_cached("UPDATE messages SET content = ?1, edited_ts = ?2 WHERE id = ?3")?
         .execute(params![content, now_ms(), id])?;
+    super::social::rerecord_mentions(conn, id, content)?;
     message(conn, id)?.ok_or_else(|| ApiError::not_found("no such message"))
 }
 

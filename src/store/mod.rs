@@ -38,6 +38,8 @@ mod budget;
 mod channels;
 mod messages;
 mod schema;
+/// Profiles, read state, mentions, notification levels, push subscriptions (issue 14).
+mod social;
 
 pub use accounts::*;
 pub use budget::{over_budget, READ_BUDGET_CPU, READ_BUDGET_WALL};
@@ -47,6 +49,7 @@ pub use messages::*;
 pub(crate) use schema::test_db;
 pub use schema::{check_db, open_offline};
 use schema::{configure, migrate};
+pub use social::*;
 
 /// At most this many jobs share one transaction by default (`STORE_BATCH`): big enough to
 /// amortise the fsync of COMMIT under load, small enough that one batch never holds the

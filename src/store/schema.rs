@@ -210,6 +210,49 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX discord_messages_by_message ON discord_messages(message_id);
 "#,
+    // 7: profiles, read state, notifications and Web Push ("Direct messages, profiles and
+    // notifications", `store/social.rs`). `status` is the status a user chose (`online`,
+    // `idle`, `dnd`, `invisible`); it outlives their sockets, because "do not disturb" must
+    // also silence pushes while no tab is open. `mentions` is one row per user a message
+    // mentions, written with the message, so an unread mention count is an index range.
+    // `notify_levels.channel_id` 0 is the user's server-wide default.
+    r#"
+    ALTER TABLE users ADD COLUMN display_name TEXT;
+    ALTER TABLE users ADD COLUMN status_text TEXT;
+    ALTER TABLE users ADD COLUMN status TEXT NOT NULL DEFAULT 'online';
+    CREATE TABLE read_state (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        channel_id INTEGER NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+        last_read_id INTEGER NOT NULL,
+        PRIMARY KEY (user_id, channel_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE mentions (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        channel_id INTEGER NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, channel_id, message_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX mentions_by_message ON mentions(message_id);
+    CREATE TABLE notify_levels (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        channel_id INTEGER NOT NULL,
+        level TEXT NOT NULL CHECK (level IN ('all', 'mentions', 'nothing')),
+        PRIMARY KEY (user_id, channel_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE push_subscriptions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        endpoint TEXT NOT NULL UNIQUE,
+        p256dh BLOB NOT NULL,
+        auth BLOB NOT NULL,
+        created_ts INTEGER NOT NULL
+    );
+    CREATE INDEX push_subscriptions_by_user ON push_subscriptions(user_id);
+    CREATE TABLE server_keys (
+        name TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    ) WITHOUT ROWID;
+"#,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -1,0 +1,31 @@
+// @ts-check
+//! The current channel's notification level in the channel header (issue 14): all
+//! messages, only mentions, nothing, or the server-wide default (chosen on your profile
+//! card). Desktop notifications and Web Push both follow it.
+
+/** @typedef {import('../state.js').State} State @typedef {import('../protocol.js').NotifyLevel} NotifyLevel */
+
+const LABEL = { all: 'All messages', mentions: 'Only mentions', nothing: 'Nothing' };
+
+/** @param {State} s @param {(channel:string, level:NotifyLevel|null) => void} setLevel */
+export function renderNotifyLevel(s, setLevel) {
+  const select = /** @type {HTMLSelectElement|null} */ (document.getElementById('notify-level'));
+  if (!select) return;
+  if (!select.dataset.wired) {
+    select.dataset.wired = '1';
+    select.addEventListener('change', () => {
+      const v = select.value;
+      setLevel(select.dataset.channel ?? '', v === 'default' ? null : /** @type {NotifyLevel} */ (v));
+    });
+  }
+  const own = s.notify.channels[s.current];
+  const sig = JSON.stringify([s.current, own, s.notify.default]);
+  if (select.dataset.sig === sig) return;
+  select.dataset.sig = sig;
+  select.dataset.channel = s.current;
+  select.replaceChildren(
+    new Option(`Default (${LABEL[s.notify.default]})`, 'default', false, !own),
+    ...Object.entries(LABEL).map(([v, label]) => new Option(label, v, false, own === v)),
+  );
+  select.title = `Notifications for #${s.current}`;
+}
