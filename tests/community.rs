@@ -1195,3 +1195,171 @@ fn channel_rename_keeps_history_and_roles_push_live() {
     );
     refused(&bad, 400, "unknown permission");
 }
+
+fn channel_in<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no #{name} in {list}"))
+}
+
+#[test]
+fn channel_objects_carry_overwrites_for_role_managers_and_going_private_reaches_every_viewer() {
+    let s = Server::start(&[]);
+    let alice = s.register("alice");
+    let bob = s.register("bob");
+    let carol = s.register("carol");
+    let staff = create_role(&s, &alice, "staff", &[]);
+    give(&s, &alice, "bob", staff);
+    let staff_ow = json!({"allow":["view_channel"],"deny":["attach_files"]});
+    let r = s.call(
+        "PUT",
+        &format!("/api/channels/general/overwrites/{staff}"),
+        &alice,
+        Some(&staff_ow),
+    );
+    ok(&r, 200, "staff overwrite");
+    let (mut a, aready) = s.ws(&alice);
+    let (mut b, bready) = s.ws(&bob);
+    let (mut c, _) = s.ws(&carol);
+    // The owner (manage_roles) gets the stored overwrites, in ready and over REST.
+    let want = json!([{"role_id": staff, "allow": ["view_channel"], "deny": ["attach_files"]}]);
+    assert_eq!(
+        channel_in(&aready["channels"], "general")["overwrites"],
+        want
+    );
+    let rest = ok(
+        &s.call("GET", "/api/channels", &alice, None),
+        200,
+        "channels",
+    );
+    assert_eq!(channel_in(&rest, "general")["overwrites"], want);
+    // Without manage_roles there is no such field.
+    assert!(channel_in(&bready["channels"], "general")
+        .get("overwrites")
+        .is_none());
+
+    // #general goes private: alice (owner) and bob (staff allow) keep their access, yet
+    // both must hear that it is private now; carol loses it.
+    let deny = json!({"allow":[],"deny":["view_channel"]});
+    let r = s.call(
+        "PUT",
+        "/api/channels/general/overwrites/1",
+        &alice,
+        Some(&deny),
+    );
+    ok(&r, 200, "everyone deny");
+    let up = a.recv_type("channel_update");
+    assert_eq!(
+        (
+            up["channel"]["name"].clone(),
+            up["channel"]["private"].clone()
+        ),
+        (json!("general"), json!(true))
+    );
+    assert_eq!(
+        up["channel"]["overwrites"],
+        json!([
+            {"role_id": 1, "allow": [], "deny": ["view_channel"]},
+            {"role_id": staff, "allow": ["view_channel"], "deny": ["attach_files"]},
+        ])
+    );
+    let up = b.recv_type("channel_update");
+    assert_eq!(up["channel"]["private"], true);
+    assert!(up["channel"].get("overwrites").is_none(), "{up}");
+    assert_eq!(c.recv_type("channel_delete")["name"], "general");
+
+    // And public again: the same for both, carol sees it come back.
+    let r = s.call("DELETE", "/api/channels/general/overwrites/1", &alice, None);
+    ok(&r, 204, "clear deny");
+    assert_eq!(a.recv_type("channel_update")["channel"]["private"], false);
+    assert_eq!(b.recv_type("channel_update")["channel"]["private"], false);
+    assert_eq!(
+        c.recv_type("channel_create")["channel"]["name"],
+        json!("general")
+    );
+}
+
+/// `ready.unread[channel].mentions` as a fresh connection of `token` sees it (0 if absent).
+fn mention_count(s: &Server, token: &str, channel: &str) -> i64 {
+    let (_, ready) = s.ws(token);
+    ready["unread"][channel]["mentions"].as_i64().unwrap_or(0)
+}
+
+#[test]
+fn group_mentions_count_for_those_who_can_see_and_only_with_mention_everyone() {
+    let s = Server::start(&[]);
+    let alice = s.register("alice");
+    let bob = s.register("bob");
+    let carol = s.register("carol");
+    let dave = s.register("dave");
+    let mods = create_role(&s, &alice, "mods", &[]);
+    give(&s, &alice, "carol", mods);
+    // #mods-only: only the mods role (and the owner) can see it.
+    ok(
+        &s.call(
+            "POST",
+            "/api/channels",
+            &alice,
+            Some(&json!({"name":"mods-only","kind":"text"})),
+        ),
+        201,
+        "channel",
+    );
+    for (role, ow) in [
+        (1, json!({"allow":[],"deny":["view_channel"]})),
+        (mods, json!({"allow":["view_channel"],"deny":[]})),
+    ] {
+        let r = s.call(
+            "PUT",
+            &format!("/api/channels/mods-only/overwrites/{role}"),
+            &alice,
+            Some(&ow),
+        );
+        ok(&r, 200, "overwrite");
+    }
+    let (mut a, _) = s.ws(&alice);
+    let (mut b, _) = s.ws(&bob);
+
+    // Without mention_everyone: plain text, nobody counted.
+    let m = send(&mut b, "general", "@everyone @here @mods look");
+    assert_eq!(m["message"]["mention_everyone"], false);
+    for t in [&alice, &carol, &dave] {
+        assert_eq!(mention_count(&s, t, "general"), 0);
+    }
+
+    // The owner's @everyone reaches every member who can see #general, not the author.
+    send(&mut a, "general", "@everyone meeting at noon");
+    for t in [&bob, &carol, &dave] {
+        assert_eq!(mention_count(&s, t, "general"), 1);
+    }
+    assert_eq!(mention_count(&s, &alice, "general"), 0);
+
+    // In #mods-only it reaches only those who can see it.
+    send(&mut a, "mods-only", "@everyone staff only");
+    assert_eq!(mention_count(&s, &carol, "mods-only"), 1);
+    for t in [&bob, &dave] {
+        assert_eq!(mention_count(&s, t, "mods-only"), 0);
+    }
+
+    // @role reaches its holders.
+    send(&mut a, "general", "@mods please check");
+    assert_eq!(mention_count(&s, &carol, "general"), 2);
+    assert_eq!(mention_count(&s, &bob, "general"), 1);
+
+    // @here reaches those online: bob has a socket open, dave and carol do not.
+    send(&mut a, "general", "@here quick poll");
+    assert_eq!(mention_count(&s, &bob, "general"), 2);
+    assert_eq!(mention_count(&s, &dave, "general"), 1);
+    assert_eq!(mention_count(&s, &carol, "general"), 2);
+
+    // Once given mention_everyone, bob's @everyone counts too.
+    let loud = create_role(&s, &alice, "loud", &["mention_everyone"]);
+    give(&s, &alice, "bob", loud);
+    let _ = b.recv_type("member_update");
+    let m = send(&mut b, "general", "@everyone from bob");
+    assert_eq!(m["message"]["mention_everyone"], true);
+    assert_eq!(mention_count(&s, &dave, "general"), 2);
+    assert_eq!(mention_count(&s, &alice, "general"), 1);
+}

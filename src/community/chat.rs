@@ -4,9 +4,10 @@
 //! need a message's channel run inside the op's store job (`guard`), against the snapshot
 //! published when the op was read, so no check asks SQLite for permissions.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
+use rusqlite::{params, Connection};
 
 use super::perms::Perms;
 use super::rows;
@@ -106,16 +107,78 @@ fn mentioned(content: &str, name: &str) -> bool {
     })
 }
 
-/// Stores the allowed mentions of a just-inserted message and puts them on its object.
+/// How long a send that may use `@here` waits for the router to say who is online. The
+/// answer is one `HashSet` copy; past this the message is still sent, `@here` then reaching
+/// nobody rather than holding the sender's socket.
+const ONLINE_WAIT: Duration = Duration::from_secs(2);
+
+/// Who `@here` reaches: the members with a `/ws` open. Asked of the router only when the
+/// message says `@here` and `may` use it (and not `@everyone`, which reaches them anyway),
+/// so an ordinary message costs nothing. Runs on the sender's thread, before the store job.
+pub fn online_for(app: &App, may: bool, content: &str) -> HashSet<i64> {
+    if !may || !mentioned(content, "here") || mentioned(content, "everyone") {
+        return HashSet::new();
+    }
+    let (done, answer) = crossbeam_channel::bounded(1);
+    app.router
+        .send(crate::realtime::router::Cmd::Connected { done });
+    answer.recv_timeout(ONLINE_WAIT).unwrap_or_default()
+}
+
+/// Stores the allowed mentions of a just-inserted message, puts them on its object, and
+/// writes the mention rows of those they reach (`record_group_mentions`).
 pub fn record_mentions(
     conn: &Connection,
+    s: &Snapshot,
     m: &mut Message,
     allowed: &(bool, Vec<i64>),
+    online: &HashSet<i64>,
 ) -> ApiResult<()> {
     if allowed.0 || !allowed.1.is_empty() {
         rows::set_mentions(conn, m.id, allowed.0, &allowed.1)?;
         m.mention_everyone = allowed.0;
         m.mention_roles = allowed.1.clone();
+        record_group_mentions(conn, s, m.id, &m.content, allowed, online)?;
+    }
+    Ok(())
+}
+
+/// One mention row (what unread mention counts and Web Push read, `store/social.rs`) for
+/// every member an allowed `@everyone` / `@here` / `@role` reaches: `@everyone` every
+/// member, `@here` those in `online`, `@role` its holders — only members who can see the
+/// channel, never banned ones, never the author. Inside the message's store job, after
+/// `store/social.rs` wrote the `@username` rows (an edit deletes and rewrites them all).
+pub fn record_group_mentions(
+    conn: &Connection,
+    s: &Snapshot,
+    message_id: i64,
+    content: &str,
+    allowed: &(bool, Vec<i64>),
+    online: &HashSet<i64>,
+) -> ApiResult<()> {
+    let mut reach: HashSet<i64> = HashSet::new();
+    if allowed.0 && mentioned(content, "everyone") {
+        let mut st = conn.prepare_cached("SELECT id FROM users")?;
+        for id in st.query_map([], |r| r.get::<_, i64>(0))? {
+            reach.insert(id?);
+        }
+    } else if allowed.0 {
+        reach.extend(online);
+    }
+    for (user, roles) in &s.member_roles {
+        if roles.iter().any(|r| allowed.1.contains(r)) {
+            reach.insert(*user);
+        }
+    }
+    let (channel, author) = rows::message_place(conn, message_id)?;
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO mentions (user_id, channel_id, message_id)
+         SELECT ?1, channel_id, id FROM messages WHERE id = ?2",
+    )?;
+    for id in reach {
+        if id != author && !s.banned.contains(&id) && s.can_view(id, &channel) {
+            insert.execute(params![id, message_id])?;
+        }
     }
     Ok(())
 }

@@ -47,6 +47,18 @@ pub struct ChannelView {
     pub channel: Channel,
     pub private: bool,
     pub permissions: Perms,
+    /// The channel's overwrites, only for a user with `manage_roles` here (the channel
+    /// settings dialog starts from them); absent for everyone else, who may not read them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overwrites: Option<Vec<OverwriteView>>,
+}
+
+/// One overwrite as the channel object carries it: names on the wire, as everywhere.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OverwriteView {
+    pub role_id: i64,
+    pub allow: Perms,
+    pub deny: Perms,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -222,10 +234,24 @@ impl Snapshot {
     /// `channel` as `user_id` sees it, or `None` when they may not see it.
     pub fn view(&self, user_id: i64, channel: &Channel) -> Option<ChannelView> {
         let p = self.in_channel(user_id, &channel.name)?;
+        let overwrites = p.has(Perms::MANAGE_ROLES).then(|| {
+            let (_, list) = &self.channels[&channel.name];
+            let mut v: Vec<OverwriteView> = list
+                .iter()
+                .map(|o| OverwriteView {
+                    role_id: o.role,
+                    allow: o.allow,
+                    deny: o.deny,
+                })
+                .collect();
+            v.sort_by_key(|o| o.role_id);
+            v
+        });
         p.has(Perms::VIEW_CHANNEL).then(|| ChannelView {
             channel: channel.clone(),
             private: self.private(&channel.name),
             permissions: p,
+            overwrites,
         })
     }
 

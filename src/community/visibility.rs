@@ -3,13 +3,13 @@
 //! the channel list changes (`update`), never per message, so a message still costs one
 //! serialization and one push per allowed socket (encode-once). `update` also says what
 //! each connection must be told: `channel_create` for a channel it now sees,
-//! `channel_delete` for one it no longer sees, `channel_update` for one that changed (or
-//! whose permissions for that user changed).
+//! `channel_delete` for one it no longer sees, `channel_update` for one whose view by that
+//! user changed in any field (permissions, `private`, overwrites, name, topic…), so the
+//! owner sees the lock icon appear even though their own access did not change.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::perms::Perms;
 use super::snapshot::{ChannelView, Snapshot};
 use super::ChannelChange;
 use crate::model::Channel;
@@ -20,9 +20,9 @@ use crate::realtime::writer::Outbox;
 struct Seen {
     user_id: i64,
     outbox: Arc<Outbox>,
-    /// The channels this connection was told of, by the name it knows, with the
-    /// permissions it was told.
-    told: HashMap<String, Perms>,
+    /// The channels this connection was told of, by the name it knows, as it was told
+    /// them: any field that differs later (permissions, `private`, overwrites) is an update.
+    told: HashMap<String, ChannelView>,
 }
 
 /// What `update` found: the frames each connection must be sent, in order, and the channels
@@ -73,7 +73,7 @@ impl Visibility {
         }
         let told = views
             .iter()
-            .map(|v| (v.channel.name.clone(), v.permissions))
+            .map(|v| (v.channel.name.clone(), v.clone()))
             .collect();
         self.conns.insert(
             conn,
@@ -155,15 +155,16 @@ impl Visibility {
                         out.gained.push((seen.outbox.clone(), name.clone()));
                         events.push(ServerEvent::ChannelCreate { channel: v.clone() })
                     }
-                    Some(p) if *p != v.permissions || updated == Some(name.as_str()) => events
-                        .push(ServerEvent::ChannelUpdate {
+                    Some(was) if *was != v || updated == Some(name.as_str()) => {
+                        events.push(ServerEvent::ChannelUpdate {
                             channel: v.clone(),
                             renamed_from: (known_as != name).then(|| known_as.clone()),
-                        }),
+                        })
+                    }
                     Some(_) => {}
                 }
                 matched.insert(known_as);
-                told.insert(name.clone(), v.permissions);
+                told.insert(name.clone(), v.clone());
                 self.viewers
                     .entry(name)
                     .or_default()

@@ -112,7 +112,9 @@ pub fn send(
         Ok(c) => c,
         Err(e) => return from.error(&e, nonce),
     };
-    let mentions = guard::mentions(&app.community.snapshot(), perms, &content);
+    let snapshot = app.community.snapshot();
+    let mentions = guard::mentions(&snapshot, perms, &content);
+    let online = guard::online_for(app, mentions.0, &content);
     let (user, n, outbox) = (from.user.clone(), nonce.clone(), from.outbox.clone());
     let (push, author_id) = (app.push.clone(), from.user.id);
     let queued = commit_then_publish(
@@ -128,7 +130,7 @@ pub fn send(
                 &attachments,
             )?;
             if !repeated {
-                guard::record_mentions(c, &mut m, &mentions)?;
+                guard::record_mentions(c, &snapshot, &mut m, &mentions, &online)?;
             }
             Ok((m, repeated))
         },
@@ -158,6 +160,9 @@ pub fn edit(app: &App, from: &Client, id: i64, content: String) {
         Err(e) => return from.error(&e, None),
     };
     let (user, s) = (from.user.clone(), app.community.snapshot());
+    // Whether the author may use `@here` in that channel is known only in the job; asking
+    // who is online for every edit that says `@here` is cheap (edits are rate-limited).
+    let online = guard::online_for(app, true, &content);
     broadcast_after_commit(
         app,
         from,
@@ -165,9 +170,12 @@ pub fn edit(app: &App, from: &Client, id: i64, content: String) {
             let (channel, _) = guard::guard(c, &s, &user, id, Op::Edit)?;
             // The new text's mentions, as the author may make them now.
             let perms = s.in_channel(user.id, &channel).unwrap_or_default();
-            let (everyone, roles) = guard::mentions(&s, perms, &content);
-            crate::community::rows::set_mentions(c, id, everyone, &roles)?;
-            store::edit_message(c, &user, id, &content)
+            let allowed = guard::mentions(&s, perms, &content);
+            crate::community::rows::set_mentions(c, id, allowed.0, &allowed.1)?;
+            let message = store::edit_message(c, &user, id, &content)?;
+            // After the edit rewrote the `@username` rows.
+            guard::record_group_mentions(c, &s, id, &content, &allowed, &online)?;
+            Ok(message)
         },
         |message| ServerEvent::MessageUpdate { message },
     );

@@ -1,10 +1,7 @@
 //! What a mention is (API.md: "`@username` of a member who can see the channel, or an
 //! allowed `@everyone` / `@here` / `@role`"). Pure text rules; the store turns the names into
-//! rows (`store/social.rs` `record_mentions`).
-
-use rusqlite::Connection;
-
-use crate::error::ApiResult;
+//! rows (`store/social.rs` `record_mentions`). The group mentions need the permission
+//! snapshot and who is online, so `community/chat.rs` `record_group_mentions` writes theirs.
 
 /// At most this many distinct names of one message are looked up: a 4000-character message
 /// could name about 1,300 users, and each costs a lookup on the store thread. Past 50 it is
@@ -44,18 +41,6 @@ pub fn usernames(content: &str) -> Vec<String> {
     }
     out.truncate(MAX_MENTIONS_PER_MESSAGE);
     out
-}
-
-/// The users `@everyone`, `@here` and `@role` in `content` reach. Issue 13 ("Run a
-/// community") gates them on `mention_everyone` and knows the roles; until it lands they
-/// stay plain text and reach nobody (API.md: without the permission they notify nobody).
-pub fn group_mentions(
-    _conn: &Connection,
-    _author_id: i64,
-    _channel_id: i64,
-    _content: &str,
-) -> ApiResult<Vec<i64>> {
-    Ok(Vec::new())
 }
 
 /// Whether `content` mentions `username` (the same rule, for one name).

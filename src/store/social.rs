@@ -104,13 +104,8 @@ fn write_mentions(
             insert.execute(params![id, channel_id, message_id])?;
         }
     }
-    // The hook for `@everyone` / `@here` / `@role`: issue 13 decides who may use them
-    // (`mention_everyone`) and whom they reach; they add rows here the same way.
-    for id in mentions::group_mentions(conn, author_id, channel_id, content)? {
-        if id != author_id {
-            insert.execute(params![id, channel_id, message_id])?;
-        }
-    }
+    // `@everyone` / `@here` / `@role` rows come after these, from `community/chat.rs`
+    // `record_group_mentions`, in the same job (it needs the permission snapshot).
     Ok(())
 }
 
