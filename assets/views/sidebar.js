@@ -154,7 +154,7 @@ export function channelRows(channels) {
     const inCat = sorted.filter((c) => c.category === cat);
     rows.push({ key: `h-cat-${cat}`, kind: 'head', label: cat, category: cat });
     for (const c of [...inCat.filter((x) => x.kind === 'text'), ...inCat.filter((x) => x.kind === 'voice')]) {
-      rows.push({ key: `${c.kind === 'text' ? 't' : 'v'}-${c.name}`, kind: c.kind, channel: c });
+      rows.push({ key: `${c.kind === 'text' ? 't' : 'v'}-${c.name}`, kind: c.kind === 'voice' ? 'voice' : 'text', channel: c });
     }
   }
   return rows;
