@@ -18,6 +18,11 @@ fn pair_name(a: i64, b: i64) -> String {
     format!("dm.{}.{}", a.min(b), a.max(b))
 }
 
+/// Whether `name` is a DM's: only DMs have a `.` in their name (see `pair_name`).
+pub fn is_dm_name(name: &str) -> bool {
+    name.contains('.')
+}
+
 fn pair_key(a: i64, b: i64) -> String {
     format!("{}:{}", a.min(b), a.max(b))
 }

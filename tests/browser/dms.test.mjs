@@ -60,6 +60,7 @@ describe('direct messages', { timeout: 120_000 }, () => {
     await alice.page.locator('#attach-input').setInputFiles([
       { name: 'plans.txt', mimeType: 'text/plain', buffer: Buffer.from('the plans') },
     ]);
+    await alice.page.locator('.attach-chip.done[data-name="plans.txt"]').waitFor();
     await send(alice.page, 'here are the plans');
     await message(alice.page, 'here are the plans').locator('a', { hasText: 'plans.txt' }).first().waitFor();
 
@@ -70,6 +71,7 @@ describe('direct messages', { timeout: 120_000 }, () => {
     await bob.page.waitForFunction(() => /** @type {any} */ (window).__notes.length > 0, null, { timeout: 10_000 });
     const notes = await bob.page.evaluate(() => /** @type {any} */ (window).__notes);
     assert.equal(notes.length, 1);
+    assert.equal(notes[0].title, 'alice (direct message)');
     assert.equal(notes[0].body, 'here are the plans');
 
     // Bob opens it: the message and the file are there, and the badge goes.
