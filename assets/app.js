@@ -42,6 +42,7 @@ import './views/profile-roles.js'; // adds the roles part to the profile card
 import { renderNotifyLevel } from './views/notify.js';
 import { registerServiceWorker, subscribePush, unsubscribePush } from './push.js';
 import { watchIdle } from './idle.js';
+import { installDms } from './dms.js';
 
 /**
  * What the views may ask for.
@@ -112,6 +113,7 @@ const app = {
   refreshUsers,
   removed,
 };
+installDms(app);
 const outbox = createOutbox(app);
 const pages = createHistory(app);
 const unread = createUnread(app);
@@ -182,7 +184,7 @@ const hashChannel = () => decodeURIComponent(location.hash.slice(1));
 function selectChannel(name) {
   if (!name) return;
   const ch = state.channels.find((c) => c.name === name);
-  if (!ch || ch.kind !== 'text') return;
+  if (!ch || ch.kind === 'voice') return;
   selectCurrent(state, name);
   if (location.hash.slice(1) !== name) history.replaceState(null, '', `#${encodeURIComponent(name)}`);
   layout.closeDrawers();

@@ -24,7 +24,7 @@ export const HISTORY_MAX = 200;
 /**
  * @typedef {{id:number, username:string, admin:boolean, avatar_url?:string|null,
  *   display_name?:string|null, status_text?:string|null}} User
- * @typedef {{name:string, kind:'text'|'voice', topic:string, slowmode_s?:number, position?:number,
+ * @typedef {{name:string, kind:'text'|'voice'|'dm', topic:string, members?:string[], slowmode_s?:number, position?:number,
  *   category?:string|null, private?:boolean, permissions?:string[],
  *   overwrites?:Overwrite[]}} Channel  `permissions`: this user's effective ones in it (v2)
  * @typedef {{role_id?:number, role?:number, allow:string[], deny:string[]}} Overwrite

@@ -207,6 +207,8 @@ function mentionsName(content, username) {
 export function mentionsMe(s, m) {
   const me = s.me?.username ?? '';
   if (!me) return false;
+  // Every message in a DM is for its members (docs/DMS.md: DMs notify like mentions).
+  if (m.author !== me && s.channels.some((c) => c.name === m.channel && c.kind === 'dm')) return true;
   if (m.mention_everyone === undefined) return mentions(m.content, me);
   const mine = new Set(s.members.get(me)?.roles ?? []);
   return mentionsName(m.content, me) || m.mention_everyone || (m.mention_roles ?? []).some((id) => mine.has(id));
@@ -298,7 +300,7 @@ export function applyReady(s, f, hash) {
     const c = chan(s, name);
     if (id > c.lastId) c.lastId = id;
   }
-  if (!s.channels.some((c) => c.name === s.current && c.kind === 'text')) s.current = pickChannel(s, hash);
+  if (!s.channels.some((c) => c.name === s.current && c.kind !== 'voice')) s.current = pickChannel(s, hash);
   if (f.roles) s.roles = f.roles;
   if (f.members) setMembers(s, f.members);
   s.serverPermissions = f.permissions ?? null;

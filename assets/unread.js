@@ -66,7 +66,9 @@ export function createUnread(app) {
     if (!('Notification' in window) || Notification.permission !== 'granted') return;
     const who = state.users.get(m.author)?.display_name || m.author;
     try {
-      const n = new Notification(mentioned ? `${who} mentioned you in #${m.channel}` : `${who} in #${m.channel}`, {
+      const dm = state.channels.some((c) => c.name === m.channel && c.kind === 'dm');
+      const title = dm ? `${who} (direct message)` : mentioned ? `${who} mentioned you in #${m.channel}` : `${who} in #${m.channel}`;
+      const n = new Notification(title, {
         body: m.content.length > 200 ? `${m.content.slice(0, 197)}…` : m.content,
         tag: `md-${m.id}`,
         icon: '/icons/icon-192.png',

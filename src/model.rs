@@ -59,6 +59,8 @@ impl Channel {
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelKind {
+    /// A direct message (API.md v2, docs/DMS.md): a text channel seen only by its members.
+    Dm,
     Text,
     Voice,
 }
@@ -66,14 +68,21 @@ pub enum ChannelKind {
 impl ChannelKind {
     pub fn as_str(self) -> &'static str {
         match self {
+            ChannelKind::Dm => "dm",
             ChannelKind::Text => "text",
             ChannelKind::Voice => "voice",
         }
     }
 
+    /// Whether it holds messages (history, search, read state, typing): text and DM.
+    pub fn has_messages(self) -> bool {
+        matches!(self, ChannelKind::Text | ChannelKind::Dm)
+    }
+
     /// The kind named `s` exactly as the wire writes it, if there is one.
     pub fn parse(s: &str) -> Option<ChannelKind> {
         match s {
+            "dm" => Some(ChannelKind::Dm),
             "text" => Some(ChannelKind::Text),
             "voice" => Some(ChannelKind::Voice),
             _ => None,
@@ -135,7 +144,7 @@ mod tests {
 
     #[test]
     fn channel_kind_is_the_same_lowercase_string_on_the_wire() {
-        for kind in [ChannelKind::Text, ChannelKind::Voice] {
+        for kind in [ChannelKind::Dm, ChannelKind::Text, ChannelKind::Voice] {
             assert_eq!(
                 serde_json::to_string(&kind).unwrap(),
                 format!("\"{}\"", kind.as_str())
@@ -147,7 +156,7 @@ mod tests {
 
     #[test]
     fn channel_kind_order_matches_the_sql_string_order() {
-        let mut kinds = [ChannelKind::Voice, ChannelKind::Text];
+        let mut kinds = [ChannelKind::Voice, ChannelKind::Text, ChannelKind::Dm];
         kinds.sort();
         let names: Vec<_> = kinds.iter().map(|k| k.as_str()).collect();
         let mut sorted = names.clone();

@@ -5,6 +5,7 @@
 
 import { h, setChildren } from '../dom.js';
 import { can } from '../perms.js';
+import { dmLabel } from '../dms.js';
 
 /** @typedef {import('../state.js').State} State */
 
@@ -27,12 +28,12 @@ export function renderHeader(s, inCall) {
   const title = /** @type {HTMLElement} */ (document.getElementById('chat-title'));
   const topic = /** @type {HTMLElement} */ (document.getElementById('chat-topic'));
   const del = /** @type {HTMLButtonElement} */ (document.getElementById('delete-channel-btn'));
-  title.textContent = ch ? ch.name : '';
+  title.textContent = ch ? (ch.kind === 'dm' ? dmLabel(s, ch) : ch.name) : '';
   topic.textContent = ch?.topic ?? '';
   topic.title = ch?.topic ?? '';
   topic.hidden = !ch?.topic;
   del.hidden = !(ch && can(s, 'manage_channels'));
-  const unread = s.channels.filter((c) => c.kind === 'text' && c.name !== s.current && (s.chans.get(c.name)?.lastId ?? 0) > (s.readIds.get(c.name) ?? 0)).length;
+  const unread = s.channels.filter((c) => c.kind !== 'voice' && c.name !== s.current && (s.chans.get(c.name)?.lastId ?? 0) > (s.readIds.get(c.name) ?? 0)).length;
   const mentionCount = [...s.chans.values()].reduce((n, c) => n + c.mentions, 0);
   document.title = `${mentionCount ? `(${mentionCount}) ` : unread ? '• ' : ''}${ch ? `#${ch.name} — ` : ''}mini-discord`;
 }

@@ -7,6 +7,7 @@ import { icon } from '../icons.js';
 import { voiceIcon } from '../voice/panel.js';
 import { isUnread } from '../state.js';
 import { can } from '../perms.js';
+import { dmLabel } from '../dms.js';
 
 /**
  * @typedef {import('../state.js').State} State
@@ -33,7 +34,7 @@ export function renderSidebar(s, actions) {
       const extra = [!!c.private, canEdit, canCreate, c.category ?? null];
       if (r.kind === 'text') {
         const cs = s.chans.get(c.name);
-        return JSON.stringify([c.topic, c.name === s.current, isUnread(s, c.name), cs?.mentions ?? 0, extra]);
+        return JSON.stringify([c.topic, c.name === s.current, isUnread(s, c.name), cs?.mentions ?? 0, extra, c.kind === 'dm' ? dmLabel(s, c) : '']);
       }
       const members = s.voice.get(c.name);
       return JSON.stringify([c.topic, members ? [...members] : [], actions.voiceChannel() === c.name, admin, extra]);
@@ -57,22 +58,24 @@ export function renderSidebar(s, actions) {
         const active = c.name === s.current;
         const unread = isUnread(s, c.name) && !active;
         const mentionCount = s.chans.get(c.name)?.mentions ?? 0;
-        return h('div', { class: 'chan-row', draggable: canCreate, dataset: { row: c.name } },
+        const dm = c.kind === 'dm';
+        const label = dm ? dmLabel(s, c) : c.name;
+        return h('div', { class: `chan-row${dm ? ' dm-row' : ''}`, draggable: canCreate && !dm, dataset: { row: c.name } },
           h('button', {
             class: `chan text${active ? ' active' : ''}${unread ? ' unread' : ''}`,
             type: 'button',
-            title: c.topic || c.name,
+            title: c.topic || label,
             'aria-current': active ? 'page' : null,
-            'aria-label': `${c.name}${unread ? ' (unread)' : ''}${mentionCount ? `, ${mentionCount} mentions` : ''}`,
+            'aria-label': `${label}${unread ? ' (unread)' : ''}${mentionCount ? `, ${mentionCount} mentions` : ''}`,
             dataset: { channel: c.name, focus: 'chan' },
             onclick: () => actions.selectChannel(c.name),
           },
-          h('span', { class: 'chan-icon', 'aria-hidden': 'true' }, '#'),
-          h('span', { class: 'chan-name' }, c.name),
-          lockIcon(c),
+          h('span', { class: 'chan-icon', 'aria-hidden': 'true' }, dm ? '@' : '#'),
+          h('span', { class: 'chan-name' }, label),
+          dm ? null : lockIcon(c),
           mentionCount > 0 && !active ? h('span', { class: 'badge', 'aria-hidden': 'true' }, String(mentionCount)) : null,
           ),
-          canEdit && settingsButton(c, actions),
+          canEdit && !dm && settingsButton(c, actions),
         );
       }
       const members = [...(s.voice.get(c.name) ?? new Map())].sort(([a], [b]) => a.localeCompare(b));
@@ -135,9 +138,12 @@ export function renderSidebar(s, actions) {
 export function channelRows(channels) {
   const order = new Map(channels.map((c, i) => [c.name, c.position ?? i]));
   const sorted = [...channels].sort((a, b) => (order.get(a.name) ?? 0) - (order.get(b.name) ?? 0));
-  const loose = sorted.filter((c) => !c.category);
+  const loose = sorted.filter((c) => !c.category && c.kind !== 'dm');
   /** @type {Row[]} */
   const rows = [
+    // Direct messages first, as Discord's home lists them (docs/DMS.md).
+    ...(channels.some((c) => c.kind === 'dm') ? [{ key: 'h-dm', kind: /** @type {const} */ ('head'), label: 'Direct messages' }] : []),
+    ...sorted.filter((c) => c.kind === 'dm').map((c) => ({ key: `d-${c.name}`, kind: /** @type {const} */ ('text'), channel: c })),
     { key: 'h-text', kind: 'head', label: 'Text channels', chanKind: 'text' },
     ...loose.filter((c) => c.kind === 'text').map((c) => ({ key: `t-${c.name}`, kind: /** @type {const} */ ('text'), channel: c })),
     { key: 'h-voice', kind: 'head', label: 'Voice channels', chanKind: 'voice' },
@@ -148,7 +154,7 @@ export function channelRows(channels) {
     const inCat = sorted.filter((c) => c.category === cat);
     rows.push({ key: `h-cat-${cat}`, kind: 'head', label: cat, category: cat });
     for (const c of [...inCat.filter((x) => x.kind === 'text'), ...inCat.filter((x) => x.kind === 'voice')]) {
-      rows.push({ key: `${c.kind === 'text' ? 't' : 'v'}-${c.name}`, kind: c.kind, channel: c });
+      rows.push({ key: `${c.kind === 'text' ? 't' : 'v'}-${c.name}`, kind: c.kind === 'voice' ? 'voice' : 'text', channel: c });
     }
   }
   return rows;

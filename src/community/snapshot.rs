@@ -47,6 +47,9 @@ pub struct ChannelView {
     pub channel: Channel,
     pub private: bool,
     pub permissions: Perms,
+    /// A DM's members' usernames, in the order they joined (docs/DMS.md); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<String>>,
     /// The channel's overwrites, only for a user with `manage_roles` here (the channel
     /// settings dialog starts from them); absent for everyone else, who may not read them.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,7 +79,16 @@ pub struct Snapshot {
     pub channels: HashMap<String, (i64, Vec<Overwrite>)>,
     /// channel name → its slow mode in seconds (only channels that have one).
     pub slowmode: HashMap<String, u32>,
+    /// DM channel name → its members (id, username). A DM is seen by these and nobody
+    /// else, whatever their roles (the owner included): docs/DMS.md.
+    pub dms: HashMap<String, Vec<(i64, String)>>,
 }
+
+/// What a DM member may do there: everything a text channel offers a member, and nothing
+/// of moderation (nobody moderates a private conversation; each deletes their own).
+const DM_PERMS: Perms = Perms(
+    Perms::VIEW_CHANNEL.0 | Perms::SEND_MESSAGES.0 | Perms::ATTACH_FILES.0 | Perms::ADD_REACTIONS.0,
+);
 
 impl Snapshot {
     /// Reads the whole picture; runs on the store thread inside the job that changed it.
@@ -148,6 +160,7 @@ impl Snapshot {
                 list.push(o);
             }
         }
+        s.dms = crate::store::dms::all_dm_members(conn)?;
         Ok(s)
     }
 
@@ -191,7 +204,21 @@ impl Snapshot {
     /// `user_id`'s permissions in `channel`; `None` for a channel that does not exist.
     pub fn in_channel(&self, user_id: i64, channel: &str) -> Option<Perms> {
         let (_, overwrites) = self.channels.get(channel)?;
+        if let Some(members) = self.dms.get(channel) {
+            return Some(self.dm_perms(user_id, members));
+        }
         Some(self.perms_at(user_id, overwrites, now_ms()))
+    }
+
+    /// A DM's rule: members get `DM_PERMS` (less what a timeout or ban takes), others none.
+    fn dm_perms(&self, user_id: i64, members: &[(i64, String)]) -> Perms {
+        if self.banned.contains(&user_id) || !members.iter().any(|(id, _)| *id == user_id) {
+            return Perms::NONE;
+        }
+        if self.timeout_until(user_id, now_ms()).is_some() {
+            return DM_PERMS.minus(Perms::TIMED_OUT_LOSES);
+        }
+        DM_PERMS
     }
 
     /// Whether `user_id` may see `channel` at all (false for an unknown channel).
@@ -222,6 +249,9 @@ impl Snapshot {
         let Some((_, overwrites)) = self.channels.get(channel) else {
             return false;
         };
+        if self.dms.contains_key(channel) {
+            return true;
+        }
         let everyone = Member {
             owner: false,
             everyone: (EVERYONE, self.everyone_perms()),
@@ -252,6 +282,10 @@ impl Snapshot {
             private: self.private(&channel.name),
             permissions: p,
             overwrites,
+            members: self
+                .dms
+                .get(&channel.name)
+                .map(|m| m.iter().map(|(_, name)| name.clone()).collect()),
         })
     }
 

@@ -65,6 +65,9 @@ fn route(req: &Request, app: &App) -> ApiResult<Response> {
     if let Some(r) = crate::social::routes::route(req, app) {
         return r;
     }
+    if let Some(r) = crate::social::dms::route(req, app) {
+        return r;
+    }
     match (m, path) {
         ("GET" | "HEAD", "/healthz") => health(app),
         ("GET", "/metrics") => metrics(req, app),
@@ -457,7 +460,9 @@ fn create_channel(req: &Request, app: &App) -> ApiResult<Response> {
     let user = community::routes::require(req, app, Perms::MANAGE_CHANNELS)?;
     let b: ChannelBody = body(req)?;
     validate::channel_name(&b.name)?;
+    // A DM is opened with `POST /api/dms` (it needs members), never created here.
     let kind = ChannelKind::parse(&b.kind)
+        .filter(|k| *k != ChannelKind::Dm)
         .ok_or_else(|| ApiError::bad_request("kind must be \"text\" or \"voice\""))?;
     let channel = Channel::new(
         b.name,

@@ -228,7 +228,11 @@ fn payload(m: &Message) -> Vec<u8> {
         body = format!("sent {} file(s)", m.attachments.len());
     }
     let v = serde_json::json!({
-        "title": format!("{} in #{}", m.author, m.channel),
+        "title": if crate::store::dms::is_dm_name(&m.channel) {
+            format!("{} (direct message)", m.author)
+        } else {
+            format!("{} in #{}", m.author, m.channel)
+        },
         "body": body,
         "channel": m.channel,
         "id": m.id,

@@ -38,7 +38,7 @@ use super::presence::{Online, Typing};
 use crate::community::visibility::Visibility;
 use crate::community::{ChannelChange, Perms, Snapshot, Update};
 use crate::error::{ApiError, ApiResult};
-use crate::model::{Channel, ChannelKind, User};
+use crate::model::{Channel, User};
 use crate::realtime::frame::{self, Frame};
 use crate::realtime::protocol::{Presence, ServerEvent};
 use crate::realtime::writer::{Outbox, Writer};
@@ -775,7 +775,7 @@ impl Router {
         if !self
             .channels
             .iter()
-            .any(|ch| ch.name == channel && ch.kind == ChannelKind::Text)
+            .any(|ch| ch.name == channel && ch.kind.has_messages())
         {
             return;
         }

@@ -5,6 +5,8 @@
 //! `store/social.rs`'s; presence itself is the router's (`realtime/presence.rs`); sending
 //! pushes is `push/`'s.
 
+/// Direct messages' endpoints (docs/DMS.md).
+pub mod dms;
 pub mod mentions;
 pub mod ops;
 pub mod routes;

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::model::{Channel, ChannelKind};
+use crate::model::Channel;
 
 pub fn list_channels(conn: &Connection) -> ApiResult<Vec<Channel>> {
     let mut st = conn.prepare_cached(&format!(
@@ -43,11 +43,12 @@ pub fn channel(conn: &Connection, name: &str) -> ApiResult<Option<(i64, Channel)
         .optional()?)
 }
 
-/// The id of a text channel: `NotFound` if unknown, `BadRequest` if it is a voice channel.
+/// The id of a channel that holds messages (text or DM): `NotFound` if unknown,
+/// `BadRequest` if it is a voice channel.
 pub fn text_channel_id(conn: &Connection, name: &str) -> ApiResult<i64> {
     match channel(conn, name)? {
         None => Err(ApiError::not_found(format!("no channel named {name:?}"))),
-        Some((_, c)) if c.kind != ChannelKind::Text => Err(ApiError::bad_request(format!(
+        Some((_, c)) if !c.kind.has_messages() => Err(ApiError::bad_request(format!(
             "{name:?} is a voice channel"
         ))),
         Some((id, _)) => Ok(id),
@@ -80,7 +81,7 @@ pub fn delete_channel(conn: &Connection, name: &str) -> ApiResult<Channel> {
 /// The newest message id of every text channel that has messages.
 pub fn last_ids(conn: &Connection) -> ApiResult<HashMap<String, i64>> {
     let mut st = conn.prepare_cached(
-        "SELECT c.name, (SELECT MAX(m.id) FROM messages m WHERE m.channel_id = c.id) FROM channels c WHERE c.kind = 'text'",
+        "SELECT c.name, (SELECT MAX(m.id) FROM messages m WHERE m.channel_id = c.id) FROM channels c WHERE c.kind IN ('text', 'dm')",
     )?;
     let rows = st.query_map([], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
@@ -99,6 +100,7 @@ pub fn last_ids(conn: &Connection) -> ApiResult<HashMap<String, i64>> {
 mod tests {
     use super::super::schema::test_db as db;
     use super::*;
+    use crate::model::ChannelKind;
 
     #[test]
     fn new_database_has_default_channels() {

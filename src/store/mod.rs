@@ -36,6 +36,8 @@ mod accounts;
 pub mod attachments;
 mod budget;
 mod channels;
+/// Direct messages' members and pair lookup (docs/DMS.md).
+pub mod dms;
 mod messages;
 mod schema;
 /// Profiles, read state, mentions, notification levels, push subscriptions (issue 14).

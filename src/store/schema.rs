@@ -253,18 +253,73 @@ const MIGRATIONS: &[&str] = &[
         value BLOB NOT NULL
     ) WITHOUT ROWID;
 "#,
+    // 8: a voice channel's media mode (issue 16, the media server; branch `sfu`): 'mesh' or
+    // 'sfu'; NULL means the server's default. Landed ahead of the code that reads it so that
+    // migration 9 keeps its number and carries the column through its rebuild.
+    r#"
+    ALTER TABLE channels ADD COLUMN voice_mode TEXT;
+"#,
+    // 9: direct messages (docs/DMS.md). A DM is a channel of kind `dm`, so the channels
+    // table is rebuilt to let its CHECK allow `dm` (SQLite cannot alter a CHECK; `migrate`
+    // turns foreign keys off around migrations so the DROP cascades nothing, and checks
+    // them before the COMMIT). `dm_members` is who may see it; `pair_key` ("<low id>:<high
+    // id>") makes "the same pair always gets the same channel" one unique index lookup
+    // (NULL for group DMs, which are never reused).
+    r#"
+    CREATE TABLE channels_v9 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN ('text', 'voice', 'dm')),
+        topic TEXT NOT NULL DEFAULT '',
+        created_ts INTEGER NOT NULL,
+        slowmode_s INTEGER NOT NULL DEFAULT 0,
+        position INTEGER NOT NULL DEFAULT 0,
+        category TEXT,
+        voice_mode TEXT
+    );
+    INSERT INTO channels_v9 (id, name, kind, topic, created_ts, slowmode_s, position, category, voice_mode)
+        SELECT id, name, kind, topic, created_ts, slowmode_s, position, category, voice_mode FROM channels;
+    DROP TABLE channels;
+    ALTER TABLE channels_v9 RENAME TO channels;
+    CREATE TABLE dm_channels (
+        channel_id INTEGER PRIMARY KEY REFERENCES channels(id) ON DELETE CASCADE,
+        pair_key TEXT UNIQUE
+    );
+    CREATE TABLE dm_members (
+        channel_id INTEGER NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        joined_ts INTEGER NOT NULL,
+        PRIMARY KEY (channel_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX dm_members_by_user ON dm_members(user_id);
+"#,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-        log::info!("database migrated to schema version {}", i + 1);
-    }
-    Ok(())
+    // Off while migrating (it cannot change inside a transaction): a migration that rebuilds
+    // a table (9) must not cascade its DROP into the tables that refer to it. Each one is
+    // checked before its COMMIT instead, so a broken reference fails the migration.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let result = (|| {
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            let broken = tx.prepare("PRAGMA foreign_key_check")?.exists([])?;
+            if broken {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                    Some(format!("migration {} leaves broken foreign keys", i + 1)),
+                ));
+            }
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+            log::info!("database migrated to schema version {}", i + 1);
+        }
+        Ok(())
+    })();
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    result
 }
 
 /// Opens (creating and migrating) `DATA_DIR/chat.db` for a subcommand that writes it while

@@ -104,6 +104,8 @@ fn write_mentions(
             insert.execute(params![id, channel_id, message_id])?;
         }
     }
+    // A DM message counts as a mention of every other member (docs/DMS.md: DMs notify).
+    super::dms::mention_members(conn, author_id, channel_id, message_id)?;
     // `@everyone` / `@here` / `@role` rows come after these, from `community/chat.rs`
     // `record_group_mentions`, in the same job (it needs the permission snapshot).
     Ok(())
@@ -161,7 +163,7 @@ pub fn unread(conn: &Connection, user_id: i64) -> ApiResult<BTreeMap<String, Unr
                 (SELECT COUNT(*) FROM mentions m WHERE m.user_id = ?1 AND m.channel_id = c.id
                    AND m.message_id > COALESCE(r.last_read_id, 0))
          FROM channels c LEFT JOIN read_state r ON r.channel_id = c.id AND r.user_id = ?1
-         WHERE c.kind = 'text'",
+         WHERE c.kind IN ('text', 'dm')",
     )?;
     let rows = st
         .query_map(params![user_id], |r| {
