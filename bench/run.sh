@@ -4,6 +4,8 @@
 #
 #   bench/run.sh            full run (~8 min on the 2-core box, plus up to 3 min waiting for a quiet machine per fan-out)
 #   bench/run.sh --quick    smoke run (~1-2 min; small numbers, not for quoting)
+#   bench/run.sh --only roles   one section only: startup, fanout, roles, idle, acks, history
+#                           (may be given more than once)
 #
 # Env knobs: SERVER_BIN (skip building the server, use this binary; default: `cargo build
 # --release` of the work tree into bench/target/server), BUILD_WAIT (seconds to keep
@@ -16,13 +18,18 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
 QUICK=0
-for a in "$@"; do
-  case "$a" in
+ONLY=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "unknown argument $a" >&2; exit 2 ;;
+    --only) shift; case "${1:-}" in startup|fanout|roles|idle|acks|history) ONLY="$ONLY $1" ;;
+              *) echo "--only needs one of: startup fanout roles idle acks history" >&2; exit 2 ;; esac ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
+  shift
 done
+want() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; } # is section $1 to run?
 SUFFIX=""; [ $QUICK = 1 ] && SUFFIX=-quick
 OUT=${OUT:-$BENCH/results/$(date -u +%Y%m%dT%H%M%SZ)$SUFFIX}
 mkdir -p "$OUT"
@@ -146,11 +153,14 @@ fi
 log "load: $(uptime)"
 
 # ------------------------------------------------------------------ start-up, idle RSS, size
+if want startup; then
 log "start-up time (exec -> /healthz 200) and idle RSS, $STARTS starts each"
 lg 120 startup --bin "$SERVER_BIN" --runs $STARTS --label startup/ours --env REGISTRATION=open
 lg 120 startup --bin "$REF" --runs $STARTS --label startup/ref
 
+fi
 # ------------------------------------------------------------------ fan-out
+if want fanout; then
 # "ref" is axum as a Rust user gets it (Nagle's algorithm on); "refnd" is the same server with
 # TCP_NODELAY, which mini-discord sets: like for like. Ratios are reported against both.
 for who in ours ref refnd; do
@@ -168,7 +178,9 @@ for who in ours ref refnd; do
   stop_server
 done
 
+fi
 # ------------------------------------------------------------------ fan-out, channel visible to half
+if want roles; then
 # "Run a community" (issue 13): the same fan-out into a private channel that only half of the
 # users see through a role (`--half-visible 1`; `leaked` must be 0), against the all-visible
 # run, in ROLES_ROUNDS alternating rounds (default 5), each on a fresh server. Compare the
@@ -187,7 +199,9 @@ for round in $(seq 1 "$ROLES_ROUNDS"); do
   done
 done
 
+fi
 # ------------------------------------------------------------------ idle hold up to the ceiling
+if want idle; then
 start_ours idle
 if [ -n "$CEILING" ]; then IDLE_N=$((CEILING + IDLE_EXTRA)); else IDLE_N=15500; fi
 [ "$IDLE_N" -gt "$IDLE_MAX" ] && IDLE_N=$IDLE_MAX
@@ -201,7 +215,9 @@ lg 600 idle --addr "$ADDR" --server-pid "$PID" --count $IDLE_N --hold $HOLD --la
 stop_server
 sleep 3
 
+fi
 # ------------------------------------------------------------------ acknowledged inserts/s (ours)
+if want acks; then
 start_ours acks
 log "acks ours: 10 senders x window 32 (group commit), $ACK_DUR s"
 lg $((ACK_DUR + 60)) acks --addr "$ADDR" --server-pid "$PID" --senders 10 --window 32 --duration $ACK_DUR --label "acks-group/ours"
@@ -213,7 +229,9 @@ log "acks ours with STORE_BATCH=1 (one transaction per message): 10 senders x wi
 lg $((ACK_DUR + 60)) acks --addr "$ADDR" --server-pid "$PID" --senders 10 --window 32 --duration $ACK_DUR --label "acks-batch1/ours"
 stop_server
 
+fi
 # ------------------------------------------------------------------ history at SEED messages (ours)
+if want history; then
 start_ours history
 log "seeding $SEED messages through the WebSocket API (8 senders x window 64)"
 lg 1800 seed --addr "$ADDR" --server-pid "$PID" --count "$SEED" --senders 8 --window 64 --label "seed/ours"
@@ -222,5 +240,6 @@ lg 300 history --addr "$ADDR" --server-pid "$PID" --requests $HREQ --label "hist
 du -b "$DATA/data" 2>/dev/null | tail -1 | awk '{print "{\"mode\":\"db\",\"label\":\"db/ours\",\"bytes\":"$1"}"}' >> "$JSON"
 stop_server
 
+fi
 log "done; results in $OUT"
 python3 "$BENCH/report.py" "$JSON" "$SERVER_BIN" "$REF" | tee "$OUT/table.md"
