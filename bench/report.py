@@ -112,4 +112,40 @@ if h in rows:
         row("history: failed requests", str(bad), None)
 if "db/ours" in rows:
     row("database size after seeding", fmt(g("db/ours", "bytes") / 2**20, " MiB"), "n/a")
+
+# "Run a community" (issue 13): the half-visible fan-out against the all-visible one, in
+# alternating pinned rounds (labels roles-{all,half,half2x}/rN): medians and per-round ratios.
+# half2x sends at twice the rate, so it makes as many deliveries per second as all.
+import statistics
+rounds = sorted({int(l.split("/r")[1]) for l in rows
+                 if l.startswith("roles-") and "/r" in l and not l.endswith("-metrics")})
+if rounds:
+    vis_all = [v for v in ("all", "half", "half2x") if f"roles-{v}/r{rounds[0]}" in rows]
+    def cell(d):
+        fps = ""
+        if d.get("_m") and d["_m"].get("sends"):
+            fps = f", {d['_m']['deliveries'] / d['_m']['sends']:.2f} frames/sendmsg"
+        return (f"{fmt(d.get('p50_ms'))} / {fmt(d.get('p99_ms'))} ms, {fmt(d.get('server_cpu_s_per_M'))} s/M"
+                f"{fps}, leaked {fmt(d.get('leaked'))}")
+    out.append("")
+    out.append("| round | " + " | ".join(f"{v}: p50 / p99, CPU per M deliveries" for v in vis_all)
+               + " | " + " | ".join(f"{v}/all p99, CPU" for v in vis_all[1:]) + " |")
+    out.append("|---" * (1 + len(vis_all) + len(vis_all) - 1) + "|")
+    med = {v: {} for v in vis_all}
+    for n in rounds:
+        ds = {}
+        for v in vis_all:
+            d = dict(rows.get(f"roles-{v}/r{n}", {}))
+            d["_m"] = rows.get(f"roles-{v}/r{n}-metrics")
+            ds[v] = d
+            for k in ("p50_ms", "p99_ms", "server_cpu_s_per_M"):
+                if d.get(k) is not None:
+                    med[v].setdefault(k, []).append(d[k])
+        a = ds["all"]
+        out.append(f"| {n} | " + " | ".join(cell(ds[v]) for v in vis_all) + " | "
+                   + " | ".join(f"{ratio(ds[v].get('p99_ms'), a.get('p99_ms'))}, {ratio(ds[v].get('server_cpu_s_per_M'), a.get('server_cpu_s_per_M'))}"
+                                for v in vis_all[1:]) + " |")
+    m = {v: {k: statistics.median(x) for k, x in d.items()} for v, d in med.items()}
+    out.append("| median | " + " | ".join(f"{fmt(m[v].get('p50_ms'))} / {fmt(m[v].get('p99_ms'))} ms, {fmt(m[v].get('server_cpu_s_per_M'))} s/M" for v in vis_all)
+               + " | " + " | ".join(f"{ratio(m[v].get('p99_ms'), m['all'].get('p99_ms'))}, {ratio(m[v].get('server_cpu_s_per_M'), m['all'].get('server_cpu_s_per_M'))}" for v in vis_all[1:]) + " |")
 print("\n".join(out))

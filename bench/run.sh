@@ -79,7 +79,7 @@ wait_listening() {
 start_ours() { # $1 = tag
   DATA=$(mktemp -d /tmp/md-bench-XXXXXX); SLOG=$OUT/ours-$1.log
   # run in the temp dir so that no .env of the work tree is read
-  (cd "$DATA" && exec env "${OURS_ENV[@]}" ${EXTRA_ENV:-} LISTEN_ADDR=127.0.0.1:0 DATA_DIR="$DATA/data" "$SERVER_BIN") > "$SLOG" 2>&1 &
+  (cd "$DATA" && exec env "${OURS_ENV[@]}" ${EXTRA_ENV:-} LISTEN_ADDR=127.0.0.1:0 DATA_DIR="$DATA/data" ${PIN_SERVER:-} "$SERVER_BIN") > "$SLOG" 2>&1 &
   PID=$!
   wait_listening
   # the derived connection ceiling, as logged at start
@@ -141,7 +141,7 @@ metrics_line() { # $1 = label: the writer's counters from /metrics, as one JSON 
 
 lg() { # loadgen with the common arguments; bounded by timeout in any case
   local limit=$1; shift
-  timeout --signal=INT --kill-after=10 "$limit" "$LG" "$@" --json "$JSON" 2>> "$OUT/loadgen.log" | grep -a '^RESULT' || {
+  timeout --signal=INT --kill-after=10 "$limit" ${PIN_LG:-} "$LG" "$@" --json "$JSON" 2>> "$OUT/loadgen.log" | grep -a '^RESULT' || {
     log "loadgen $1 failed or timed out (see $OUT/loadgen.log)"; tail -5 "$OUT/loadgen.log" >&2; }
 }
 
@@ -184,20 +184,32 @@ if want roles; then
 # "Run a community" (issue 13): the same fan-out into a private channel that only half of the
 # users see through a role (`--half-visible 1`; `leaked` must be 0), against the all-visible
 # run, in ROLES_ROUNDS alternating rounds (default 5), each on a fresh server. Compare the
-# median server_cpu_s_per_M and p99_ms of roles-all vs roles-half.
+# median server_cpu_s_per_M and p99_ms of roles-all vs roles-half. Pinned as the fan-out
+# comparisons are (server on core 1, load generator on core 0), at ROLES_RATE msg/s (200: one
+# core of load generator keeps up there; at 1,000 msg/s it does not).
+ROLES_RATE=${ROLES_RATE:-200}
+PIN_SERVER="taskset -c 1"; PIN_LG="taskset -c 0"
+log "roles: server pinned to core 1, load generator to core 0"
 ROLES_ROUNDS=${ROLES_ROUNDS:-$([ $QUICK = 1 ] && echo 1 || echo 5)}
 for round in $(seq 1 "$ROLES_ROUNDS"); do
-  for vis in all half; do
+  # half2x: the half-visible channel at twice the message rate, so the same deliveries per
+  # second as "all": CPU per delivery depends on how many frames each sendmsg carries, which
+  # grows with load, so only equal delivery rates compare the cost of the visibility filter.
+  for vis in all half half2x; do
     start_ours fanout
     wait_quiet
-    extra=(); [ $vis = half ] && extra=(--half-visible 1)
-    log "fanout roles-$vis round $round: $SOCKETS sockets, 10 senders, 1000 msg/s for $DUR s"
+    extra=(); rate=$ROLES_RATE
+    [ $vis != all ] && extra=(--half-visible 1)
+    [ $vis = half2x ] && rate=$((ROLES_RATE * 2))
+    log "fanout roles-$vis round $round: $SOCKETS sockets, 10 senders, $rate msg/s for $DUR s"
     lg $((DUR + 180)) fanout --addr "$ADDR" --server-pid "$PID" --sockets $SOCKETS --users 100 --senders 10 \
-      --rate 1000 --duration $DUR "${extra[@]}" --label "roles-$vis/r$round"
+      --rate $rate --duration $DUR "${extra[@]}" --label "roles-$vis/r$round"
+    metrics_line "roles-$vis/r$round-metrics"
     stop_server
     sleep 2
   done
 done
+PIN_SERVER=""; PIN_LG=""
 
 fi
 # ------------------------------------------------------------------ idle hold up to the ceiling
