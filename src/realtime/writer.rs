@@ -26,6 +26,7 @@ use socket2::SockRef;
 
 use crate::metrics::METRICS;
 use crate::realtime::frame::{self, Frame};
+use crate::realtime::trace::{Stage, Trace};
 
 /// A client that lets this much pile up (on top of what the kernel already holds) is not
 /// reading: about a thousand typical chat events.
@@ -271,16 +272,23 @@ impl Outbox {
     }
 }
 
+/// What wakes the writer: outboxes that have frames to send, and for a new message's
+/// fan-out the `Trace` of its path (its pass over them is timed, `trace.rs`).
+struct Wake {
+    outboxes: Vec<Arc<Outbox>>,
+    trace: Option<Trace>,
+}
+
 /// A handle that wakes the writer thread.
 #[derive(Clone)]
 pub struct Writer {
-    wake: Sender<Vec<Arc<Outbox>>>,
+    wake: Sender<Wake>,
 }
 
 impl Writer {
     /// Starts the writer thread.
     pub fn start() -> std::io::Result<Writer> {
-        let (tx, rx) = unbounded::<Vec<Arc<Outbox>>>();
+        let (tx, rx) = unbounded::<Wake>();
         std::thread::Builder::new()
             .name("writer".into())
             .spawn(move || run(rx))?;
@@ -289,11 +297,24 @@ impl Writer {
 
     /// Hands the writer outboxes that have frames to send (each at most once until drained).
     pub fn wake_all(&self, outboxes: Vec<Arc<Outbox>>) {
-        let _ = self.wake.send(outboxes);
+        let _ = self.wake.send(Wake {
+            outboxes,
+            trace: None,
+        });
+    }
+
+    /// `wake_all` for a new message's fan-out, sent even when every outbox was already
+    /// scheduled (its frames then ride the pass in progress): the writer records the
+    /// `sendmsg_first` and `sendmsg_last` stages of `trace` (`trace.rs`).
+    pub fn wake_traced(&self, outboxes: Vec<Arc<Outbox>>, trace: Trace) {
+        let _ = self.wake.send(Wake {
+            outboxes,
+            trace: Some(trace),
+        });
     }
 }
 
-fn run(wake: Receiver<Vec<Arc<Outbox>>>) {
+fn run(wake: Receiver<Wake>) {
     // Outboxes whose kernel buffer was full last time, retried on every tick.
     let mut waiting: HashMap<u64, Arc<Outbox>> = HashMap::new();
     let mut batch: Vec<Frame> = Vec::with_capacity(MAX_IOVECS);
@@ -309,11 +330,22 @@ fn run(wake: Receiver<Vec<Arc<Outbox>>>) {
         match wake.recv_timeout(timeout) {
             Ok(first) => {
                 // Take everything else that is ready too before going back to the retry list.
-                for list in std::iter::once(first).chain(wake.try_iter()) {
-                    for ob in list {
+                for w in std::iter::once(first).chain(wake.try_iter()) {
+                    let mut first_done = false;
+                    for ob in w.outboxes {
                         if !ob.flush(&mut batch, &mut sends) {
                             waiting.insert(ob.id, ob);
                         }
+                        if let (Some(t), false) = (&w.trace, first_done) {
+                            t.stage(Stage::SendmsgFirst);
+                            first_done = true;
+                        }
+                    }
+                    if let Some(t) = &w.trace {
+                        if !first_done {
+                            t.stage(Stage::SendmsgFirst);
+                        }
+                        t.stage(Stage::SendmsgLast);
                     }
                 }
             }
