@@ -551,10 +551,12 @@ impl Router {
     /// one user).
     fn fan_out_where(&self, f: &Frame, keep: impl Fn(u64, &TextConn) -> bool) {
         let mut wake = Vec::new();
+        let mut queued = 0;
         for (_, c) in self.text.iter().filter(|(id, c)| keep(**id, c)) {
             // A full outbox closes that connection (4008); its reader then sends `Leave`.
-            let _ = c.outbox.push_deferred(f.clone(), &mut wake);
+            queued += c.outbox.push_deferred(f.clone(), &mut wake).is_ok() as u64;
         }
+        Outbox::count_deliveries(queued);
         if !wake.is_empty() {
             self.writer.wake_all(wake);
         }
@@ -574,12 +576,14 @@ impl Router {
         };
         let f = frame::json(ev);
         let mut wake = Vec::new();
+        let mut queued = 0;
         for (uid, outbox) in self.visibility.viewers(channel) {
             if Some(*uid) != except_user {
                 // A full outbox closes that connection (4008); its reader then sends `Leave`.
-                let _ = outbox.push_deferred(f.clone(), &mut wake);
+                queued += outbox.push_deferred(f.clone(), &mut wake).is_ok() as u64;
             }
         }
+        Outbox::count_deliveries(queued);
         match trace {
             Some(t) => {
                 t.stage(Stage::Push);
@@ -677,8 +681,14 @@ impl Router {
 
     fn publish(&mut self, ev: ServerEvent, trace: Option<Trace>) {
         if let ServerEvent::Message { message, .. } = &ev {
-            let id = self.last_ids.entry(message.channel.clone()).or_insert(0);
-            *id = (*id).max(message.id);
+            // The channel's name is copied only the first time (`entry` would copy it for
+            // every message).
+            match self.last_ids.get_mut(&message.channel) {
+                Some(id) => *id = (*id).max(message.id),
+                None => {
+                    self.last_ids.insert(message.channel.clone(), message.id);
+                }
+            }
             self.typing.message_sent(&message.author, &message.channel);
         }
         self.to_viewers_except(&ev, None, trace);
@@ -734,8 +744,9 @@ impl Router {
             .visibility
             .update(u.snapshot, &self.channels, u.channel.as_ref());
         let mut wake = Vec::new();
+        let mut queued = 0;
         for (outbox, f) in changed.frames {
-            let _ = outbox.push_deferred(f, &mut wake);
+            queued += outbox.push_deferred(f, &mut wake).is_ok() as u64;
         }
         // A voice channel that just came into sight: who is in it (after its channel_create).
         for (outbox, name) in changed.gained {
@@ -749,9 +760,10 @@ impl Router {
                     video: t.video,
                     screen: t.screen,
                 };
-                let _ = outbox.push_deferred(frame::json(&ev), &mut wake);
+                queued += outbox.push_deferred(frame::json(&ev), &mut wake).is_ok() as u64;
             }
         }
+        Outbox::count_deliveries(queued);
         if !wake.is_empty() {
             self.writer.wake_all(wake);
         }

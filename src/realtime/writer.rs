@@ -97,15 +97,28 @@ impl Outbox {
     pub fn push(self: &Arc<Self>, f: Frame) -> Result<(), PushError> {
         let mut wake = Vec::new();
         let result = self.push_deferred(f, &mut wake);
+        if result.is_ok() {
+            Self::count_deliveries(1);
+        }
         if !wake.is_empty() {
             self.writer.wake_all(wake);
         }
         result
     }
 
+    /// Adds `n` frames queued with `push_deferred` to `md_deliveries_total`. The router
+    /// counts a fan-out's pushes and adds them once, instead of one atomic add per
+    /// connection on a counter other threads bump too.
+    pub fn count_deliveries(n: u64) {
+        if n > 0 {
+            METRICS.deliveries.fetch_add(n, Relaxed);
+        }
+    }
+
     /// Queues one whole frame; if the writer must be woken for it, adds this outbox to `wake`
     /// instead of waking it at once. The router fans one event out to every connection and
-    /// then wakes the writer once for all of them (`Writer::wake_all`).
+    /// then wakes the writer once for all of them (`Writer::wake_all`). The caller counts
+    /// what it queued (`count_deliveries`).
     pub fn push_deferred(
         self: &Arc<Self>,
         f: Frame,
@@ -124,7 +137,6 @@ impl Outbox {
         } else {
             q.bytes += f.len();
             q.frames.push_back(f);
-            METRICS.deliveries.fetch_add(1, Relaxed);
             Ok(())
         };
         if !q.scheduled {
