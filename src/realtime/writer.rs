@@ -15,6 +15,7 @@
 //! the same socket are untouched.
 
 use std::collections::{HashMap, VecDeque};
+use std::mem::MaybeUninit;
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering::Relaxed;
@@ -258,22 +259,25 @@ impl Outbox {
 
     /// One non-blocking `sendmsg` of `batch` (one iovec per frame, the first from `skip`).
     fn send_batch(&self, batch: &[Frame], skip: usize) -> std::io::Result<usize> {
-        let mut iov = [libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        }; MAX_IOVECS];
+        // Only the first `used` entries are written and handed to the kernel, so the array
+        // is not cleared first: that was 1 KiB of stores per call for, at 200 msg/s, about
+        // two frames.
+        let mut iov = [const { MaybeUninit::<libc::iovec>::uninit() }; MAX_IOVECS];
+        let used = batch.len().min(MAX_IOVECS);
         for (v, (i, f)) in iov.iter_mut().zip(batch.iter().enumerate()) {
             let bytes = if i == 0 { &f[skip..] } else { &f[..] };
-            v.iov_base = bytes.as_ptr() as *mut libc::c_void;
-            v.iov_len = bytes.len();
+            v.write(libc::iovec {
+                iov_base: bytes.as_ptr() as *mut libc::c_void,
+                iov_len: bytes.len(),
+            });
         }
         // SAFETY: a zeroed msghdr is valid (no address, no control data); `msg_iov` points at
-        // `batch.len()` iovecs, each describing bytes of a frame in `batch`, which outlives the
-        // call; `self.fd` belongs to `self.sock`, which `self` keeps open.
+        // `used` iovecs, each written just above and describing bytes of a frame in `batch`,
+        // which outlives the call; `self.fd` belongs to `self.sock`, which `self` keeps open.
         let n = unsafe {
             let mut msg: libc::msghdr = std::mem::zeroed();
-            msg.msg_iov = iov.as_mut_ptr();
-            msg.msg_iovlen = batch.len().min(MAX_IOVECS) as _;
+            msg.msg_iov = iov.as_mut_ptr().cast::<libc::iovec>();
+            msg.msg_iovlen = used as _;
             libc::sendmsg(self.fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
         };
         if n < 0 {
