@@ -147,3 +147,41 @@ fn every_message_is_timed_at_every_stage_in_path_order() {
         }
     }
 }
+
+/// One value from `/metrics`.
+fn metric(s: &Server, name: &str) -> u64 {
+    let text = s.request("GET", "/metrics", &[], None).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// While nobody has a Web Push subscription, a message costs the store one job, its own.
+/// The push worker used to ask the store (and the router) about every message, on the same
+/// cores as the message's fan-out (issue 20).
+#[test]
+fn a_message_costs_one_store_job_while_nobody_subscribed_to_push() {
+    let s = Server::start(&[("SEND_RATE", "1000"), ("SEND_BURST", "1000")]);
+    let alice = s.register("alice");
+    let (mut a, _) = s.ws(&alice);
+    a.send(json!({"type":"send","channel":"general","content":"first","nonce":"f"}));
+    a.recv_type("message");
+    std::thread::sleep(Duration::from_millis(300));
+
+    const N: u64 = 20;
+    let before = metric(&s, "md_store_jobs_total");
+    for i in 0..N {
+        a.send(json!({"type":"send","channel":"general","content":format!("m{i}"),"nonce":format!("n{i}")}));
+        a.recv_type("message");
+    }
+    // Give the push worker time to make whatever jobs it makes.
+    std::thread::sleep(Duration::from_millis(500));
+    let jobs = metric(&s, "md_store_jobs_total") - before;
+    assert!(
+        jobs <= N + 1,
+        "{N} messages cost the store {jobs} jobs (the messages' own: {N})"
+    );
+}
