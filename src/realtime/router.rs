@@ -271,7 +271,10 @@ pub fn start(
     };
     std::thread::Builder::new()
         .name("router".into())
-        .spawn(move || router.run(rx))?;
+        .spawn(move || {
+            crate::sched::hop_thread(Some("router"));
+            router.run(rx)
+        })?;
     Ok(RouterHandle { tx })
 }
 

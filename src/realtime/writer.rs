@@ -307,7 +307,10 @@ impl Writer {
         let (tx, rx) = unbounded::<Wake>();
         std::thread::Builder::new()
             .name("writer".into())
-            .spawn(move || run(rx))?;
+            .spawn(move || {
+                crate::sched::hop_thread(Some("writer"));
+                run(rx)
+            })?;
         Ok(Writer { wake: tx })
     }
 

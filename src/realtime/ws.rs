@@ -395,6 +395,8 @@ fn serve_text(
         return;
     }
     METRICS.ws_connections_open.fetch_add(1, Relaxed);
+    // A `send` read here is the first hop of its message (`sched.rs`).
+    crate::sched::hop_thread(None);
     while let Next::Text(text) = conn.next() {
         // Issue 20: the start of a chat message's path, timed stage by stage (`trace.rs`).
         let read = Trace::start();
