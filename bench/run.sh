@@ -16,7 +16,8 @@
 # TCP_NODELAY, each on a fresh server; default 5, --quick 1), FANOUT_DUR (seconds per run;
 # default 15, --quick 5), FANOUT_RATES (default "200 1000"), FANOUT_PIN_RATES (rates run
 # pinned, server on core 1 and load generator on core 0; default "200"; "" = none),
-# FANOUT_NAGLE (1, the default: one extra run per rate of the reference with Nagle on).
+# FANOUT_NAGLE (1, the default: one extra run per rate of the reference with Nagle on),
+# FANOUT_OURS_ENV (extra settings for ours, e.g. "SCHED_SLICE_US=0" for an A/B run).
 # QUIET_WAIT (seconds to wait for an idle machine before each fan-out; default 180, 0 = do not wait).
 # Results: $OUT/results.jsonl (one JSON line per measurement), $OUT/table.md, server logs.
 set -euo pipefail
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1 ;;
     --only) shift; case "${1:-}" in startup|fanout|roles|idle|acks|history) ONLY="$ONLY $1" ;;
               *) echo "--only needs one of: startup fanout roles idle acks history" >&2; exit 2 ;; esac ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -200,7 +201,7 @@ fanout_run() { # $1 = who (ours, refnd, ref), $2 = rate, $3 = label
     if [ $CAN_PIN = 1 ]; then pinned=1; SERVER_WRAP=(taskset -c 1); LG_WRAP=(taskset -c 0)
     else log "cannot pin (no taskset or fewer than 2 cores): $label runs unpinned"; fi
   fi
-  EXTRA_ENV="DB_SYNCHRONOUS=FULL" start_$who "${label//\//-}"
+  EXTRA_ENV="DB_SYNCHRONOUS=FULL ${FANOUT_OURS_ENV:-}" start_$who "${label//\//-}"
   wait_quiet
   if [ $pinned = 1 ]; then log "fanout $label: pinned, server on core 1 (taskset -c 1), load generator on core 0 (taskset -c 0)"
   else log "fanout $label: unpinned (server and load generator share both cores)"; fi

@@ -1,8 +1,9 @@
 //! Scheduler hints for the threads a chat message hops through (issue 20). A message wakes,
 //! in turn, the sender's reader, the store, the router and the writer. On a busy core each
 //! of those wake-ups otherwise waits for whatever is running (the writer's pass over a
-//! thousand sockets, a neighbour's build) to use up its time slice: 1.5 ms by default on two
-//! cores (0.75 ms × (1 + log2 of the CPUs)). So each of these threads asks for a short one.
+//! thousand sockets, a neighbour's build) to use up its time slice: 1.4 ms by default on the
+//! project's 2-core box (`se.slice` in `/proc/PID/sched`). So each of these threads asks for
+//! a short one.
 //!
 //! Linux's EEVDF scheduler (6.6; a per-thread slice for ordinary threads since 6.12) takes
 //! the requested slice from `sched_attr.sched_runtime` of `sched_setattr(2)`: a thread with a
@@ -19,7 +20,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-/// `SCHED_SLICE_US` when unset: well under the kernel's default slice (1.5 ms on 2 cores),
+/// `SCHED_SLICE_US` when unset: well under the kernel's default slice (1.4 ms on 2 cores),
 /// above its 0.1 ms floor.
 pub const DEFAULT_SLICE_US: u64 = 300;
 
