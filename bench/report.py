@@ -192,8 +192,9 @@ for rate in (200, 1000):
     th = [(rn, rows.get(f"fanout{rate}/ours/r{rn}-threads", {}).get("threads")) for rn in rounds]
     th = [(rn, t) for rn, t in th if t]
     if th:
-        fanout.append(f"\nThreads of ours at {rate} msg/s, whole run including set-up (voluntary / involuntary context switches, CPU s):\n")
-        names = ["conn", "store", "router", "writer", "push", "other"]
+        fanout.append(f"\nThreads of ours at {rate} msg/s, whole run including set-up (voluntary / involuntary context switches, CPU s; "
+                      "read after the load generator closed its sockets, so the readers, `conn`, have mostly ended):\n")
+        names = ["store", "router", "writer", "push", "conn", "other"]
         fanout.append("| round | " + " | ".join(names) + " |")
         fanout.append("|---|" + "---|" * len(names))
         for rn, t in th:
