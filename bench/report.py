@@ -179,16 +179,24 @@ for rate in (200, 1000):
                       "`send` frame; p50/p99 interpolated within the histogram's buckets; Δ mean = mean time in that stage alone):\n")
         fanout.append("| round | " + " | ".join(f"{s} p50 / p99 / mean (Δ mean) ms" for s in STAGES) + " | frames per sendmsg |")
         fanout.append("|---|" + "---|" * (len(STAGES) + 1))
+        means = {name: [] for name in STAGES}
         for rn, s in st_rounds:
             cells, prev = [], 0.0
             for name in STAGES:
                 h = s.get(name, {"count": 0})
                 mean = h["sum"] / h["count"] * 1e3 if h.get("count") else None
+                means[name].append(mean)
                 cells.append(f"{f2(quantile(h, 0.5))} / {f2(quantile(h, 0.99))} / {f2(mean)} ({f2(mean - prev if mean is not None else None)})")
                 prev = mean or prev
             mt = rows.get(f"fanout{rate}/ours/r{rn}-metrics")
             fps = f"{mt['deliveries'] / mt['sends']:.2f}" if mt and mt.get("sends") else "n/a"
             fanout.append(f"| {rn} | " + " | ".join(cells) + f" | {fps} |")
+        cells, prev = [], 0.0
+        for name in STAGES:
+            m_ = median(means[name])
+            cells.append(f"mean {f2(m_)} (Δ {f2(m_ - prev if m_ is not None else None)})")
+            prev = m_ or prev
+        fanout.append("| **median of the rounds** | " + " | ".join(cells) + " | |")
     th = [(rn, rows.get(f"fanout{rate}/ours/r{rn}-threads", {}).get("threads")) for rn in rounds]
     th = [(rn, t) for rn, t in th if t]
     if th:
