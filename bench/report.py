@@ -1,7 +1,81 @@
 #!/usr/bin/env python3
 """Print the side-by-side table (markdown) from a bench/run.sh results.jsonl.
-usage: report.py results.jsonl [server_bin ref_bin]"""
-import json, sys
+usage: report.py results.jsonl [server_bin ref_bin]
+       report.py --stages LABEL METRICS_FILE   one JSON line: the md_delivery_stage_seconds
+                                               histograms of a saved /metrics page
+       report.py --threads LABEL PID           one JSON line: context switches and CPU of
+                                               the process's threads, grouped by name"""
+import json, os, sys
+
+STAGES = ["commit", "router", "push", "sendmsg_first", "sendmsg_last"]
+
+
+def parse_stages(text):
+    """{stage: {"buckets": [[le_seconds, cumulative], ...], "sum": s, "count": n}}"""
+    out = {}
+    for line in text.splitlines():
+        if not line.startswith("md_delivery_stage_seconds_"):
+            continue
+        head, value = line.rsplit(" ", 1)
+        kind, labels = head[len("md_delivery_stage_seconds_"):].split("{", 1)
+        lab = dict(kv.split("=", 1) for kv in labels.rstrip("}").split(","))
+        st = out.setdefault(lab["stage"].strip('"'), {"buckets": [], "sum": 0.0, "count": 0})
+        if kind == "bucket":
+            le = lab["le"].strip('"')
+            st["buckets"].append([float("inf") if le == "+Inf" else float(le), int(value)])
+        elif kind == "sum":
+            st["sum"] = float(value)
+        elif kind == "count":
+            st["count"] = int(value)
+    return out
+
+
+def quantile(st, q):
+    """The q-quantile of a stage histogram, in ms, interpolated within its bucket."""
+    n = st["count"]
+    if not n:
+        return None
+    want, lo, below = q * n, 0.0, 0
+    for le, cum in st["buckets"]:
+        if cum >= want:
+            if le == float("inf"):
+                return lo * 1e3
+            inside = cum - below
+            frac = (want - below) / inside if inside else 1.0
+            return (lo + (le - lo) * frac) * 1e3
+        lo, below = le, cum
+    return lo * 1e3
+
+
+def threads(pid):
+    """Per thread name: threads, voluntary / involuntary context switches, CPU seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    base = f"/proc/{pid}/task"
+    for tid in os.listdir(base):
+        try:
+            comm = open(f"{base}/{tid}/comm").read().strip()
+            status = dict(l.split(":", 1) for l in open(f"{base}/{tid}/status") if ":" in l)
+            stat = open(f"{base}/{tid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # connection threads (the readers) are all "conn"
+        name = comm if comm in ("router", "writer", "store", "push", "conn") else "other"
+        t = out.setdefault(name, {"threads": 0, "voluntary": 0, "nonvoluntary": 0, "cpu_s": 0.0})
+        t["threads"] += 1
+        t["voluntary"] += int(status["voluntary_ctxt_switches"])
+        t["nonvoluntary"] += int(status["nonvoluntary_ctxt_switches"])
+        t["cpu_s"] = round(t["cpu_s"] + (int(stat[11]) + int(stat[12])) / tick, 2)
+    return out
+
+
+if len(sys.argv) == 4 and sys.argv[1] == "--stages":
+    st = parse_stages(open(sys.argv[3]).read())
+    print(json.dumps({"mode": "stages", "label": sys.argv[2] + "-stages", "stages": st}))
+    sys.exit(0)
+if len(sys.argv) == 4 and sys.argv[1] == "--threads":
+    print(json.dumps({"mode": "threads", "label": sys.argv[2] + "-threads", "threads": threads(sys.argv[3])}))
+    sys.exit(0)
 
 rows = {}
 for line in open(sys.argv[1]):
@@ -41,42 +115,99 @@ row("idle RSS after start", fmt(io_ and io_ / 1024, " MiB"), fmt(ir and ir / 102
 bo, br = g("startup/ours", "binary_bytes"), g("startup/ref", "binary_bytes")
 row("release binary size", fmt(bo and bo / 2**20, " MiB"), fmt(br and br / 2**20, " MiB"), ratio(bo, br), "≤ 10 MiB")
 
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+
+
+# Fan-out (issue 20): alternating rounds of ours against the reference with TCP_NODELAY
+# ("refnd"), each on a fresh server; labels fanout{rate}/{who}/r{n}.
+fanout = []
 for rate in (200, 1000):
-    o, r = f"fanout{rate}/ours", f"fanout{rate}/ref"
-    if o not in rows and r not in rows:
+    rounds = sorted({int(l.rsplit("/r", 1)[1]) for l in rows
+                     if l.startswith(f"fanout{rate}/") and l.count("/") == 2 and l.rsplit("/r", 1)[1].isdigit()})
+    if not rounds:
         continue
-    n = g(o, "ready") or g(r, "ready")
-    t = f"{rate} msg/s × {n} sockets"
-    def both(key, unit="", tgt="", ratio_=True):
-        a, b = g(o, key), g(r, key)
-        row(f"{t}: {key}", fmt(a, unit), fmt(b, unit), ratio(a, b) if ratio_ else None, tgt)
-    row(f"{t}: sent / acked", f"{fmt(g(o,'sent'))} / {fmt(g(o,'acked'))}", f"{fmt(g(r,'sent'))} / {fmt(g(r,'acked'))}")
-    both("deliveries_per_s", "/s")
-    row(f"{t}: lost (of expected)", f"{fmt(g(o,'lost'))} of {fmt(g(o,'expected'))}", f"{fmt(g(r,'lost'))} of {fmt(g(r,'expected'))}", None, "0")
-    row(f"{t}: dups / reorders", f"{fmt(g(o,'dups'))} / {fmt(g(o,'reorders'))}", f"{fmt(g(r,'dups'))} / {fmt(g(r,'reorders'))}", None, "0 / 0")
-    row(f"{t}: message id out of order (per socket)", fmt(g(o, "id_regress")), fmt(g(r, "id_regress")), None, "0 (ids follow commit order)")
-    both("p50_ms", " ms")
-    both("p99_ms", " ms", "≤ 0.5 × ref" if rate == 200 else "< 100 ms")
-    both("max_ms", " ms")
-    both("server_cpu_s_per_M", " s", "≤ 0.8 × ref" if rate == 200 else "")
-    both("server_cores", "")
-    a, b = g(o, "server_rss_kb"), g(r, "server_rss_kb")
-    row(f"{t}: server RSS", fmt(a and a / 1024, " MiB"), fmt(b and b / 1024, " MiB"), ratio(a, b))
-    both("loadgen_cpu_s", " s", "", False)
-    both("other_cores", "", "~0 (quiet machine)", False)
-    m = rows.get(f"fanout{rate}/ours-metrics")
-    if m and m.get("sends"):
-        row(f"{t}: frames per sendmsg (ours, whole run)", f"{m['deliveries'] / m['sends']:.2f}", None)
-    nd = f"fanout{rate}/refnd"
-    if nd in rows:
-        for key, unit in (("p50_ms", " ms"), ("p99_ms", " ms"), ("server_cpu_s_per_M", " s")):
-            a, b = g(o, key), g(nd, key)
-            row(f"{t}: {key} vs reference with TCP_NODELAY", fmt(a, unit), fmt(b, unit), ratio(a, b))
-        row(f"{t}: lost, reference with TCP_NODELAY", "–", f"{fmt(g(nd,'lost'))} of {fmt(g(nd,'expected'))}")
-    for lab in (o, r):
-        for k in ("errors", "closed", "not_ready"):
-            if rows.get(lab, {}).get(k):
-                row(f"{t}: {k} ({lab.split('/')[1]})", json.dumps(rows[lab][k]), None)
+    pin = rows.get(f"fanout{rate}/ours/r{rounds[0]}-pin", {})
+    how = ("pinned: server on core 1 (`taskset -c 1`), load generator on core 0 (`taskset -c 0`)"
+           if pin.get("pinned") else "unpinned: server and load generator share both cores")
+    n = g(f"fanout{rate}/ours/r{rounds[0]}", "ready")
+    fanout.append(f"\n### Fan-out {rate} msg/s × {fmt(n)} sockets (100 users, 10 senders), {len(rounds)} alternating rounds, {how}\n")
+    fanout.append("ours: mini-discord with `DB_SYNCHRONOUS=FULL`; refnd: the axum reference with `TCP_NODELAY`. "
+                  "Each run on a fresh server. Ratios are ours / refnd within the round.\n")
+    fanout.append("| round | ours p50 / p99 ms | refnd p50 / p99 ms | p50 ratio | p99 ratio | ours CPU s per M | refnd CPU s per M | CPU ratio | lost ours / refnd | dups+reorders ours | other_cores ours / refnd |")
+    fanout.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    cols = {k: [] for k in ("op50", "op99", "rp50", "rp99", "ocpu", "rcpu", "r50", "r99", "rcpu_ratio")}
+    for rn in rounds:
+        o, r = f"fanout{rate}/ours/r{rn}", f"fanout{rate}/refnd/r{rn}"
+        op50, op99, ocpu = g(o, "p50_ms"), g(o, "p99_ms"), g(o, "server_cpu_s_per_M")
+        rp50, rp99, rcpu = g(r, "p50_ms"), g(r, "p99_ms"), g(r, "server_cpu_s_per_M")
+        for k, v in (("op50", op50), ("op99", op99), ("rp50", rp50), ("rp99", rp99), ("ocpu", ocpu), ("rcpu", rcpu)):
+            cols[k].append(v)
+        q = lambda a, b: a / b if a is not None and b else None
+        cols["r50"].append(q(op50, rp50)); cols["r99"].append(q(op99, rp99)); cols["rcpu_ratio"].append(q(ocpu, rcpu))
+        dr = (g(o, "dups") or 0) + (g(o, "reorders") or 0) + (g(o, "id_regress") or 0)
+        fanout.append(f"| {rn} | {fmt(op50)} / {fmt(op99)} | {fmt(rp50)} / {fmt(rp99)} | {ratio(op50, rp50)} | {ratio(op99, rp99)} | "
+                      f"{fmt(ocpu)} | {fmt(rcpu)} | {ratio(ocpu, rcpu)} | {fmt(g(o, 'lost'))} of {fmt(g(o, 'expected'))} / "
+                      f"{fmt(g(r, 'lost'))} of {fmt(g(r, 'expected'))} | {dr} | {fmt(g(o, 'other_cores'))} / {fmt(g(r, 'other_cores'))} |")
+    m = {k: median(v) for k, v in cols.items()}
+    f2 = lambda v: f"{v:.2f}" if v is not None else "n/a"
+    fanout.append(f"| **median** | **{fmt(m['op50'])} / {fmt(m['op99'])}** | **{fmt(m['rp50'])} / {fmt(m['rp99'])}** | "
+                  f"{f2(m['r50'])} (of ratios) | {f2(m['r99'])} (of ratios) | {fmt(m['ocpu'])} | {fmt(m['rcpu'])} | {f2(m['rcpu_ratio'])} | | | |")
+    fanout.append(f"\nRatio of the medians (ours / refnd): p50 {ratio(m['op50'], m['rp50'])}, p99 {ratio(m['op99'], m['rp99'])}, "
+                  f"CPU per delivery {ratio(m['ocpu'], m['rcpu'])}.\n")
+    nagle = f"fanout{rate}/ref/r1"
+    if nagle in rows:
+        fanout.append("| run | | p50 / p99 ms | | | | CPU s per M | | lost | | other_cores |")
+        fanout.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        fanout.append(f"| ref (Nagle on, axum's default), one run | | {fmt(g(nagle, 'p50_ms'))} / {fmt(g(nagle, 'p99_ms'))} | | | | "
+                      f"{fmt(g(nagle, 'server_cpu_s_per_M'))} | | – / {fmt(g(nagle, 'lost'))} of {fmt(g(nagle, 'expected'))} | | – / {fmt(g(nagle, 'other_cores'))} |")
+    for rn in rounds:
+        for who in ("ours", "refnd"):
+            lab = f"fanout{rate}/{who}/r{rn}"
+            for k in ("errors", "closed", "not_ready"):
+                if rows.get(lab, {}).get(k):
+                    fanout.append(f"\n{lab}: {k} {json.dumps(rows[lab][k])}")
+    # Where ours spends the time, stage by stage, from /metrics after each round.
+    st_rounds = [(rn, rows.get(f"fanout{rate}/ours/r{rn}-stages", {}).get("stages")) for rn in rounds]
+    st_rounds = [(rn, s) for rn, s in st_rounds if s]
+    if st_rounds:
+        fanout.append(f"\nStages of ours at {rate} msg/s (`md_delivery_stage_seconds`, time since the reader read the "
+                      "`send` frame; p50/p99 interpolated within the histogram's buckets; Δ mean = mean time in that stage alone):\n")
+        fanout.append("| round | " + " | ".join(f"{s} p50 / p99 / mean (Δ mean) ms" for s in STAGES) + " | frames per sendmsg |")
+        fanout.append("|---|" + "---|" * (len(STAGES) + 1))
+        means = {name: [] for name in STAGES}
+        for rn, s in st_rounds:
+            cells, prev = [], 0.0
+            for name in STAGES:
+                h = s.get(name, {"count": 0})
+                mean = h["sum"] / h["count"] * 1e3 if h.get("count") else None
+                means[name].append(mean)
+                cells.append(f"{f2(quantile(h, 0.5))} / {f2(quantile(h, 0.99))} / {f2(mean)} ({f2(mean - prev if mean is not None else None)})")
+                prev = mean or prev
+            mt = rows.get(f"fanout{rate}/ours/r{rn}-metrics")
+            fps = f"{mt['deliveries'] / mt['sends']:.2f}" if mt and mt.get("sends") else "n/a"
+            fanout.append(f"| {rn} | " + " | ".join(cells) + f" | {fps} |")
+        cells, prev = [], 0.0
+        for name in STAGES:
+            m_ = median(means[name])
+            cells.append(f"mean {f2(m_)} (Δ {f2(m_ - prev if m_ is not None else None)})")
+            prev = m_ or prev
+        fanout.append("| **median of the rounds** | " + " | ".join(cells) + " | |")
+    th = [(rn, rows.get(f"fanout{rate}/ours/r{rn}-threads", {}).get("threads")) for rn in rounds]
+    th = [(rn, t) for rn, t in th if t]
+    if th:
+        fanout.append(f"\nThreads of ours at {rate} msg/s, whole run including set-up (voluntary / involuntary context switches, CPU s; "
+                      "read after the load generator closed its sockets, so the readers, `conn`, have mostly ended):\n")
+        names = ["store", "router", "writer", "push", "conn", "other"]
+        fanout.append("| round | " + " | ".join(names) + " |")
+        fanout.append("|---|" + "---|" * len(names))
+        for rn, t in th:
+            fanout.append(f"| {rn} | " + " | ".join(
+                f"{t[n]['voluntary']:,} / {t[n]['nonvoluntary']:,} / {t[n]['cpu_s']}" if n in t else "–" for n in names) + " |")
 
 o, r = "idle/ours", "idle/ref"
 if o in rows or r in rows:
@@ -149,3 +280,5 @@ if rounds:
     out.append("| median | " + " | ".join(f"{fmt(m[v].get('p50_ms'))} / {fmt(m[v].get('p99_ms'))} ms, {fmt(m[v].get('server_cpu_s_per_M'))} s/M" for v in vis_all)
                + " | " + " | ".join(f"{ratio(m[v].get('p99_ms'), m['all'].get('p99_ms'))}, {ratio(m[v].get('server_cpu_s_per_M'), m['all'].get('server_cpu_s_per_M'))}" for v in vis_all[1:]) + " |")
 print("\n".join(out))
+if fanout:
+    print("\n".join(fanout))

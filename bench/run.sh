@@ -12,6 +12,13 @@
 # retrying `cargo build --release` while the server does not compile yet; default 0 = no retry),
 # SEED_COUNT (messages seeded for the history benchmark; default 1000000), ROLES_ROUNDS (rounds
 # of the half-visible fan-out against the all-visible one; default 5), OUT (results folder).
+# Fan-out (issue 20): FANOUT_ROUNDS (alternating rounds of ours against the reference with
+# TCP_NODELAY, each on a fresh server; default 5, --quick 1), FANOUT_DUR (seconds per run;
+# default 15, --quick 5), FANOUT_RATES (default "200 1000"), FANOUT_PIN_RATES (rates run
+# pinned, server on core 1 and load generator on core 0; default "200"; "" = none),
+# FANOUT_NAGLE (1, the default: one extra run per rate of the reference with Nagle on),
+# FANOUT_OURS_ENV (extra settings for ours, e.g. "SCHED_SLICE_US=0" for an A/B run).
+# QUIET_WAIT (seconds to wait for an idle machine before each fan-out; default 180, 0 = do not wait).
 # Results: $OUT/results.jsonl (one JSON line per measurement), $OUT/table.md, server logs.
 set -euo pipefail
 
@@ -24,7 +31,7 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1 ;;
     --only) shift; case "${1:-}" in startup|fanout|roles|idle|acks|history) ONLY="$ONLY $1" ;;
               *) echo "--only needs one of: startup fanout roles idle acks history" >&2; exit 2 ;; esac ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -76,10 +83,14 @@ wait_listening() {
   log "no 'listening on' line in 20 s"; tail -20 "$SLOG" >&2; return 1
 }
 
+# SERVER_WRAP / LG_WRAP: a command prefix for the server / the load generator (the fan-out
+# sets them to `taskset -c N` to pin each to its own core); empty by default.
+SERVER_WRAP=(); LG_WRAP=()
+
 start_ours() { # $1 = tag
   DATA=$(mktemp -d /tmp/md-bench-XXXXXX); SLOG=$OUT/ours-$1.log
   # run in the temp dir so that no .env of the work tree is read
-  (cd "$DATA" && exec env "${OURS_ENV[@]}" ${EXTRA_ENV:-} LISTEN_ADDR=127.0.0.1:0 DATA_DIR="$DATA/data" ${PIN_SERVER:-} "$SERVER_BIN") > "$SLOG" 2>&1 &
+  (cd "$DATA" && exec "${SERVER_WRAP[@]}" env "${OURS_ENV[@]}" ${EXTRA_ENV:-} LISTEN_ADDR=127.0.0.1:0 DATA_DIR="$DATA/data" "$SERVER_BIN") > "$SLOG" 2>&1 &
   PID=$!
   wait_listening
   # the derived connection ceiling, as logged at start
@@ -90,7 +101,7 @@ start_ours() { # $1 = tag
 
 start_refnd() { # $1 = tag: the reference with TCP_NODELAY, as mini-discord sets it
   DATA=""; SLOG=$OUT/refnd-$1.log
-  REF_NODELAY=1 "$REF" 127.0.0.1:0 > "$SLOG" 2>&1 &
+  REF_NODELAY=1 "${SERVER_WRAP[@]}" "$REF" 127.0.0.1:0 > "$SLOG" 2>&1 &
   PID=$!
   wait_listening
   log "reference (TCP_NODELAY) started: pid $PID on $ADDR"
@@ -98,7 +109,7 @@ start_refnd() { # $1 = tag: the reference with TCP_NODELAY, as mini-discord sets
 
 start_ref() { # $1 = tag
   DATA=""; SLOG=$OUT/ref-$1.log
-  REF_NODELAY=0 "$REF" 127.0.0.1:0 > "$SLOG" 2>&1 &
+  REF_NODELAY=0 "${SERVER_WRAP[@]}" "$REF" 127.0.0.1:0 > "$SLOG" 2>&1 &
   PID=$!
   wait_listening
   log "reference started: pid $PID on $ADDR"
@@ -123,12 +134,13 @@ busy_cores() { # CPU busy on the whole machine over $1 seconds, in cores
     printf "%.2f", (t - idle) / t * n }'
 }
 
-wait_quiet() { # the fan-out numbers need the two cores: wait (at most 3 min) until the machine is idle
+wait_quiet() { # the fan-out numbers need the two cores: wait (at most QUIET_WAIT s, default 180) until the machine is idle
   local i b
-  for i in $(seq 1 36); do
+  [ "${QUIET_WAIT:-180}" -ge 5 ] || return 0
+  for i in $(seq 1 $(( ${QUIET_WAIT:-180} / 5 ))); do
     b=$(busy_cores 5)
     awk -v b="$b" 'BEGIN { exit !(b < 0.3) }' && return 0
-    [ "$i" = 1 ] && log "machine busy ($b cores used by others); waiting up to 3 min for quiet"
+    [ "$i" = 1 ] && log "machine busy ($b cores used by others); waiting up to ${QUIET_WAIT:-180} s for quiet"
   done
   log "machine still busy ($b cores); measuring anyway (see other_cores)"
 }
@@ -139,9 +151,16 @@ metrics_line() { # $1 = label: the writer's counters from /metrics, as one JSON 
     END { if (s > 0) printf "{\"mode\":\"metrics\",\"label\":\"%s\",\"deliveries\":%d,\"sends\":%d}\n", l, d, s }' >> "$JSON" || true
 }
 
+stages_line() { # $1 = label: ours' per-stage histograms (md_delivery_stage_seconds) and its
+  # threads' context switches and CPU, kept raw in $OUT and summarised as JSON lines
+  curl -s --max-time 5 "http://$ADDR/metrics" > "$OUT/metrics-${1//\//_}.txt" || true
+  python3 "$BENCH/report.py" --stages "$1" "$OUT/metrics-${1//\//_}.txt" >> "$JSON" || true
+  python3 "$BENCH/report.py" --threads "$1" "$PID" >> "$JSON" || true
+}
+
 lg() { # loadgen with the common arguments; bounded by timeout in any case
   local limit=$1; shift
-  timeout --signal=INT --kill-after=10 "$limit" ${PIN_LG:-} "$LG" "$@" --json "$JSON" 2>> "$OUT/loadgen.log" | grep -a '^RESULT' || {
+  timeout --signal=INT --kill-after=10 "$limit" "${LG_WRAP[@]}" "$LG" "$@" --json "$JSON" 2>> "$OUT/loadgen.log" | grep -a '^RESULT' || {
     log "loadgen $1 failed or timed out (see $OUT/loadgen.log)"; tail -5 "$OUT/loadgen.log" >&2; }
 }
 
@@ -161,21 +180,53 @@ lg 120 startup --bin "$REF" --runs $STARTS --label startup/ref
 fi
 # ------------------------------------------------------------------ fan-out
 if want fanout; then
-# "ref" is axum as a Rust user gets it (Nagle's algorithm on); "refnd" is the same server with
-# TCP_NODELAY, which mini-discord sets: like for like. Ratios are reported against both.
-for who in ours ref refnd; do
-  start_$who fanout
-  for rate in 200 1000; do
-    wait_quiet
-    log "fanout $who: $SOCKETS sockets (100 users), 10 senders, $rate msg/s for $DUR s"
-    lg $((DUR + 180)) fanout --addr "$ADDR" --server-pid "$PID" --sockets $SOCKETS --users 100 --senders 10 \
-      --rate $rate --duration $DUR --label "fanout$rate/$who"
-    if [ $who = ours ]; then # frames per sendmsg, from the server's own counters
-      metrics_line "fanout$rate/ours-metrics"
-    fi
-    sleep 2
-  done
+# Issue 20: FANOUT_ROUNDS alternating rounds (default 5) of ours (DB_SYNCHRONOUS=FULL)
+# against "refnd", the reference with TCP_NODELAY as mini-discord sets it (like for like),
+# each run on a fresh server; odd rounds run ours first, even rounds the reference first.
+# The rates in FANOUT_PIN_RATES (default 200) run pinned: the server on core 1, the load
+# generator on core 0 (`taskset`), so they do not fight; 1,000 msg/s runs unpinned, since
+# there the load generator needs more than one core. After each of ours, /metrics gives the
+# frames per sendmsg and the per-stage histograms. "ref" (axum's defaults, Nagle on) gets
+# one extra run per rate (FANOUT_NAGLE=0 skips it).
+FANOUT_ROUNDS=${FANOUT_ROUNDS:-$([ $QUICK = 1 ] && echo 1 || echo 5)}
+FANOUT_DUR=${FANOUT_DUR:-$([ $QUICK = 1 ] && echo 5 || echo 15)}
+FANOUT_RATES=${FANOUT_RATES:-200 1000}
+FANOUT_PIN_RATES=${FANOUT_PIN_RATES-200}
+CAN_PIN=0
+if command -v taskset > /dev/null && [ "$(nproc)" -ge 2 ]; then CAN_PIN=1; fi
+fanout_run() { # $1 = who (ours, refnd, ref), $2 = rate, $3 = label
+  local who=$1 rate=$2 label=$3 pinned=0
+  SERVER_WRAP=(); LG_WRAP=()
+  if [[ " $FANOUT_PIN_RATES " == *" $rate "* ]]; then
+    if [ $CAN_PIN = 1 ]; then pinned=1; SERVER_WRAP=(taskset -c 1); LG_WRAP=(taskset -c 0)
+    else log "cannot pin (no taskset or fewer than 2 cores): $label runs unpinned"; fi
+  fi
+  EXTRA_ENV="DB_SYNCHRONOUS=FULL ${FANOUT_OURS_ENV:-}" start_$who "${label//\//-}"
+  wait_quiet
+  if [ $pinned = 1 ]; then log "fanout $label: pinned, server on core 1 (taskset -c 1), load generator on core 0 (taskset -c 0)"
+  else log "fanout $label: unpinned (server and load generator share both cores)"; fi
+  log "fanout $label: $SOCKETS sockets (100 users), 10 senders, $rate msg/s for $FANOUT_DUR s"
+  lg $((FANOUT_DUR + 180)) fanout --addr "$ADDR" --server-pid "$PID" --sockets $SOCKETS --users 100 --senders 10 \
+    --rate "$rate" --duration "$FANOUT_DUR" --label "$label"
+  echo "{\"mode\":\"pinning\",\"label\":\"$label-pin\",\"pinned\":$pinned,\"server_cpus\":\"${SERVER_WRAP[*]:-all}\",\"loadgen_cpus\":\"${LG_WRAP[*]:-all}\"}" >> "$JSON"
+  if [ "$who" = ours ]; then
+    metrics_line "$label-metrics"
+    stages_line "$label"
+  fi
   stop_server
+  SERVER_WRAP=(); LG_WRAP=()
+  sleep 2
+}
+for rate in $FANOUT_RATES; do
+  for round in $(seq 1 "$FANOUT_ROUNDS"); do
+    if [ $((round % 2)) = 1 ]; then order="ours refnd"; else order="refnd ours"; fi
+    for who in $order; do
+      fanout_run "$who" "$rate" "fanout$rate/$who/r$round"
+    done
+  done
+  if [ "${FANOUT_NAGLE:-1}" = 1 ]; then
+    fanout_run ref "$rate" "fanout$rate/ref/r1"
+  fi
 done
 
 fi
@@ -188,7 +239,7 @@ if want roles; then
 # comparisons are (server on core 1, load generator on core 0), at ROLES_RATE msg/s (200: one
 # core of load generator keeps up there; at 1,000 msg/s it does not).
 ROLES_RATE=${ROLES_RATE:-200}
-PIN_SERVER="taskset -c 1"; PIN_LG="taskset -c 0"
+SERVER_WRAP=(taskset -c 1); LG_WRAP=(taskset -c 0)
 log "roles: server pinned to core 1, load generator to core 0"
 ROLES_ROUNDS=${ROLES_ROUNDS:-$([ $QUICK = 1 ] && echo 1 || echo 5)}
 for round in $(seq 1 "$ROLES_ROUNDS"); do
@@ -209,7 +260,7 @@ for round in $(seq 1 "$ROLES_ROUNDS"); do
     sleep 2
   done
 done
-PIN_SERVER=""; PIN_LG=""
+SERVER_WRAP=(); LG_WRAP=()
 
 fi
 # ------------------------------------------------------------------ idle hold up to the ceiling

@@ -81,6 +81,9 @@ pub struct Config {
     /// `STORE_BATCH`: most jobs per group-commit transaction, default 512; 1 turns group
     /// commit off (a benchmark baseline, not a production setting).
     pub store_batch: usize,
+    /// `SCHED_SLICE_US`: the scheduler slice the message path's threads ask for
+    /// (`sched.rs`), default 300 µs; 0 leaves the kernel's default.
+    pub sched_slice: Option<std::time::Duration>,
     /// `MAX_UPLOAD_MB`: largest file one upload may be, in MiB (default 25).
     pub max_upload_mb: u64,
     /// `UPLOAD_QUOTA_MB`: most MiB one user may upload in 24 hours (default 1024).
@@ -263,6 +266,16 @@ impl Config {
                 1,
                 4096,
             )?,
+            sched_slice: match number(
+                get("SCHED_SLICE_US"),
+                "SCHED_SLICE_US",
+                crate::sched::DEFAULT_SLICE_US,
+                0,
+                100_000,
+            )? {
+                0 => None,
+                us => Some(std::time::Duration::from_micros(us)),
+            },
             // API.md defaults. 4 GiB is past what a chat upload should ever be (and what a
             // browser sends comfortably in one request).
             max_upload_mb: number(get("MAX_UPLOAD_MB"), "MAX_UPLOAD_MB", 25u64, 1, 4096)?,

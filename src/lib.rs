@@ -13,7 +13,8 @@
 //!   the bytes under `DATA_DIR/files` are written and read by connection threads.
 //!
 //! Shared by all of them and owned by none: `model.rs` (the wire types), `config.rs`,
-//! `error.rs`, `metrics.rs`, `memory.rs`, `validate.rs`, `ratelimit.rs`.
+//! `error.rs`, `metrics.rs`, `memory.rs`, `validate.rs`, `ratelimit.rs`, `sched.rs` (the
+//! scheduler slice the message path's threads ask for).
 //! docs/ARCHITECTURE.md draws the picture; `App` below is what every thread shares.
 
 pub mod community;
@@ -28,6 +29,7 @@ pub mod model;
 pub mod push;
 pub mod ratelimit;
 pub mod realtime;
+pub mod sched;
 pub mod social;
 pub mod store;
 pub mod validate;
@@ -89,6 +91,8 @@ pub fn run(config: Config) -> Result<(), String> {
     // Held until the process ends: `import-discord` refuses to write while we run (and we
     // refuse to start while it does).
     let _lock = data::lock::take(&config.data_dir, "the server")?;
+    // Before the threads of the message path start: each asks for this slice (`sched.rs`).
+    sched::configure(config.sched_slice);
     let store = store::Store::open(&config.data_dir, &config.db_synchronous, config.store_batch)?;
     let (channels, last_ids, snapshot) = store
         .call(|c| {

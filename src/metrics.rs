@@ -1,5 +1,6 @@
 //! Process-wide counters for `GET /metrics` (Prometheus text format). Plain atomics: any
-//! thread may bump them without a lock, and reading them is never on a hot path.
+//! thread may bump them without a lock, and reading them is never on a hot path. The
+//! per-stage delivery histograms are `realtime/trace.rs`'s, appended here.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -181,6 +182,7 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
             ));
         }
+        crate::realtime::trace::render(&mut out);
         out
     }
 }

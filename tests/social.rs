@@ -689,3 +689,33 @@ fn a_channel_a_user_cannot_see_leaves_no_trace_in_read_state_levels_or_pushes() 
     );
     assert_eq!(r.status, 404);
 }
+
+/// Issue 20: while nobody has a subscription the push worker skips every message, and a
+/// subscription made after that is pushed to from its next message on.
+#[test]
+fn a_subscription_made_after_unpushed_messages_is_pushed_to() {
+    let s = Server::start(&[("PUSH_ALLOW_LOOPBACK", "1")]);
+    let service = PushService::start();
+    let alice = s.register("alice");
+    let bob = s.register("bob");
+    let (mut alice_ws, _) = s.ws(&alice);
+    // Nobody is subscribed: these go nowhere, and the worker learns that.
+    say(&mut alice_ws, "@bob before you subscribed");
+    say(&mut alice_ws, "@bob still nobody");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let browser = Browser::new(11);
+    let endpoint = format!("http://127.0.0.1:{}/push/bob-late", service.port);
+    let r = s.call(
+        "POST",
+        "/api/push/subscriptions",
+        &bob,
+        Some(&browser.subscription(&endpoint)),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    service.expect_none(Duration::from_millis(500));
+    say(&mut alice_ws, "@bob now you are");
+    let req = service.expect_push();
+    assert_eq!(req.path, "/push/bob-late");
+    assert_eq!(browser.decrypt(&req.body)["body"], "@bob now you are");
+}

@@ -5,16 +5,24 @@
 //! Threads: the **push worker** (one thread, this file) owns the HTTP client and the VAPID
 //! key. The store thread hands it each new message with `Push::offer`, a `try_send` into a
 //! bounded queue that never blocks (full: that message is not pushed, and it is logged).
-//! The worker asks the router who has a socket open (`Cmd::Connected`), asks the store
-//! whom to push (`store::push_targets`: not the author, not in do not disturb, by level),
-//! then sends one request per subscription with a blocking client (`ureq`), whose resolver
-//! admits only public addresses (`endpoint.rs`). A push service that answers 404 or 410
-//! has dropped the subscription, and so do we.
+//! The worker asks the store whom to push (`store::push_targets`: not the author, not in
+//! do not disturb, by level) and, only if anyone, the router who has a socket open
+//! (`Cmd::Connected`: they are not pushed), then sends one request per subscription with a
+//! blocking client (`ureq`), whose resolver admits only public addresses (`endpoint.rs`).
+//! A push service that answers 404 or 410 has dropped the subscription, and so do we.
+//!
+//! While nobody has a subscription at all, a message costs nothing here: the worker
+//! remembers that it found none, `offer` then does not even wake it, and a new
+//! subscription (`Push::subscribed`, after its row committed) makes it look again. Before
+//! that, every message cost a wake-up of this thread, a store job and a router command, on
+//! the same cores as its fan-out (issue 20).
 
 pub mod crypto;
 pub mod endpoint;
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -50,10 +58,29 @@ struct Job {
     author_id: i64,
 }
 
+/// Whether anyone has a push subscription, as far as the worker last looked.
+#[derive(Default)]
+struct Subscribers {
+    /// Bumped after each new subscription commits (`Push::subscribed`).
+    added: AtomicU64,
+    /// 1 + the `added` count at which the worker found no subscription at all; 0 when it
+    /// found some or has not looked yet. While `added` has not moved since, nobody is to be
+    /// pushed, and `offer` does not even wake the worker.
+    none_at: AtomicU64,
+}
+
+impl Subscribers {
+    fn nobody(&self) -> bool {
+        self.none_at.load(SeqCst) == self.added.load(SeqCst) + 1
+    }
+}
+
 /// A handle to the push worker; cheap to clone.
 #[derive(Clone)]
 pub struct Push {
     jobs: Sender<Job>,
+    /// Whether anyone has a subscription, shared with the worker.
+    subs: Arc<Subscribers>,
     /// The VAPID public key (uncompressed P-256 point), for `GET /api/push/vapid-key`.
     public_key: Vec<u8>,
     pub policy: endpoint::Policy,
@@ -62,6 +89,9 @@ pub struct Push {
 impl Push {
     /// Hands a committed message to the worker without blocking (safe on the store thread).
     pub fn offer(&self, message: &Message, author_id: i64) {
+        if self.subs.nobody() {
+            return;
+        }
         let job = Job {
             message: message.clone(),
             author_id,
@@ -69,6 +99,12 @@ impl Push {
         if let Err(TrySendError::Full(j)) = self.jobs.try_send(job) {
             log::warn!("push queue full: message {} not pushed", j.message.id);
         }
+    }
+
+    /// A subscription was added (its row is committed): the worker looks for targets again
+    /// even if it last saw none.
+    pub fn subscribed(&self) {
+        self.subs.added.fetch_add(1, SeqCst);
     }
 
     /// The VAPID public key, base64url (what `pushManager.subscribe` takes).
@@ -111,8 +147,10 @@ pub fn start(store: Store, router: RouterHandle, settings: Settings) -> Result<P
         .map_err(|e| format!("cannot load the VAPID key: {e}"))?;
     let key = crypto::secret_key(&bytes).ok_or("the stored VAPID key is not a P-256 key")?;
     let (tx, rx) = bounded(QUEUE_BOUND);
+    let subs = Arc::new(Subscribers::default());
     let push = Push {
         jobs: tx,
+        subs: subs.clone(),
         public_key: crypto::public_bytes(&key),
         policy: settings.policy,
     };
@@ -126,6 +164,7 @@ pub fn start(store: Store, router: RouterHandle, settings: Settings) -> Result<P
     let worker = Worker {
         store,
         router,
+        subs,
         key,
         subject: settings.subject,
         policy: settings.policy,
@@ -142,6 +181,7 @@ pub fn start(store: Store, router: RouterHandle, settings: Settings) -> Result<P
 struct Worker {
     store: Store,
     router: RouterHandle,
+    subs: Arc<Subscribers>,
     key: SecretKey,
     subject: String,
     policy: endpoint::Policy,
@@ -152,23 +192,45 @@ struct Worker {
 impl Worker {
     fn run(self, rx: Receiver<Job>) {
         while let Ok(job) = rx.recv() {
-            let connected = self.connected();
+            // Read before the store is asked: a subscription committed after that read
+            // bumps `added`, and the next message looks again.
+            let seen = self.subs.added.load(SeqCst);
+            if self.subs.nobody() {
+                continue;
+            }
             let (message, author) = (job.message.clone(), job.author_id);
-            let targets = self
-                .store
-                .read(move |c| store::push_targets(c, &message, author, &connected));
-            match targets {
-                Ok(targets) => {
-                    let payload = payload(&job.message);
-                    let channel = &job.message.channel;
-                    for sub in targets
-                        .iter()
-                        .filter(|s| (self.can_view)(s.user_id, channel))
-                    {
-                        self.send(sub, &payload);
-                    }
+            let found = self.store.read(move |c| {
+                let any = store::any_subscription(c)?;
+                let targets = if any {
+                    store::push_targets(c, &message, author, &HashSet::new())?
+                } else {
+                    Vec::new()
+                };
+                Ok((any, targets))
+            });
+            let targets = match found {
+                Ok((false, _)) => {
+                    self.subs.none_at.store(seen + 1, SeqCst);
+                    continue;
                 }
-                Err(e) => log::warn!("push of message {}: {e}", job.message.id),
+                Ok((true, targets)) => targets,
+                Err(e) => {
+                    log::warn!("push of message {}: {e}", job.message.id);
+                    continue;
+                }
+            };
+            self.subs.none_at.store(0, SeqCst);
+            if targets.is_empty() {
+                continue;
+            }
+            let connected = self.connected();
+            let payload = payload(&job.message);
+            let channel = &job.message.channel;
+            for sub in targets
+                .iter()
+                .filter(|s| !connected.contains(&s.user_id) && (self.can_view)(s.user_id, channel))
+            {
+                self.send(sub, &payload);
             }
         }
     }

@@ -15,6 +15,7 @@ use rusqlite::Connection;
 use super::frame;
 use super::protocol::ServerEvent;
 use super::router::{Cmd, RouterHandle};
+use super::trace::{Stage, Trace};
 use super::writer::Outbox;
 use crate::community::chat::{self as guard, Op};
 use crate::error::{ApiError, ApiResult};
@@ -31,7 +32,12 @@ pub struct Publisher {
 impl Publisher {
     /// Sends `event` to every `/ws` connection (through the router).
     pub fn publish(self, event: ServerEvent) {
-        self.router.send(Cmd::Publish(event));
+        self.router.send(Cmd::Publish(event, None));
+    }
+
+    /// `publish` of a new message, whose path is timed stage by stage (`trace.rs`).
+    pub fn publish_traced(self, event: ServerEvent, trace: Trace) {
+        self.router.send(Cmd::Publish(event, Some(trace)));
     }
 
     /// Sends a committed community change (new permissions, a channel change, their
@@ -68,6 +74,8 @@ pub struct Client<'a> {
     pub conn: u64,
     pub user: &'a User,
     pub outbox: &'a Arc<Outbox>,
+    /// When the reader read the op's frame (the start of a message's timed path).
+    pub read: Trace,
 }
 
 impl Client<'_> {
@@ -116,7 +124,7 @@ pub fn send(
     let mentions = guard::mentions(&snapshot, perms, &content);
     let online = guard::online_for(app, mentions.0, &content);
     let (user, n, outbox) = (from.user.clone(), nonce.clone(), from.outbox.clone());
-    let (push, author_id) = (app.push.clone(), from.user.id);
+    let (push, author_id, trace) = (app.push.clone(), from.user.id, from.read);
     let queued = commit_then_publish(
         app,
         move |c| {
@@ -136,10 +144,11 @@ pub fn send(
         },
         move |result, publisher| match result {
             Ok((message, false)) => {
+                trace.stage(Stage::Commit);
                 METRICS.messages_stored.fetch_add(1, Relaxed);
                 // Web Push to those with no tab open (issue 14); never blocks.
                 push.offer(&message, author_id);
-                publisher.publish(ServerEvent::Message { message, nonce });
+                publisher.publish_traced(ServerEvent::Message { message, nonce }, trace);
             }
             Ok((message, true)) => {
                 let _ = outbox.push(frame::json(&ServerEvent::Message { message, nonce }));

@@ -41,6 +41,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::model::{Channel, User};
 use crate::realtime::frame::{self, Frame};
 use crate::realtime::protocol::{Presence, ServerEvent};
+use crate::realtime::trace::{Stage, Trace};
 use crate::realtime::writer::{Outbox, Writer};
 use crate::social::Status;
 use crate::store::Unread;
@@ -111,8 +112,8 @@ pub enum Cmd {
         conn: u64,
     },
     /// A committed change for every `/ws` connection (a channel's events: for those who
-    /// may see that channel).
-    Publish(ServerEvent),
+    /// may see that channel). A new message carries the `Trace` of its path (`trace.rs`).
+    Publish(ServerEvent, Option<Trace>),
     /// A committed community change: a new permission snapshot, a channel list change,
     /// and their events (`community/`).
     Community(Box<Update>),
@@ -270,7 +271,10 @@ pub fn start(
     };
     std::thread::Builder::new()
         .name("router".into())
-        .spawn(move || router.run(rx))?;
+        .spawn(move || {
+            crate::sched::hop_thread(Some("router"));
+            router.run(rx)
+        })?;
     Ok(RouterHandle { tx })
 }
 
@@ -337,7 +341,12 @@ impl Router {
                 let _ = done.try_send(self.online.connected());
             }
             Cmd::Leave { conn } => self.leave(conn),
-            Cmd::Publish(event) => self.publish(event),
+            Cmd::Publish(event, trace) => {
+                if let Some(t) = &trace {
+                    t.stage(Stage::Router);
+                }
+                self.publish(event, trace)
+            }
             Cmd::Community(update) => self.community(*update),
             Cmd::Typing { conn, channel } => self.typing(conn, channel),
             Cmd::VoiceJoin {
@@ -545,10 +554,12 @@ impl Router {
     /// one user).
     fn fan_out_where(&self, f: &Frame, keep: impl Fn(u64, &TextConn) -> bool) {
         let mut wake = Vec::new();
+        let mut queued = 0;
         for (_, c) in self.text.iter().filter(|(id, c)| keep(**id, c)) {
             // A full outbox closes that connection (4008); its reader then sends `Leave`.
-            let _ = c.outbox.push_deferred(f.clone(), &mut wake);
+            queued += c.outbox.push_deferred(f.clone(), &mut wake).is_ok() as u64;
         }
+        Outbox::count_deliveries(queued);
         if !wake.is_empty() {
             self.writer.wake_all(wake);
         }
@@ -559,26 +570,35 @@ impl Router {
     }
 
     /// Sends `ev` to the connections that may see its channel (encoded once), except
-    /// those of `except_user`; an event of no channel goes to everyone.
-    fn to_viewers_except(&self, ev: &ServerEvent, except_user: Option<i64>) {
+    /// those of `except_user`; an event of no channel goes to everyone. With a `trace`
+    /// (a new message), the end of the pushes is its `push` stage, and the writer is handed
+    /// the trace to time its pass over these outboxes.
+    fn to_viewers_except(&self, ev: &ServerEvent, except_user: Option<i64>, trace: Option<Trace>) {
         let Some(channel) = ev.channel() else {
             return self.broadcast(ev);
         };
         let f = frame::json(ev);
         let mut wake = Vec::new();
+        let mut queued = 0;
         for (uid, outbox) in self.visibility.viewers(channel) {
             if Some(*uid) != except_user {
                 // A full outbox closes that connection (4008); its reader then sends `Leave`.
-                let _ = outbox.push_deferred(f.clone(), &mut wake);
+                queued += outbox.push_deferred(f.clone(), &mut wake).is_ok() as u64;
             }
         }
-        if !wake.is_empty() {
-            self.writer.wake_all(wake);
+        Outbox::count_deliveries(queued);
+        match trace {
+            Some(t) => {
+                t.stage(Stage::Push);
+                self.writer.wake_traced(wake, t);
+            }
+            None if !wake.is_empty() => self.writer.wake_all(wake),
+            None => {}
         }
     }
 
     fn to_viewers(&self, ev: &ServerEvent) {
-        self.to_viewers_except(ev, None);
+        self.to_viewers_except(ev, None, None);
     }
 
     fn to_room(&self, room: &str, except_conn: Option<u64>, f: &Frame) {
@@ -662,13 +682,19 @@ impl Router {
         }
     }
 
-    fn publish(&mut self, ev: ServerEvent) {
+    fn publish(&mut self, ev: ServerEvent, trace: Option<Trace>) {
         if let ServerEvent::Message { message, .. } = &ev {
-            let id = self.last_ids.entry(message.channel.clone()).or_insert(0);
-            *id = (*id).max(message.id);
+            // The channel's name is copied only the first time (`entry` would copy it for
+            // every message).
+            match self.last_ids.get_mut(&message.channel) {
+                Some(id) => *id = (*id).max(message.id),
+                None => {
+                    self.last_ids.insert(message.channel.clone(), message.id);
+                }
+            }
             self.typing.message_sent(&message.author, &message.channel);
         }
-        self.to_viewers(&ev);
+        self.to_viewers_except(&ev, None, trace);
     }
 
     /// Closes voice room `name` (its channel was deleted or renamed): its peers are told
@@ -721,8 +747,9 @@ impl Router {
             .visibility
             .update(u.snapshot, &self.channels, u.channel.as_ref());
         let mut wake = Vec::new();
+        let mut queued = 0;
         for (outbox, f) in changed.frames {
-            let _ = outbox.push_deferred(f, &mut wake);
+            queued += outbox.push_deferred(f, &mut wake).is_ok() as u64;
         }
         // A voice channel that just came into sight: who is in it (after its channel_create).
         for (outbox, name) in changed.gained {
@@ -736,9 +763,10 @@ impl Router {
                     video: t.video,
                     screen: t.screen,
                 };
-                let _ = outbox.push_deferred(frame::json(&ev), &mut wake);
+                queued += outbox.push_deferred(frame::json(&ev), &mut wake).is_ok() as u64;
             }
         }
+        Outbox::count_deliveries(queued);
         if !wake.is_empty() {
             self.writer.wake_all(wake);
         }
@@ -764,7 +792,7 @@ impl Router {
             self.voice_leave(conn);
         }
         for ev in u.events {
-            self.publish(ev);
+            self.publish(ev, None);
         }
     }
 
@@ -798,6 +826,7 @@ impl Router {
                 user: name,
             },
             Some(uid),
+            None,
         );
     }
 

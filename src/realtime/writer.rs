@@ -15,6 +15,7 @@
 //! the same socket are untouched.
 
 use std::collections::{HashMap, VecDeque};
+use std::mem::MaybeUninit;
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering::Relaxed;
@@ -26,6 +27,7 @@ use socket2::SockRef;
 
 use crate::metrics::METRICS;
 use crate::realtime::frame::{self, Frame};
+use crate::realtime::trace::{Stage, Trace};
 
 /// A client that lets this much pile up (on top of what the kernel already holds) is not
 /// reading: about a thousand typical chat events.
@@ -96,15 +98,28 @@ impl Outbox {
     pub fn push(self: &Arc<Self>, f: Frame) -> Result<(), PushError> {
         let mut wake = Vec::new();
         let result = self.push_deferred(f, &mut wake);
+        if result.is_ok() {
+            Self::count_deliveries(1);
+        }
         if !wake.is_empty() {
             self.writer.wake_all(wake);
         }
         result
     }
 
+    /// Adds `n` frames queued with `push_deferred` to `md_deliveries_total`. The router
+    /// counts a fan-out's pushes and adds them once, instead of one atomic add per
+    /// connection on a counter other threads bump too.
+    pub fn count_deliveries(n: u64) {
+        if n > 0 {
+            METRICS.deliveries.fetch_add(n, Relaxed);
+        }
+    }
+
     /// Queues one whole frame; if the writer must be woken for it, adds this outbox to `wake`
     /// instead of waking it at once. The router fans one event out to every connection and
-    /// then wakes the writer once for all of them (`Writer::wake_all`).
+    /// then wakes the writer once for all of them (`Writer::wake_all`). The caller counts
+    /// what it queued (`count_deliveries`).
     pub fn push_deferred(
         self: &Arc<Self>,
         f: Frame,
@@ -123,7 +138,6 @@ impl Outbox {
         } else {
             q.bytes += f.len();
             q.frames.push_back(f);
-            METRICS.deliveries.fetch_add(1, Relaxed);
             Ok(())
         };
         if !q.scheduled {
@@ -245,22 +259,25 @@ impl Outbox {
 
     /// One non-blocking `sendmsg` of `batch` (one iovec per frame, the first from `skip`).
     fn send_batch(&self, batch: &[Frame], skip: usize) -> std::io::Result<usize> {
-        let mut iov = [libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        }; MAX_IOVECS];
+        // Only the first `used` entries are written and handed to the kernel, so the array
+        // is not cleared first: that was 1 KiB of stores per call for, at 200 msg/s, about
+        // two frames.
+        let mut iov = [const { MaybeUninit::<libc::iovec>::uninit() }; MAX_IOVECS];
+        let used = batch.len().min(MAX_IOVECS);
         for (v, (i, f)) in iov.iter_mut().zip(batch.iter().enumerate()) {
             let bytes = if i == 0 { &f[skip..] } else { &f[..] };
-            v.iov_base = bytes.as_ptr() as *mut libc::c_void;
-            v.iov_len = bytes.len();
+            v.write(libc::iovec {
+                iov_base: bytes.as_ptr() as *mut libc::c_void,
+                iov_len: bytes.len(),
+            });
         }
         // SAFETY: a zeroed msghdr is valid (no address, no control data); `msg_iov` points at
-        // `batch.len()` iovecs, each describing bytes of a frame in `batch`, which outlives the
-        // call; `self.fd` belongs to `self.sock`, which `self` keeps open.
+        // `used` iovecs, each written just above and describing bytes of a frame in `batch`,
+        // which outlives the call; `self.fd` belongs to `self.sock`, which `self` keeps open.
         let n = unsafe {
             let mut msg: libc::msghdr = std::mem::zeroed();
-            msg.msg_iov = iov.as_mut_ptr();
-            msg.msg_iovlen = batch.len().min(MAX_IOVECS) as _;
+            msg.msg_iov = iov.as_mut_ptr().cast::<libc::iovec>();
+            msg.msg_iovlen = used as _;
             libc::sendmsg(self.fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
         };
         if n < 0 {
@@ -271,29 +288,52 @@ impl Outbox {
     }
 }
 
+/// What wakes the writer: outboxes that have frames to send, and for a new message's
+/// fan-out the `Trace` of its path (its pass over them is timed, `trace.rs`).
+struct Wake {
+    outboxes: Vec<Arc<Outbox>>,
+    trace: Option<Trace>,
+}
+
 /// A handle that wakes the writer thread.
 #[derive(Clone)]
 pub struct Writer {
-    wake: Sender<Vec<Arc<Outbox>>>,
+    wake: Sender<Wake>,
 }
 
 impl Writer {
     /// Starts the writer thread.
     pub fn start() -> std::io::Result<Writer> {
-        let (tx, rx) = unbounded::<Vec<Arc<Outbox>>>();
+        let (tx, rx) = unbounded::<Wake>();
         std::thread::Builder::new()
             .name("writer".into())
-            .spawn(move || run(rx))?;
+            .spawn(move || {
+                crate::sched::hop_thread(Some("writer"));
+                run(rx)
+            })?;
         Ok(Writer { wake: tx })
     }
 
     /// Hands the writer outboxes that have frames to send (each at most once until drained).
     pub fn wake_all(&self, outboxes: Vec<Arc<Outbox>>) {
-        let _ = self.wake.send(outboxes);
+        let _ = self.wake.send(Wake {
+            outboxes,
+            trace: None,
+        });
+    }
+
+    /// `wake_all` for a new message's fan-out, sent even when every outbox was already
+    /// scheduled (its frames then ride the pass in progress): the writer records the
+    /// `sendmsg_first` and `sendmsg_last` stages of `trace` (`trace.rs`).
+    pub fn wake_traced(&self, outboxes: Vec<Arc<Outbox>>, trace: Trace) {
+        let _ = self.wake.send(Wake {
+            outboxes,
+            trace: Some(trace),
+        });
     }
 }
 
-fn run(wake: Receiver<Vec<Arc<Outbox>>>) {
+fn run(wake: Receiver<Wake>) {
     // Outboxes whose kernel buffer was full last time, retried on every tick.
     let mut waiting: HashMap<u64, Arc<Outbox>> = HashMap::new();
     let mut batch: Vec<Frame> = Vec::with_capacity(MAX_IOVECS);
@@ -309,11 +349,22 @@ fn run(wake: Receiver<Vec<Arc<Outbox>>>) {
         match wake.recv_timeout(timeout) {
             Ok(first) => {
                 // Take everything else that is ready too before going back to the retry list.
-                for list in std::iter::once(first).chain(wake.try_iter()) {
-                    for ob in list {
+                for w in std::iter::once(first).chain(wake.try_iter()) {
+                    let mut first_done = false;
+                    for ob in w.outboxes {
                         if !ob.flush(&mut batch, &mut sends) {
                             waiting.insert(ob.id, ob);
                         }
+                        if let (Some(t), false) = (&w.trace, first_done) {
+                            t.stage(Stage::SendmsgFirst);
+                            first_done = true;
+                        }
+                    }
+                    if let Some(t) = &w.trace {
+                        if !first_done {
+                            t.stage(Stage::SendmsgFirst);
+                        }
+                        t.stage(Stage::SendmsgLast);
                     }
                 }
             }

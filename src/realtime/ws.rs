@@ -31,6 +31,7 @@ use crate::ratelimit::{Bucket, PerUser};
 use crate::realtime::frame::{self, code};
 use crate::realtime::protocol::{self, ClientText, ClientVoice, ServerEvent};
 use crate::realtime::router::{Cmd, SessionRef};
+use crate::realtime::trace::Trace;
 use crate::realtime::writer::Outbox;
 use crate::store;
 use crate::voice::signaling::{self, Signal};
@@ -394,7 +395,11 @@ fn serve_text(
         return;
     }
     METRICS.ws_connections_open.fetch_add(1, Relaxed);
+    // A `send` read here is the first hop of its message (`sched.rs`).
+    crate::sched::hop_thread(None);
     while let Next::Text(text) = conn.next() {
+        // Issue 20: the start of a chat message's path, timed stage by stage (`trace.rs`).
+        let read = Trace::start();
         if protocol::too_deep(&text) {
             if !conn.bad_frame("JSON nests too deeply") {
                 break;
@@ -402,7 +407,7 @@ fn serve_text(
             continue;
         }
         match serde_json::from_str::<ClientText>(&text) {
-            Ok(op) => handle_text_op(app, &conn, &user, op),
+            Ok(op) => handle_text_op(app, &conn, &user, op, read),
             Err(e) => {
                 if !conn.bad_frame(&format!("bad frame: {e}")) {
                     break;
@@ -420,11 +425,12 @@ fn serve_text(
 /// Hands one `/ws` op to its chat rule (`chat.rs`). Kept out of the reader loop's frame so
 /// that the loop's stack stays shallow (see `memory::release_unused_stack`).
 #[inline(never)]
-fn handle_text_op(app: &Arc<App>, conn: &Conn, user: &User, op: ClientText) {
+fn handle_text_op(app: &Arc<App>, conn: &Conn, user: &User, op: ClientText, read: Trace) {
     let from = chat::Client {
         conn: conn.id,
         user,
         outbox: &conn.outbox,
+        read,
     };
     match op {
         ClientText::Ping => conn.send(&ServerEvent::Pong),

@@ -149,6 +149,7 @@ fn subscribe(req: &Request, app: &App) -> ApiResult<Response> {
     let ep = b.endpoint;
     app.store
         .call(move |c| store::add_subscription(c, user.id, &ep, &p256dh, &auth))?;
+    app.push.subscribed();
     Ok(Response::json(201, &json!({})))
 }
 

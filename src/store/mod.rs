@@ -99,7 +99,10 @@ impl Store {
         let (tx, rx) = bounded::<Job>(QUEUE_BOUND);
         std::thread::Builder::new()
             .name("store".into())
-            .spawn(move || run(conn, rx, max_batch.max(1)))
+            .spawn(move || {
+                crate::sched::hop_thread(Some("store"));
+                run(conn, rx, max_batch.max(1))
+            })
             .map_err(|e| format!("cannot start the store thread: {e}"))?;
         Ok(Store { jobs: tx })
     }

@@ -286,6 +286,14 @@ pub fn remove_subscription(conn: &Connection, user_id: i64, endpoint: &str) -> A
         > 0)
 }
 
+/// Whether anyone has a push subscription at all (the push worker skips every message
+/// while nobody does).
+pub fn any_subscription(conn: &Connection) -> ApiResult<bool> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM push_subscriptions)")?
+        .query_row([], |r| r.get(0))?)
+}
+
 /// A push service answered 404 or 410: the subscription is gone for good (RFC 8030 §7.3).
 pub fn drop_subscription(conn: &Connection, id: i64) -> ApiResult<()> {
     conn.prepare_cached("DELETE FROM push_subscriptions WHERE id = ?1")?

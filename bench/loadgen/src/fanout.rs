@@ -25,6 +25,12 @@ use tokio_tungstenite::tungstenite::Message;
 pub struct Shared {
     pub delivered: AtomicU64,
     pub acked: AtomicU64,
+    /// Sends written to the server, by all senders.
+    pub sent: AtomicU64,
+    /// `error` frames the senders got back (a send that is refused is never acked).
+    pub sender_errors: AtomicU64,
+    /// Senders that have sent their last message.
+    pub senders_done: AtomicU64,
 }
 
 #[derive(Default)]
@@ -191,6 +197,9 @@ where
             }
         } else if let Some(code) = error_code(b) {
             *st.errors.entry(code).or_default() += 1;
+            if me.is_some() {
+                shared.sender_errors.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
     st
@@ -233,7 +242,13 @@ pub async fn run(args: Args) {
     eprintln!("# {ready}/{n} sockets ready in {connect_s:.2} s; failures: {fails:?}");
     tokio::time::sleep(Duration::from_millis(500)).await; // let presence traffic settle
 
-    let shared = Arc::new(Shared { delivered: AtomicU64::new(0), acked: AtomicU64::new(0) });
+    let shared = Arc::new(Shared {
+        delivered: AtomicU64::new(0),
+        acked: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
+        sender_errors: AtomicU64::new(0),
+        senders_done: AtomicU64::new(0),
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let run_id = now_micros() % 1_000_000_000;
     let start = tokio::time::Instant::now() + Duration::from_millis(300);
@@ -250,6 +265,7 @@ pub async fn run(args: Args) {
         if let Some(si) = sender_idx {
             let s = senders as u64;
             let mut stop = stop_rx.clone();
+            let shared = shared.clone();
             writers.push(tokio::spawn(async move {
                 let mut sent = 0u64;
                 let first = start + period.mul_f64(si as f64 / s as f64);
@@ -265,7 +281,9 @@ pub async fn run(args: Args) {
                         break;
                     }
                     sent += 1;
+                    shared.sent.fetch_add(1, Ordering::Relaxed);
                 }
+                shared.senders_done.fetch_add(1, Ordering::Relaxed);
                 let _ = stop.changed().await;
                 let _ = sink.close().await;
                 sent
@@ -280,23 +298,33 @@ pub async fn run(args: Args) {
         }
     }
     let viewers = visible.iter().filter(|v| **v).count();
+    let n_writers = writers.len() as u64;
     tokio::time::sleep_until(start).await;
     let cpu0 = pid.and_then(cpu_secs);
     let self0 = self_cpu_secs();
     let mach0 = machine_busy_secs();
     let t0 = now_micros();
     tokio::time::sleep_until(end).await;
-    // drain: until every acked message reached every socket, or `drain` seconds
+    // Drain: wait until nothing is in flight, or `drain` seconds. Nothing is in flight once
+    // every sender has sent its last message, every send was answered (acked, or refused
+    // with an error), and every visible socket has every acked message. `delivered` also
+    // counts copies of messages whose ack has not arrived yet, so comparing it with the
+    // acks alone (as this loop once did) could stop while acked messages were still on
+    // their way to some sockets, and count them lost.
     let dl = Instant::now() + Duration::from_secs_f64(drain);
-    let mut last_acked = u64::MAX;
     loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let done = shared.senders_done.load(Ordering::Relaxed) == n_writers;
+        let sent = shared.sent.load(Ordering::Relaxed);
         let a = shared.acked.load(Ordering::Relaxed);
+        let answered = a + shared.sender_errors.load(Ordering::Relaxed);
         let d = shared.delivered.load(Ordering::Relaxed);
-        if (a == last_acked && d >= a * viewers as u64) || Instant::now() >= dl {
+        if (done && answered >= sent && d >= a * viewers as u64) || Instant::now() >= dl {
+            if Instant::now() >= dl {
+                eprintln!("# drain: stopped after {drain} s with {sent} sent, {answered} answered, {d} of {} delivered", a * viewers as u64);
+            }
             break;
         }
-        last_acked = a;
     }
     tokio::time::sleep(Duration::from_millis(200)).await; // late duplicates
     let cpu1 = pid.and_then(cpu_secs);
