@@ -154,7 +154,9 @@ impl Janus {
         let host = req.uri().host().unwrap().to_string();
         let port = req.uri().port_u16().unwrap_or(8188);
         let stream = TcpStream::connect((host.as_str(), port)).expect("connect to janus");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let (ws, _) = tungstenite::client(req, stream).expect("janus websocket");
         let mut j = Janus {
             ws,
@@ -255,7 +257,11 @@ fn setup_janus(a: &Args, now: Instant) -> (Vec<Conn>, Vec<Janus>) {
                    "display": format!("p{who}")}),
             None,
         );
-        feeds.push(joined["plugindata"]["data"]["id"].as_u64().expect("publisher id"));
+        feeds.push(
+            joined["plugindata"]["data"]["id"]
+                .as_u64()
+                .expect("publisher id"),
+        );
         let mut c = Conn::new(who, a.bind, now);
         let mut api = c.rtc.sdp_api();
         c.audio = Some(api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
@@ -273,7 +279,10 @@ fn setup_janus(a: &Args, now: Instant) -> (Vec<Conn>, Vec<Janus>) {
             eprintln!("offer:\n{}\nanswer:\n{sdp}", offer.to_sdp_string());
         }
         let answer = SdpAnswer::from_sdp_string(sdp).expect("answer parses");
-        c.rtc.sdp_api().accept_answer(pending, answer).expect("answer accepted");
+        c.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .expect("answer accepted");
         j.trickle_done(h);
         conns.push(c);
         sigs.push((j, h));
@@ -411,7 +420,9 @@ fn io_step(
             loop {
                 match c.sock.recv_from(&mut buf) {
                     Ok((n, source)) => {
-                        let Ok(contents) = buf[..n].try_into() else { continue };
+                        let Ok(contents) = buf[..n].try_into() else {
+                            continue;
+                        };
                         let input = Input::Receive(
                             now,
                             Receive {
@@ -494,7 +505,10 @@ fn main() {
         }
         // Sends due (only once a publisher's connection is up).
         let sending = now < win_end;
-        for c in conns.iter_mut().filter(|c| c.audio.is_some() && c.connected) {
+        for c in conns
+            .iter_mut()
+            .filter(|c| c.audio.is_some() && c.connected)
+        {
             let who = c.who;
             if next_audio[who] + AUDIO_EVERY * 5 < now {
                 next_audio[who] = now; // connected late, or the loop stalled: no burst
@@ -537,7 +551,10 @@ fn main() {
         }
         let mut wake = now + Duration::from_millis(5);
         for (i, at) in next_audio.iter().enumerate() {
-            if conns.iter().any(|c| c.who == i && c.audio.is_some() && c.connected) {
+            if conns
+                .iter()
+                .any(|c| c.who == i && c.audio.is_some() && c.connected)
+            {
                 wake = wake.min(*at);
             }
         }
@@ -545,7 +562,9 @@ fn main() {
             wake = wake.min(next_frame);
         }
         io_step(&mut conns, wake, &mut |who, at, d| {
-            let Some((from, s, sent)) = parse(&d.data) else { return };
+            let Some((from, s, sent)) = parse(&d.data) else {
+                return;
+            };
             let lat = micros(start, at).saturating_sub(sent).max(1);
             let video = d.data.len() > AUDIO_BYTES;
             let win = window_seqs.get(&from).copied();
@@ -569,12 +588,7 @@ fn main() {
     }
     let up = conns.iter().filter(|c| c.connected).count();
     let expected: u64 = (0..a.n)
-        .map(|from| {
-            window_seqs
-                .get(&from)
-                .map_or(0, |(lo, hi)| hi - lo + 1)
-                * (a.n as u64 - 1)
-        })
+        .map(|from| window_seqs.get(&from).map_or(0, |(lo, hi)| hi - lo + 1) * (a.n as u64 - 1))
         .sum();
     let lost = expected.saturating_sub(st.audio_rx);
     let la = st.lat_audio.take().unwrap();
@@ -606,7 +620,11 @@ fn main() {
     println!("RESULT {result}");
     if let Some(f) = &a.json {
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(f).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(f)
+            .unwrap();
         writeln!(f, "{result}").unwrap();
     }
 }
