@@ -124,7 +124,7 @@ pub fn run(config: Config) -> Result<(), String> {
         channels,
         last_ids,
         community.snapshot(),
-        config.voice_max_peers,
+        voice::RoomLimits::from_config(&config),
         writer.clone(),
     )
     .map_err(|e| format!("cannot start the router thread: {e}"))?;

@@ -38,14 +38,14 @@ use super::presence::{Online, Typing};
 use crate::community::visibility::Visibility;
 use crate::community::{ChannelChange, Perms, Snapshot, Update};
 use crate::error::{ApiError, ApiResult};
-use crate::model::{Channel, User};
+use crate::model::{Channel, ChannelKind, User, VoiceMode};
 use crate::realtime::frame::{self, Frame};
 use crate::realtime::protocol::{Presence, ServerEvent};
 use crate::realtime::trace::{Stage, Trace};
 use crate::realtime::writer::{Outbox, Writer};
 use crate::social::Status;
 use crate::store::Unread;
-use crate::voice::{Flags, VoicePeer, VoiceRooms};
+use crate::voice::{Flags, RoomLimits, VoicePeer, VoiceRooms};
 
 /// Per user, presence and voice-state events go out at most once per this interval: issue
 /// 19 asks for "at most about 2 broadcasts a second per user", and half a second is also as
@@ -236,7 +236,9 @@ pub struct Router {
     last_ids: BTreeMap<String, i64>,
     rooms: VoiceRooms,
     typing: Typing,
-    voice_max_peers: usize,
+    /// Which mode a voice room runs in (with each channel's stored `voice_mode` in
+    /// `channels`) and how many people it holds.
+    limits: RoomLimits,
     writer: Writer,
     /// Who may see which channel (`community/visibility.rs`).
     visibility: Visibility,
@@ -248,7 +250,7 @@ pub fn start(
     channels: Vec<Channel>,
     last_ids: HashMap<String, i64>,
     snapshot: Arc<Snapshot>,
-    voice_max_peers: usize,
+    limits: RoomLimits,
     writer: Writer,
 ) -> std::io::Result<RouterHandle> {
     let (tx, rx) = unbounded();
@@ -265,9 +267,9 @@ pub fn start(
         last_ids: last_ids.into_iter().collect(),
         rooms: VoiceRooms::default(),
         typing: Typing::default(),
-        voice_max_peers,
+        limits,
         writer,
-        visibility: Visibility::new(snapshot),
+        visibility: Visibility::new(snapshot, limits.media_port),
     };
     std::thread::Builder::new()
         .name("router".into())
@@ -654,6 +656,7 @@ impl Router {
             presence,
             unread,
             status: self.online.status(user.id).unwrap_or(status).as_str(),
+            media_server: self.limits.media_port,
         };
         let _ = outbox.push(frame::json(&ready));
         if first {
@@ -697,21 +700,39 @@ impl Router {
         self.to_viewers_except(&ev, None, trace);
     }
 
-    /// Closes voice room `name` (its channel was deleted or renamed): its peers are told
-    /// and disconnected, and every `/ws` hears they left, before the channel change.
-    fn close_room(&mut self, name: &str, why: &str) {
+    /// Closes voice room `name`: its peers are disconnected, and every `/ws` hears they left
+    /// at once (not folded: `voice_state` for the channel must come before a
+    /// `channel_delete`). `why`: the `not_found` its peers are told when the channel was
+    /// deleted or renamed (their clients then stop). `None` when its mode changed
+    /// (`PATCH … voice_mode`): a mesh call cannot become a media-server call in place, so
+    /// the peers are dropped without an error, their clients reconnect as after any drop
+    /// (`assets/voice/signaling.js`), and the new `welcome` says the new mode.
+    fn close_room(&mut self, name: &str, why: Option<&str>) {
         let now = Instant::now();
         for p in self.rooms.close_room(name) {
             if let Some(c) = self.voice.remove(&p.conn) {
-                let e = ApiError::not_found(why);
-                let _ = c.outbox.push(frame::json(&ServerEvent::error(&e, None)));
+                if let Some(why) = why {
+                    let e = ApiError::not_found(why);
+                    let _ = c.outbox.push(frame::json(&ServerEvent::error(&e, None)));
+                }
                 c.outbox.close(frame::code::NORMAL, "channel changed");
             }
-            // At once, not folded: `voice_state` for the channel must come before its
-            // `channel_delete`.
             self.voice_events.sent(p.user_id, now);
             self.flush_voice(p.user_id);
         }
+    }
+
+    /// The effective mode of voice room `room` (`VoiceMode::effective` on the channel list's
+    /// stored value); `None` when no voice channel has that name.
+    pub fn voice_mode(&self, room: &str) -> Option<VoiceMode> {
+        self.channels
+            .iter()
+            .find(|c| c.name == room)
+            .and_then(|c| self.mode_of(c))
+    }
+
+    fn mode_of(&self, c: &Channel) -> Option<VoiceMode> {
+        c.effective_voice_mode(self.limits.media_port)
     }
 
     /// A committed community change: apply the channel change, take the new permission
@@ -726,19 +747,23 @@ impl Router {
             }) => {
                 let old = renamed_from.as_deref().unwrap_or(&channel.name).to_string();
                 if renamed_from.is_some() {
-                    self.close_room(&old, "this voice channel was renamed");
+                    self.close_room(&old, Some("this voice channel was renamed"));
                     if let Some(id) = self.last_ids.remove(&old) {
                         self.last_ids.insert(channel.name.clone(), id);
                     }
                 }
+                let mode_changed = self.voice_mode(&old) != self.mode_of(channel);
                 for c in self.channels.iter_mut().filter(|c| c.name == old) {
                     *c = channel.clone();
+                }
+                if mode_changed && renamed_from.is_none() {
+                    self.close_room(&channel.name, None);
                 }
             }
             Some(ChannelChange::Deleted(name)) => {
                 self.channels.retain(|c| &c.name != name);
                 self.last_ids.remove(name);
-                self.close_room(name, "this voice channel was deleted");
+                self.close_room(name, Some("this voice channel was deleted"));
             }
             None => {}
         }
@@ -840,9 +865,14 @@ impl Router {
     ) -> ApiResult<String> {
         // The handshake checked that `room` is a voice channel (`ws::voice_channel`); it may
         // have been deleted since, and then there is no room to join.
-        if !self.channels.iter().any(|c| c.name == room) {
+        let Some(mode) = self
+            .channels
+            .iter()
+            .find(|c| c.name == room && c.kind == ChannelKind::Voice)
+            .and_then(|c| self.mode_of(c))
+        else {
             return Err(ApiError::not_found("no such voice channel"));
-        }
+        };
         let peer = VoicePeer {
             id: conn.to_string(),
             conn,
@@ -853,7 +883,9 @@ impl Router {
             video: false,
             screen: false,
         };
-        let displaced = self.rooms.join(&room, peer.clone(), self.voice_max_peers)?;
+        let displaced = self
+            .rooms
+            .join(&room, peer.clone(), self.limits.max_peers(mode))?;
         for (old_room, old) in displaced {
             self.to_room(
                 &old_room,
@@ -876,6 +908,7 @@ impl Router {
         let _ = outbox.push(frame::json(&ServerEvent::Welcome {
             id: peer.id.clone(),
             peers,
+            voice_mode: mode,
         }));
         self.voice.insert(
             conn,
