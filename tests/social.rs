@@ -689,3 +689,76 @@ fn a_channel_a_user_cannot_see_leaves_no_trace_in_read_state_levels_or_pushes() 
     );
     assert_eq!(r.status, 404);
 }
+
+/// `ready.unread[channel].mentions` as a fresh connection of `token` sees it (0 if absent).
+fn mentions_in(s: &Server, token: &str, channel: &str) -> i64 {
+    let (_, ready) = s.ws(token);
+    ready["unread"][channel]["mentions"].as_i64().unwrap_or(0)
+}
+
+#[test]
+fn an_at_mention_of_a_member_who_cannot_see_the_channel_is_no_mention() {
+    // Issue 13's known limit: `@bob` in a channel bob cannot see wrote a mention row, so
+    // the day he was let in, his badge counted pings from before he could read them.
+    let s = Server::start(&[]);
+    let alice = s.register("alice");
+    let bob = s.register("bob");
+    let carol = s.register("carol");
+    let r = s.call(
+        "POST",
+        "/api/channels",
+        &alice,
+        Some(&json!({"name":"secret","kind":"text"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = s.call(
+        "POST",
+        "/api/roles",
+        &alice,
+        Some(&json!({"name":"staff","permissions":[]})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let staff = r.json()["id"].as_i64().unwrap();
+    let r = s.call(
+        "PUT",
+        &format!("/api/members/carol/roles/{staff}"),
+        &alice,
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    for (role, ow) in [
+        (1, json!({"allow":[],"deny":["view_channel"]})),
+        (staff, json!({"allow":["view_channel"],"deny":[]})),
+    ] {
+        let r = s.call(
+            "PUT",
+            &format!("/api/channels/secret/overwrites/{role}"),
+            &alice,
+            Some(&ow),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let (mut a, _) = s.ws(&alice);
+    a.send(json!({"type":"send","channel":"secret","content":"@bob @carol look","nonce":"m1"}));
+    let id = a.recv_type("message")["message"]["id"].as_i64().unwrap();
+    // An edit rewrites the rows: still none for bob.
+    a.send(json!({"type":"edit","id":id,"content":"@bob @carol look again"}));
+    a.recv_type("message_update");
+    assert_eq!(mentions_in(&s, &carol, "secret"), 1, "carol can see it");
+
+    // Let bob in: the channel appears, with no mention from before he could see it.
+    let r = s.call("DELETE", "/api/channels/secret/overwrites/1", &alice, None);
+    assert_eq!(r.status, 204, "{}", r.text());
+    let (_, ready) = s.ws(&bob);
+    assert_eq!(
+        ready["unread"]["secret"],
+        json!({"last_read_id":0,"mentions":0}),
+        "{}",
+        ready["unread"]
+    );
+    // Now that he can see it, a mention counts.
+    a.send(json!({"type":"send","channel":"secret","content":"welcome @bob","nonce":"m2"}));
+    a.recv_type("message");
+    assert_eq!(mentions_in(&s, &bob, "secret"), 1);
+}
+
