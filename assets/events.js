@@ -4,6 +4,7 @@
 //! asks for a re-render. Sending lives in outbox.js, history in history.js.
 
 import { toast } from './ui.js';
+import { avatarUrls } from './dom.js';
 import {
   setConnStatus, applyReady, applyMessage, applyMessageUpdate, applyMessageDelete, applyReaction,
   applyTyping, setPresence, setVoiceMember, addChannel, removeChannel, pickChannel, applyRead,
@@ -77,6 +78,9 @@ export function listen(app, { outbox, unread, history }) {
 
   conn.on('user_update', (f) => {
     applyUserUpdate(state, f.user);
+    // A new picture shows at once wherever the user appears (the views' signatures read it).
+    if (f.user.avatar_url) avatarUrls.set(f.user.username, f.user.avatar_url);
+    else avatarUrls.delete(f.user.username);
     app.changed();
   });
 

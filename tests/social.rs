@@ -762,3 +762,36 @@ fn an_at_mention_of_a_member_who_cannot_see_the_channel_is_no_mention() {
     assert_eq!(mentions_in(&s, &bob, "secret"), 1);
 }
 
+/// A small PNG (an avatar must be an image the server can decode).
+fn png(shade: u8) -> Vec<u8> {
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(32, 32, |x, y| {
+        image::Rgb([x as u8 * 8, y as u8 * 8, shade])
+    }));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn a_new_avatar_is_pushed_as_user_update() {
+    let s = Server::start(&[]);
+    let alice = s.register("alice");
+    let bob = s.register("bob");
+    let (mut bob_ws, _) = s.ws(&bob);
+    let body = png(7);
+    let mut raw = format!(
+        "PUT /api/me/avatar HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {alice}\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+        s.addr,
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    let r = s.raw(&raw);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let url = r.json()["user"]["avatar_url"].as_str().unwrap().to_string();
+    let ev = bob_ws.recv_type("user_update");
+    assert_eq!(ev["user"]["username"], "alice");
+    assert_eq!(ev["user"]["avatar_url"], url.as_str());
+    // The rest of the user object comes along (a client replaces the whole object).
+    assert!(ev["user"].as_object().unwrap().contains_key("display_name"));
+}

@@ -144,6 +144,25 @@ describe('profiles, read state, notifications, the installable app', { timeout: 
     assert.deepEqual(bob.problems.filter((p) => !INCOGNITO_PUSH.test(p)), []);
   });
 
+  it('a new avatar shows on the others\' open pages without a reload (user_update)', async () => {
+    const { alice, bob } = f;
+    const url = await alice.page.evaluate(async () => {
+      const canvas = document.createElement('canvas');
+      canvas.width = canvas.height = 48;
+      const g = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
+      g.fillStyle = '#c0392b';
+      g.fillRect(0, 0, 48, 48);
+      const png = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+      const r = await fetch('/api/me/avatar', { method: 'PUT', body: /** @type {Blob} */ (png), headers: { 'Content-Type': 'image/png' } });
+      return (await r.json()).user.avatar_url;
+    });
+    assert.match(url, /^\/api\/attachments\//);
+    // Bob's member list and alice's messages in his open page, with no reload.
+    await bob.page.locator(`#members .member[data-user="alice"] img.avatar-img[src="${url}"]`).waitFor();
+    await bob.page.locator(`#messages img.avatar-img[src="${url}"]`).first().waitFor();
+    assert.deepEqual(bob.problems.filter((p) => !INCOGNITO_PUSH.test(p)), []);
+  });
+
   it('the service worker registers and the manifest makes the app installable', async () => {
     const { bob } = f;
     const script = await bob.page.evaluate(async () => {
