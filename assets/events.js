@@ -8,7 +8,7 @@ import { avatarUrls } from './dom.js';
 import {
   setConnStatus, applyReady, applyMessage, applyMessageUpdate, applyMessageDelete, applyReaction,
   applyTyping, setPresence, setVoiceMember, addChannel, removeChannel, pickChannel, applyRead,
-  applyUserUpdate,
+  applyUserUpdate, applyUserMerge,
 } from './state.js';
 import * as voice from './voice.js';
 import { listenCommunity } from './community.js';
@@ -81,6 +81,13 @@ export function listen(app, { outbox, unread, history }) {
     // A new picture shows at once wherever the user appears (the views' signatures read it).
     if (f.user.avatar_url) avatarUrls.set(f.user.username, f.user.avatar_url);
     else avatarUrls.delete(f.user.username);
+    app.changed();
+  });
+
+  conn.on('user_merge', (f) => {
+    applyUserMerge(state, String(f.from), f.into);
+    avatarUrls.delete(String(f.from));
+    if (f.into.avatar_url) avatarUrls.set(f.into.username, f.into.avatar_url);
     app.changed();
   });
 

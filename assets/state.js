@@ -320,6 +320,32 @@ export function applyUserUpdate(s, user) {
   if (s.me?.id === user.id) s.me = user;
 }
 
+/**
+ * The owner merged the imported account `from` into `into` (`user_merge`, docs/DATA.md):
+ * every message and reaction of `from` that this page holds is now `into`'s, and `from`
+ * is no more. Messages are replaced (not edited in place) so the views' signatures see it.
+ * @param {State} s @param {string} from @param {User} into
+ */
+export function applyUserMerge(s, from, into) {
+  const to = into.username;
+  /** @param {Message} m @returns {Message} */
+  const moved = (m) => {
+    const reactions = Object.fromEntries(Object.entries(m.reactions ?? {}).map(([emoji, users]) =>
+      [emoji, users.includes(from) ? [...new Set(users.map((u) => (u === from ? to : u)))] : users]));
+    return { ...m, author: m.author === from ? to : m.author, reactions };
+  };
+  const touches = (/** @type {Message} */ m) => m.author === from || Object.values(m.reactions ?? {}).some((u) => u.includes(from));
+  for (const c of s.chans.values()) {
+    for (const [id, m] of c.byId) if (touches(m)) c.byId.set(id, moved(m));
+  }
+  for (const [id, q] of s.quoted) if (q !== 'missing' && touches(q)) s.quoted.set(id, moved(q));
+  s.users.delete(from);
+  s.members.delete(from);
+  s.presence.delete(from);
+  s.users.set(to, into);
+  if (s.me?.id === into.id) s.me = into;
+}
+
 /** @param {State} s @param {import('./protocol.js').NotifySettings} n */
 export function setNotifySettings(s, n) {
   s.notify = n;
