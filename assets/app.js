@@ -42,7 +42,7 @@ import './views/profile-roles.js'; // adds the roles part to the profile card
 import { renderNotifyLevel } from './views/notify.js';
 import { registerServiceWorker, subscribePush, unsubscribePush } from './push.js';
 import { watchIdle } from './idle.js';
-import { installDms } from './dms.js';
+import { installDms, newDm, leaveDm } from './dms.js';
 
 /**
  * What the views may ask for.
@@ -76,6 +76,8 @@ import { installDms } from './dms.js';
  * @property {(name:string)=>void} openChannelSettings
  * @property {(moves:{name:string, patch:{position?:number, category?:string|null}}[])=>void} moveChannels drag-reorder (manage_channels)
  * @property {(username:string, from:HTMLElement)=>void} openProfile the profile card (views/profile.js)
+ * @property {()=>void} newDm "New message": pick people, open their DM (dms.js)
+ * @property {(name:string)=>void} leaveDm leave a group DM, close a two-person one (dms.js)
  */
 
 /**
@@ -359,6 +361,8 @@ const actions = {
     }
   },
   openProfile: (username, from) => profileCard.open(username, from),
+  newDm: () => void newDm(),
+  leaveDm: (name) => void leaveDm(name),
   async search(q) {
     try {
       return await rest.search(q);
@@ -382,7 +386,7 @@ const bootEl = /** @type {HTMLElement} */ (document.getElementById('boot'));
 const messagesView = createMessagesView(actions);
 const composer = createComposer(actions);
 const auth = createAuthView((user) => start(user));
-const search = createSearch(actions);
+const search = createSearch(actions, state);
 const profileCard = createProfileCard(() => state, {
   async saveProfile(fields) {
     try {

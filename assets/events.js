@@ -8,7 +8,7 @@ import { avatarUrls } from './dom.js';
 import {
   setConnStatus, applyReady, applyMessage, applyMessageUpdate, applyMessageDelete, applyReaction,
   applyTyping, setPresence, setVoiceMember, addChannel, removeChannel, pickChannel, applyRead,
-  applyUserUpdate, applyUserMerge,
+  applyUserUpdate, applyUserMerge, channelLabel,
 } from './state.js';
 import * as voice from './voice.js';
 import { listenCommunity } from './community.js';
@@ -108,10 +108,15 @@ export function listen(app, { outbox, unread, history }) {
   });
 
   conn.on('channel_delete', (f) => {
+    // Named before it goes: a DM by its members, never its internal name.
+    const dm = state.channels.some((c) => c.name === f.name && c.kind === 'dm');
+    const label = channelLabel(state, f.name);
     if (voice.currentChannel() === f.name) leaveDeletedVoice(f.name);
     if (removeChannel(state, f.name)) outbox.save();
     if (state.current === f.name) {
-      toast(`#${f.name} was deleted.`, 'info');
+      // Leaving a DM (here or in another tab) takes it away too: that is no deletion.
+      // Keyed: the tab that left says so too (dms.js), and one toast is enough.
+      toast(dm ? `You left the conversation with ${label}.` : `${label} was deleted.`, 'info', 4000, `gone-${f.name}`);
       app.selectChannel(pickChannel(state, hash()));
     }
     app.changed();

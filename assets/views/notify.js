@@ -3,6 +3,8 @@
 //! messages, only mentions, nothing, or the server-wide default (chosen on your profile
 //! card). Desktop notifications and Web Push both follow it.
 
+import { channelLabel } from '../state.js';
+
 /** @typedef {import('../state.js').State} State @typedef {import('../protocol.js').NotifyLevel} NotifyLevel */
 
 const LABEL = { all: 'All messages', mentions: 'Only mentions', nothing: 'Nothing' };
@@ -19,7 +21,8 @@ export function renderNotifyLevel(s, setLevel) {
     });
   }
   const own = s.notify.channels[s.current];
-  const sig = JSON.stringify([s.current, own, s.notify.default]);
+  const where = channelLabel(s, s.current);
+  const sig = JSON.stringify([s.current, own, s.notify.default, where]);
   if (select.dataset.sig === sig) return;
   select.dataset.sig = sig;
   select.dataset.channel = s.current;
@@ -27,5 +30,5 @@ export function renderNotifyLevel(s, setLevel) {
     new Option(`Default (${LABEL[s.notify.default]})`, 'default', false, !own),
     ...Object.entries(LABEL).map(([v, label]) => new Option(label, v, false, own === v)),
   );
-  select.title = `Notifications for #${s.current}`;
+  select.title = `Notifications for ${where}`;
 }
