@@ -163,6 +163,44 @@ describe('profiles, read state, notifications, the installable app', { timeout: 
     assert.deepEqual(bob.problems.filter((p) => !INCOGNITO_PUSH.test(p)), []);
   });
 
+  it('the notification control fits the header at 1280 px and on a 360 px phone', async () => {
+    const { alice } = f;
+    /** What the header's notification control shows, and whether it is cut off. */
+    const measure = () => alice.page.evaluate(() => {
+      const wrap = /** @type {HTMLElement} */ (document.getElementById('notify-wrap'));
+      const select = /** @type {HTMLSelectElement} */ (document.getElementById('notify-level'));
+      const head = /** @type {HTMLElement} */ (document.getElementById('chat-head'));
+      const box = wrap.getBoundingClientRect();
+      const st = getComputedStyle(select);
+      // A select that shows its text must have room for it (the arrow takes about 20 px).
+      const g = /** @type {CanvasRenderingContext2D} */ (document.createElement('canvas').getContext('2d'));
+      g.font = `${st.fontWeight} ${st.fontSize} ${st.fontFamily}`;
+      const text = select.selectedOptions[0]?.text ?? '';
+      const textShown = Number(st.opacity) > 0;
+      const cut = textShown && g.measureText(text).width > select.clientWidth - 20;
+      return {
+        w: box.width, right: box.right, vw: innerWidth, cut, text,
+        overflow: head.scrollWidth > head.clientWidth + 1, title: select.title,
+        level: document.getElementById('notify-icon')?.dataset.level,
+      };
+    });
+    for (const size of [{ width: 1280, height: 800 }, { width: 360, height: 740 }]) {
+      await alice.page.setViewportSize(size);
+      await alice.page.waitForTimeout(100);
+      const m = await measure();
+      assert.ok(!m.cut, `${size.width} px: "${m.text}" is cut off`);
+      assert.ok(!m.overflow, `${size.width} px: the header overflows`);
+      assert.ok(m.w <= 40 && m.right <= m.vw, `${size.width} px: ${JSON.stringify(m)}`);
+      assert.match(m.title, /^Notifications for #/);
+    }
+    await alice.page.setViewportSize({ width: 1280, height: 800 });
+    // It still works, and the icon says the level in effect.
+    await alice.page.locator('#notify-level').selectOption('nothing');
+    await alice.page.locator('#notify-icon[data-level="nothing"]').waitFor();
+    await alice.page.locator('#notify-level').selectOption('default');
+    await alice.page.locator('#notify-icon[data-level="mentions"]').waitFor();
+  });
+
   it('the service worker registers and the manifest makes the app installable', async () => {
     const { bob } = f;
     const script = await bob.page.evaluate(async () => {
