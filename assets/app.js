@@ -43,6 +43,7 @@ import { renderNotifyLevel } from './views/notify.js';
 import { registerServiceWorker, subscribePush, unsubscribePush } from './push.js';
 import { watchIdle } from './idle.js';
 import { installDms, newDm, leaveDm } from './dms.js';
+import { addressChannel, showInAddress } from './address.js';
 
 /**
  * What the views may ask for.
@@ -180,15 +181,13 @@ function restError(err, what) {
   else console.warn(err);
 }
 
-const hashChannel = () => decodeURIComponent(location.hash.slice(1));
-
 /** @param {string} name */
 function selectChannel(name) {
   if (!name) return;
   const ch = state.channels.find((c) => c.name === name);
   if (!ch || ch.kind === 'voice') return;
   selectCurrent(state, name);
-  if (location.hash.slice(1) !== name) history.replaceState(null, '', `#${encodeURIComponent(name)}`);
+  showInAddress(name);
   layout.closeDrawers();
   if (!state.chans.get(name)?.loaded) pages.loadLatest(name);
   changed();
@@ -406,7 +405,7 @@ const profileCard = createProfileCard(() => state, {
 installShortcuts(() => state, actions);
 
 window.addEventListener('hashchange', () => {
-  const name = hashChannel();
+  const name = addressChannel();
   if (name && name !== state.current) selectChannel(name);
 });
 document.addEventListener('visibilitychange', () => requestAnimationFrame(unread.markReadIfVisible));
@@ -415,7 +414,7 @@ window.addEventListener('online', () => conn.retryNow());
 /** @param {import('./protocol.js').User} user */
 function start(user) {
   signIn(state, user, outbox.load(user.id));
-  selectCurrent(state, pickChannel(state, hashChannel()) || hashChannel() || 'general');
+  selectCurrent(state, pickChannel(state, addressChannel()) || addressChannel() || 'general');
   auth.hide();
   bootEl.hidden = true;
   layout.show(true);
@@ -452,7 +451,10 @@ async function boot() {
 
 // A click on a push notification opens `/?channel=…&message=…` (assets/sw.js): show that channel.
 const opened = new URLSearchParams(location.search).get('channel');
-if (opened) history.replaceState(null, '', `/#${encodeURIComponent(opened)}`);
+if (opened) {
+  history.replaceState(null, '', '/');
+  showInAddress(opened);
+}
 void registerServiceWorker();
 watchIdle({ chosen: () => state.myStatus, set: (st) => { if (state.me) setStatus(st); } });
 fillIcons();

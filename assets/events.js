@@ -5,6 +5,7 @@
 
 import { toast } from './ui.js';
 import { avatarUrls } from './dom.js';
+import { addressChannel } from './address.js';
 import {
   setConnStatus, applyReady, applyMessage, applyMessageUpdate, applyMessageDelete, applyReaction,
   applyTyping, setPresence, setVoiceMember, addChannel, removeChannel, pickChannel, applyRead,
@@ -20,7 +21,7 @@ import { listenCommunity } from './community.js';
  */
 export function listen(app, { outbox, unread, history }) {
   const { state, conn } = app;
-  const hash = () => decodeURIComponent(location.hash.slice(1));
+  const hash = addressChannel;
 
   conn.on('status', (st) => {
     setConnStatus(state, st, Date.now());

@@ -4,7 +4,8 @@
 // his DM list with an unread badge, and a desktop notification. Then: "New message" starts
 // a group DM (search, chips), "Add people" turns the pair's DM into a new group, a group is
 // left and a pair closed until a new message comes, and a DM's internal name (`dm.1.2`)
-// shows nowhere: header, page title, composer, search, pins, switcher, lightbox, toasts.
+// shows nowhere: header, page title, address, composer, search, pins, switcher, lightbox,
+// toasts.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -190,9 +191,10 @@ describe('direct messages', { timeout: 120_000 }, () => {
     const dms = await alice.page.evaluate(() => fetch('/api/channels').then((r) => r.json())
       .then((cs) => cs.filter((/** @type {any} */ c) => c.kind === 'dm').map((/** @type {any} */ c) => c.name)));
     assert.ok(dms.length >= 2, JSON.stringify(dms));
-    /** Everything the page shows or says: text, titles, labels, placeholders, the tab title. */
+    /** Everything the page shows or says: text, titles, labels, placeholders, the tab
+     * title and the address bar. */
     const shown = () => alice.page.evaluate(() => {
-      const out = [document.title];
+      const out = [document.title, decodeURIComponent(location.href)];
       const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
       for (let n = walk.nextNode(); n; n = walk.nextNode()) out.push(n.textContent ?? '');
       for (const el of document.querySelectorAll('*')) {
@@ -251,6 +253,12 @@ describe('direct messages', { timeout: 120_000 }, () => {
     await alice.page.locator('#switcher-list li[data-channel]').first().waitFor();
     await clean('the quick switcher');
     await alice.page.keyboard.press('Escape');
+
+    // The address does not name it either, yet a reload comes back to it (this tab remembers).
+    await alice.page.reload();
+    await waitConnected(alice.page);
+    assert.equal(await alice.page.locator('#chat-title').textContent(), 'bob');
+    await clean('after a reload');
     assert.deepEqual(alice.problems, []);
   });
 });
