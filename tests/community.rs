@@ -1404,7 +1404,8 @@ fn a_timeout_that_runs_out_is_pushed_to_everyone_and_gives_sending_back() {
     assert_eq!(up["member"]["user"]["username"], "carol");
     assert_eq!(up["member"]["timeout_until_ts"], Value::Null);
     assert!(at >= until, "not before it ends ({} ms early)", until - at);
-    assert!(at < until + 1_500, "pushed {} ms after the end", at - until);
+    // Well within the margin on an idle machine (a few ms); generous for a loaded one.
+    assert!(at < until + 3_000, "pushed {} ms after the end", at - until);
     let general = loop {
         let u = c.recv_type("channel_update");
         if u["channel"]["name"] == "general" {
