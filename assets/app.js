@@ -42,7 +42,8 @@ import './views/profile-roles.js'; // adds the roles part to the profile card
 import { renderNotifyLevel } from './views/notify.js';
 import { registerServiceWorker, subscribePush, unsubscribePush } from './push.js';
 import { watchIdle } from './idle.js';
-import { installDms } from './dms.js';
+import { installDms, newDm, leaveDm } from './dms.js';
+import { addressChannel, showInAddress } from './address.js';
 
 /**
  * What the views may ask for.
@@ -76,6 +77,8 @@ import { installDms } from './dms.js';
  * @property {(name:string)=>void} openChannelSettings
  * @property {(moves:{name:string, patch:{position?:number, category?:string|null}}[])=>void} moveChannels drag-reorder (manage_channels)
  * @property {(username:string, from:HTMLElement)=>void} openProfile the profile card (views/profile.js)
+ * @property {()=>void} newDm "New message": pick people, open their DM (dms.js)
+ * @property {(name:string)=>void} leaveDm leave a group DM, close a two-person one (dms.js)
  */
 
 /**
@@ -178,15 +181,13 @@ function restError(err, what) {
   else console.warn(err);
 }
 
-const hashChannel = () => decodeURIComponent(location.hash.slice(1));
-
 /** @param {string} name */
 function selectChannel(name) {
   if (!name) return;
   const ch = state.channels.find((c) => c.name === name);
   if (!ch || ch.kind === 'voice') return;
   selectCurrent(state, name);
-  if (location.hash.slice(1) !== name) history.replaceState(null, '', `#${encodeURIComponent(name)}`);
+  showInAddress(name);
   layout.closeDrawers();
   if (!state.chans.get(name)?.loaded) pages.loadLatest(name);
   changed();
@@ -359,6 +360,8 @@ const actions = {
     }
   },
   openProfile: (username, from) => profileCard.open(username, from),
+  newDm: () => void newDm(),
+  leaveDm: (name) => void leaveDm(name),
   async search(q) {
     try {
       return await rest.search(q);
@@ -382,7 +385,7 @@ const bootEl = /** @type {HTMLElement} */ (document.getElementById('boot'));
 const messagesView = createMessagesView(actions);
 const composer = createComposer(actions);
 const auth = createAuthView((user) => start(user));
-const search = createSearch(actions);
+const search = createSearch(actions, state);
 const profileCard = createProfileCard(() => state, {
   async saveProfile(fields) {
     try {
@@ -402,7 +405,7 @@ const profileCard = createProfileCard(() => state, {
 installShortcuts(() => state, actions);
 
 window.addEventListener('hashchange', () => {
-  const name = hashChannel();
+  const name = addressChannel();
   if (name && name !== state.current) selectChannel(name);
 });
 document.addEventListener('visibilitychange', () => requestAnimationFrame(unread.markReadIfVisible));
@@ -411,7 +414,7 @@ window.addEventListener('online', () => conn.retryNow());
 /** @param {import('./protocol.js').User} user */
 function start(user) {
   signIn(state, user, outbox.load(user.id));
-  selectCurrent(state, pickChannel(state, hashChannel()) || hashChannel() || 'general');
+  selectCurrent(state, pickChannel(state, addressChannel()) || addressChannel() || 'general');
   auth.hide();
   bootEl.hidden = true;
   layout.show(true);
@@ -448,7 +451,10 @@ async function boot() {
 
 // A click on a push notification opens `/?channel=…&message=…` (assets/sw.js): show that channel.
 const opened = new URLSearchParams(location.search).get('channel');
-if (opened) history.replaceState(null, '', `/#${encodeURIComponent(opened)}`);
+if (opened) {
+  history.replaceState(null, '', '/');
+  showInAddress(opened);
+}
 void registerServiceWorker();
 watchIdle({ chosen: () => state.myStatus, set: (st) => { if (state.me) setStatus(st); } });
 fillIcons();

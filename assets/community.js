@@ -9,6 +9,7 @@ import {
 } from './state.js';
 import { rest } from './protocol.js';
 import { memberName } from './perms.js';
+import { showInAddress } from './address.js';
 
 /** @param {import('./app.js').App} app */
 export function listenCommunity(app) {
@@ -56,7 +57,7 @@ export function listenCommunity(app) {
     const wasCurrent = state.current;
     updateChannel(state, f.channel, f.renamed_from);
     if (wasCurrent !== state.current || (f.renamed_from && f.renamed_from === wasCurrent)) {
-      history.replaceState(null, '', `#${encodeURIComponent(state.current)}`);
+      showInAddress(state.current);
     }
     if (!state.channels.some((c) => c.name === state.current)) app.selectChannel(pickChannel(state, ''));
     app.changed();

@@ -4,10 +4,12 @@
 //! asks for a re-render. Sending lives in outbox.js, history in history.js.
 
 import { toast } from './ui.js';
+import { avatarUrls } from './dom.js';
+import { addressChannel } from './address.js';
 import {
   setConnStatus, applyReady, applyMessage, applyMessageUpdate, applyMessageDelete, applyReaction,
   applyTyping, setPresence, setVoiceMember, addChannel, removeChannel, pickChannel, applyRead,
-  applyUserUpdate,
+  applyUserUpdate, applyUserMerge, channelLabel,
 } from './state.js';
 import * as voice from './voice.js';
 import { listenCommunity } from './community.js';
@@ -19,7 +21,7 @@ import { listenCommunity } from './community.js';
  */
 export function listen(app, { outbox, unread, history }) {
   const { state, conn } = app;
-  const hash = () => decodeURIComponent(location.hash.slice(1));
+  const hash = addressChannel;
 
   conn.on('status', (st) => {
     setConnStatus(state, st, Date.now());
@@ -77,6 +79,16 @@ export function listen(app, { outbox, unread, history }) {
 
   conn.on('user_update', (f) => {
     applyUserUpdate(state, f.user);
+    // A new picture shows at once wherever the user appears (the views' signatures read it).
+    if (f.user.avatar_url) avatarUrls.set(f.user.username, f.user.avatar_url);
+    else avatarUrls.delete(f.user.username);
+    app.changed();
+  });
+
+  conn.on('user_merge', (f) => {
+    applyUserMerge(state, String(f.from), f.into);
+    avatarUrls.delete(String(f.from));
+    if (f.into.avatar_url) avatarUrls.set(f.into.username, f.into.avatar_url);
     app.changed();
   });
 
@@ -97,10 +109,15 @@ export function listen(app, { outbox, unread, history }) {
   });
 
   conn.on('channel_delete', (f) => {
+    // Named before it goes: a DM by its members, never its internal name.
+    const dm = state.channels.some((c) => c.name === f.name && c.kind === 'dm');
+    const label = channelLabel(state, f.name);
     if (voice.currentChannel() === f.name) leaveDeletedVoice(f.name);
     if (removeChannel(state, f.name)) outbox.save();
     if (state.current === f.name) {
-      toast(`#${f.name} was deleted.`, 'info');
+      // Leaving a DM (here or in another tab) takes it away too: that is no deletion.
+      // Keyed: the tab that left says so too (dms.js), and one toast is enough.
+      toast(dm ? `You left the conversation with ${label}.` : `${label} was deleted.`, 'info', 4000, `gone-${f.name}`);
       app.selectChannel(pickChannel(state, hash()));
     }
     app.changed();

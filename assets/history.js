@@ -8,7 +8,7 @@
 import { rest, HISTORY_MAX } from './protocol.js';
 import {
   chan, mergeMessages, reconcileRange, oldestId, newestId, latestPageLoaded, olderPageLoaded,
-  setLoadingOlder, setQuoted,
+  setLoadingOlder, setQuoted, channelLabel,
 } from './state.js';
 
 /** Messages per page when a channel is opened and per scroll-back step. */
@@ -27,7 +27,7 @@ export function createHistory(app) {
     try {
       latestPageLoaded(c, await rest.history(name, { limit: PAGE }), PAGE);
     } catch (err) {
-      app.restError(err, `Could not load #${name}`);
+      app.restError(err, `Could not load ${channelLabel(state, name)}`);
     }
     app.changed();
   }
@@ -53,7 +53,7 @@ export function createHistory(app) {
     const gen = ++generation;
     const loaded = [...state.chans.entries()].filter(([, c]) => c.loaded).map(([n]) => n);
     for (const name of loaded) {
-      catchUp(name, gen).catch((err) => app.restError(err, `Could not catch up #${name}`)).finally(app.changed);
+      catchUp(name, gen).catch((err) => app.restError(err, `Could not catch up ${channelLabel(state, name)}`)).finally(app.changed);
     }
     if (state.current && !state.chans.get(state.current)?.loaded) loadLatest(state.current);
   }

@@ -18,6 +18,8 @@ export const SESSION_ENDED = 4001;
 export const REMOVED = 4003;
 /** A message's content is 1–4000 Unicode scalar values after trimming (docs/API.md). */
 export const MAX_CONTENT_CHARS = 4000;
+/** A group DM holds at most this many people, its creator included (API.md). */
+export const MAX_DM_MEMBERS = 10;
 /** History page size used for catch-up; the server's maximum. */
 export const HISTORY_MAX = 200;
 
@@ -188,6 +190,13 @@ export const rest = {
   subscribePush: (sub) => api('POST', '/api/push/subscriptions', sub),
   /** @param {string} endpoint */
   unsubscribePush: (endpoint) => api('DELETE', '/api/push/subscriptions', { endpoint }),
+  /** The pair's DM, or a new group DM (docs/DMS.md). @param {string[]} users @returns {Promise<{channel:Channel}>} */
+  openDm: (users) => api('POST', '/api/dms', { users }),
+  /** Adds one person; on a two-person DM the answer is a new group DM. @param {string} name @param {string} username
+   * @returns {Promise<{channel:Channel}>} */
+  addToDm: (name, username) => api('POST', `/api/dms/${encodeURIComponent(name)}/members`, { username }),
+  /** Leaves a group DM (204). @param {string} name */
+  leaveDm: (name) => api('DELETE', `/api/dms/${encodeURIComponent(name)}/members/me`),
 };
 
 /** Roles, members, moderation, channel settings and pins (API.md v2, "Run a community"). */

@@ -91,6 +91,8 @@ export function createState() {
     serverPermissions: null,
     /** whether the server has a media server (`ready.media_server`, issue 16): voice channels may use it */
     mediaServer: false,
+    /** @type {Map<string, number>} two-person DMs closed on this browser → the newest id when closed (dms.js keeps it in localStorage) */
+    closedDms: new Map(),
   };
 }
 
@@ -323,6 +325,32 @@ export function applyUserUpdate(s, user) {
   if (s.me?.id === user.id) s.me = user;
 }
 
+/**
+ * The owner merged the imported account `from` into `into` (`user_merge`, docs/DATA.md):
+ * every message and reaction of `from` that this page holds is now `into`'s, and `from`
+ * is no more. Messages are replaced (not edited in place) so the views' signatures see it.
+ * @param {State} s @param {string} from @param {User} into
+ */
+export function applyUserMerge(s, from, into) {
+  const to = into.username;
+  /** @param {Message} m @returns {Message} */
+  const moved = (m) => {
+    const reactions = Object.fromEntries(Object.entries(m.reactions ?? {}).map(([emoji, users]) =>
+      [emoji, users.includes(from) ? [...new Set(users.map((u) => (u === from ? to : u)))] : users]));
+    return { ...m, author: m.author === from ? to : m.author, reactions };
+  };
+  const touches = (/** @type {Message} */ m) => m.author === from || Object.values(m.reactions ?? {}).some((u) => u.includes(from));
+  for (const c of s.chans.values()) {
+    for (const [id, m] of c.byId) if (touches(m)) c.byId.set(id, moved(m));
+  }
+  for (const [id, q] of s.quoted) if (q !== 'missing' && touches(q)) s.quoted.set(id, moved(q));
+  s.users.delete(from);
+  s.members.delete(from);
+  s.presence.delete(from);
+  s.users.set(to, into);
+  if (s.me?.id === into.id) s.me = into;
+}
+
 /** @param {State} s @param {import('./protocol.js').NotifySettings} n */
 export function setNotifySettings(s, n) {
   s.notify = n;
@@ -338,10 +366,69 @@ export function shownName(s, username) {
   return s.users.get(username)?.display_name || username;
 }
 
+/** Whether `name` is a DM's internal name (`dm.1.2`, `dm.g7`): only DMs have a `.` in
+ * their name (docs/DMS.md). Such a name is never shown to anyone. @param {string} name */
+export function isDmName(name) {
+  return name.includes('.');
+}
+
+/** What a DM is called for the signed-in user: the other members, by shown name; never its
+ * internal name, even when everyone else has left it.
+ * @param {State} s @param {Channel} c */
+export function dmLabel(s, c) {
+  const me = s.me?.username;
+  const others = (c.members ?? []).filter((m) => m !== me);
+  return others.map((m) => shownName(s, m)).join(', ') || 'Only you';
+}
+
+/**
+ * How a channel is named to the user anywhere in the app (header, search results, titles,
+ * toasts, the quick switcher): `#general`, `🔊 lounge`, or a DM by its other members —
+ * never a DM's internal name. `hash: false` leaves the `#` off a text channel.
+ * @param {State} s @param {string} name @param {{hash?: boolean}} [opts]
+ */
+export function channelLabel(s, name, opts = {}) {
+  const c = s.channels.find((x) => x.name === name);
+  if (c?.kind === 'dm') return dmLabel(s, c);
+  if (!c && isDmName(name)) return 'a direct message';
+  if (c?.kind === 'voice') return `🔊 ${name}`;
+  return opts.hash === false ? name : `#${name}`;
+}
+
 /** The text channel to show: the page's `#hash`, else #general, else the first. @param {State} s @param {string} hash */
 export function pickChannel(s, hash) {
   const text = s.channels.filter((c) => c.kind === 'text');
-  return (text.find((c) => c.name === hash) ?? text.find((c) => c.name === 'general') ?? text[0])?.name ?? '';
+  const shown = s.channels.find((c) => c.kind !== 'voice' && c.name === hash);
+  return (shown ?? text.find((c) => c.name === 'general') ?? text[0])?.name ?? '';
+}
+
+/** Whether a DM is a two-person one (`dm.<id>.<id>`), which is closed rather than left
+ * (docs/DMS.md); group DMs are `dm.g<id>`. @param {string} name */
+export function isPairDm(name) {
+  return /^dm\.\d+\.\d+$/.test(name);
+}
+
+/** Closed two-person DMs (this browser's choice, from localStorage). @param {State} s @param {Map<string, number>} closed */
+export function setClosedDms(s, closed) {
+  s.closedDms = closed;
+}
+
+/** Closes a two-person DM: it leaves the DM list until a message newer than now arrives.
+ * @param {State} s @param {string} name */
+export function closeDm(s, name) {
+  s.closedDms.set(name, chan(s, name).lastId);
+}
+
+/** Opens a closed DM again (the user asked for it). @param {State} s @param {string} name */
+export function reopenDm(s, name) {
+  return s.closedDms.delete(name);
+}
+
+/** Is this DM closed and nothing new has come since? The open one always shows.
+ * @param {State} s @param {string} name */
+export function dmClosed(s, name) {
+  const at = s.closedDms.get(name);
+  return at !== undefined && name !== s.current && (s.chans.get(name)?.lastId ?? 0) <= at;
 }
 
 // ---------------------------------------------------------------- changes: server events

@@ -180,6 +180,8 @@ pub fn run(config: Config) -> Result<(), String> {
         started.elapsed().as_millis()
     );
     start_sweeper(app.clone()).map_err(|e| format!("cannot start the sweeper thread: {e}"))?;
+    community::expiry::start(app.clone())
+        .map_err(|e| format!("cannot start the timeout clock thread: {e}"))?;
     http::server::accept_loop(listener, app);
     Ok(())
 }

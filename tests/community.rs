@@ -1363,3 +1363,64 @@ fn group_mentions_count_for_those_who_can_see_and_only_with_mention_everyone() {
     assert_eq!(mention_count(&s, &dave, "general"), 2);
     assert_eq!(mention_count(&s, &alice, "general"), 1);
 }
+
+#[test]
+fn a_timeout_that_runs_out_is_pushed_to_everyone_and_gives_sending_back() {
+    // Nobody lifts it: the server itself tells every client when it ends, so the member
+    // list and the timed-out member's own composer change without a reload or a poll.
+    let s = Server::start(&[]);
+    let alice = s.register("alice");
+    let carol = s.register("carol");
+    let (mut a, _) = s.ws(&alice);
+    let (mut c, _) = s.ws(&carol);
+    let until = now_ms() + 2_000;
+    let r = s.call(
+        "POST",
+        "/api/members/carol/timeout",
+        &alice,
+        Some(&json!({ "until_ts": until })),
+    );
+    ok(&r, 204, "timeout");
+    assert_eq!(
+        a.recv_type("member_update")["member"]["timeout_until_ts"],
+        until
+    );
+    // Carol's own view of #general lost send_messages while it runs.
+    let general = loop {
+        let u = c.recv_type("channel_update");
+        if u["channel"]["name"] == "general" {
+            break u["channel"].clone();
+        }
+    };
+    assert!(!general["permissions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("send_messages")));
+
+    // It runs out: everyone hears member_update with no timeout, carol gets her
+    // permissions back as channel_update, with no request from anyone.
+    let up = a.recv_type("member_update");
+    let at = now_ms();
+    assert_eq!(up["member"]["user"]["username"], "carol");
+    assert_eq!(up["member"]["timeout_until_ts"], Value::Null);
+    assert!(at >= until, "not before it ends ({} ms early)", until - at);
+    // Well within the margin on an idle machine (a few ms); generous for a loaded one.
+    assert!(at < until + 3_000, "pushed {} ms after the end", at - until);
+    let general = loop {
+        let u = c.recv_type("channel_update");
+        if u["channel"]["name"] == "general" {
+            break u["channel"].clone();
+        }
+    };
+    assert!(general["permissions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("send_messages")));
+    assert_eq!(send(&mut c, "general", "free again")["type"], "message");
+    let members = ok(&s.call("GET", "/api/members", &alice, None), 200, "members");
+    assert!(members
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["timeout_until_ts"].is_null()));
+}

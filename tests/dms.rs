@@ -217,3 +217,92 @@ fn a_dm_message_counts_as_a_mention_for_the_other_member() {
     let (_, ready) = s.ws(&bob);
     assert_eq!(ready["unread"][&name]["mentions"], 1);
 }
+
+#[test]
+fn leaving_a_group_dm_takes_it_away_from_every_tab_and_keeps_it_for_the_rest() {
+    let s = Server::start(&[]);
+    // alice is the owner: once the last member has left, not even she may see it.
+    let alice = s.register("alice");
+    let bob = s.register("bob");
+    let carol = s.register("carol");
+    let dave = s.register("dave");
+    let group = open_dm(&s, &bob, &["carol", "alice"]);
+    let name = group["name"].as_str().unwrap().to_string();
+    let (mut bob_ws, _) = s.ws(&bob);
+    let (mut bob_tab2, _) = s.ws(&bob);
+    let (mut carol_ws, _) = s.ws(&carol);
+    let kept = send(&mut carol_ws, &name, "before bob left", json!([]));
+    let leave = format!("/api/dms/{name}/members/me");
+
+    // Not a member: it does not exist.
+    assert_eq!(s.call("DELETE", &leave, &dave, None).status, 404);
+    let r = s.call("DELETE", &leave, &bob, None);
+    assert_eq!(r.status, 204, "{}", r.text());
+    for ws in [&mut bob_ws, &mut bob_tab2] {
+        assert_eq!(ws.recv_type("channel_delete")["name"], name.as_str());
+    }
+    let up = carol_ws.recv_type("channel_update");
+    assert_eq!(up["channel"]["name"], name.as_str());
+    let mut members: Vec<String> = up["channel"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_string())
+        .collect();
+    members.sort();
+    assert_eq!(members, ["alice", "carol"]);
+    // Gone for bob over every path; the others keep the history.
+    assert!(!s
+        .call("GET", "/api/channels", &bob, None)
+        .text()
+        .contains(&name));
+    let q = format!("/api/history?channel={name}");
+    assert_eq!(s.call("GET", &q, &bob, None).status, 404);
+    assert_eq!(s.call("DELETE", &leave, &bob, None).status, 404);
+    bob_ws.send(json!({"type":"send","channel":name,"content":"still here?","nonce":"b1"}));
+    assert_eq!(bob_ws.recv_type("error")["code"], "not_found");
+    let h = s.call("GET", &q, &carol, None).json();
+    assert!(
+        h.as_array().unwrap().iter().any(|m| m["id"] == kept["id"]),
+        "{h}"
+    );
+    let after = send(&mut carol_ws, &name, "after bob left", json!([]));
+    for e in bob_ws.drain_for(Duration::from_millis(500)) {
+        assert!(!e.to_string().contains("after bob left"), "bob saw {e}");
+    }
+
+    // The last one out leaves it empty but intact, and seen by nobody (the owner included).
+    for t in [&carol, &alice] {
+        let r = s.call("DELETE", &leave, t, None);
+        assert_eq!(r.status, 204, "{}", r.text());
+    }
+    for t in [&alice, &bob, &carol, &dave] {
+        assert!(!s
+            .call("GET", "/api/channels", t, None)
+            .text()
+            .contains(&name));
+        assert_eq!(s.call("GET", &q, t, None).status, 404);
+    }
+    let (_, ready) = s.ws(&alice);
+    assert!(!ready.to_string().contains(&name), "{ready}");
+    let r = s.call("GET", "/api/search?q=after", &alice, None);
+    assert!(!r.text().contains("after bob left"), "{}", r.text());
+    assert!(after["id"].as_i64().unwrap() > kept["id"].as_i64().unwrap());
+
+    // A two-person DM is not left: the app closes it instead (docs/DMS.md).
+    let pair = open_dm(&s, &alice, &["bob"])["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = s.call(
+        "DELETE",
+        &format!("/api/dms/{pair}/members/me"),
+        &alice,
+        None,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(s
+        .call("GET", "/api/channels", &alice, None)
+        .text()
+        .contains(&pair));
+}

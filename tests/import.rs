@@ -609,9 +609,14 @@ fn merge_account_hands_an_imported_authors_history_to_a_real_account() {
     assert_eq!(merge(&admin, "J_hn_Doe", "nobody").status, 404);
     assert_eq!(merge(&admin, "bob", "bob").status, 400);
 
-    // john takes J_hn_Doe's message and its :pepe: reaction.
+    // john takes J_hn_Doe's message and its :pepe: reaction, and an open page hears of it
+    // (one `user_merge`, so it can show the moved messages under john without a reload).
+    let (mut page, _) = s.ws(&john);
     let r = merge(&admin, "j_hn_doe", "john");
     assert_eq!(r.status, 200, "{}", r.text());
+    let ev = page.recv_type("user_merge");
+    assert_eq!(ev["from"], "J_hn_Doe");
+    assert_eq!(ev["into"]["username"], "john");
     assert_eq!(
         r.json(),
         json!({"from": "J_hn_Doe", "into": "john", "messages": 1, "reactions": 1})

@@ -7,7 +7,7 @@
 
 import { h } from '../dom.js';
 import { icon } from '../icons.js';
-import { typingNames, findMessage } from '../state.js';
+import { typingNames, findMessage, channelLabel } from '../state.js';
 import { autosize } from './messages.js';
 import { MAX_CONTENT_CHARS } from '../protocol.js';
 import { createAttachmentTray } from './attachments.js';
@@ -162,7 +162,7 @@ export function createComposer(actions) {
       requestAnimationFrame(() => autosize(input));
       updateCounter();
     }
-    input.placeholder = s.current ? `Message #${s.current}` : 'No channel selected';
+    input.placeholder = s.current ? `Message ${channelLabel(s, s.current)}` : 'No channel selected';
 
     const reply = s.replyTo ? findMessage(s, s.replyTo.messageId) : null;
     const replySig = reply ? `${reply.id}` : '';

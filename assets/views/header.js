@@ -5,7 +5,7 @@
 
 import { h, setChildren } from '../dom.js';
 import { can } from '../perms.js';
-import { dmLabel } from '../dms.js';
+import { channelLabel } from '../state.js';
 
 /** @typedef {import('../state.js').State} State */
 
@@ -28,14 +28,21 @@ export function renderHeader(s, inCall) {
   const title = /** @type {HTMLElement} */ (document.getElementById('chat-title'));
   const topic = /** @type {HTMLElement} */ (document.getElementById('chat-topic'));
   const del = /** @type {HTMLButtonElement} */ (document.getElementById('delete-channel-btn'));
-  title.textContent = ch ? (ch.kind === 'dm' ? dmLabel(s, ch) : ch.name) : '';
+  const dm = ch?.kind === 'dm';
+  // A DM is named by its other members, never by its internal name (docs/DMS.md).
+  title.textContent = ch ? channelLabel(s, ch.name, { hash: false }) : '';
+  const sigil = /** @type {HTMLElement} */ (document.querySelector('#chat-head .hash'));
+  sigil.textContent = dm ? '@' : '#';
   topic.textContent = ch?.topic ?? '';
   topic.title = ch?.topic ?? '';
   topic.hidden = !ch?.topic;
-  del.hidden = !(ch && can(s, 'manage_channels'));
+  const add = /** @type {HTMLButtonElement} */ (document.getElementById('dm-add-btn'));
+  add.hidden = !dm;
+  // Nobody deletes a DM (the server refuses it: no `manage_channels` in a DM).
+  del.hidden = !(ch && !dm && can(s, 'manage_channels', ch.name));
   const unread = s.channels.filter((c) => c.kind !== 'voice' && c.name !== s.current && (s.chans.get(c.name)?.lastId ?? 0) > (s.readIds.get(c.name) ?? 0)).length;
   const mentionCount = [...s.chans.values()].reduce((n, c) => n + c.mentions, 0);
-  document.title = `${mentionCount ? `(${mentionCount}) ` : unread ? '• ' : ''}${ch ? `#${ch.name} — ` : ''}mini-discord`;
+  document.title = `${mentionCount ? `(${mentionCount}) ` : unread ? '• ' : ''}${ch ? `${channelLabel(s, ch.name)} — ` : ''}mini-discord`;
 }
 
 /**

@@ -6,7 +6,7 @@
 //! them. A click on a member opens the profile card (views/profile.js). While disconnected,
 //! everyone without a status and a line saying why.
 
-import { h, reconcile, avatar, tint } from '../dom.js';
+import { h, reconcile, avatar, avatarUrls, tint } from '../dom.js';
 import { icon } from '../icons.js';
 import { hoistedRole, nameColor, rolesByRank } from '../perms.js';
 import { shownName } from '../state.js';
@@ -76,7 +76,7 @@ export function renderMembers(s, openProfile = () => {}) {
     box,
     rows,
     (r) => r.key,
-    (r) => (r.notice ?? r.head ?? JSON.stringify([r.person, unknown])),
+    (r) => (r.notice ?? r.head ?? JSON.stringify([r.person, unknown, avatarUrls.get(r.person?.name ?? '') ?? null])),
     (r) => {
       if (r.notice) return h('p', { class: 'members-offline', role: 'status' }, r.notice);
       if (r.head) return h('h3', { class: 'members-head' }, r.head);

@@ -10,7 +10,7 @@ import { h, reconcile, avatar, avatarUrls, formatTime, shortTime, dayLabel, getT
 import { renderMarkdown } from '../markdown.js';
 import { isolateBidi } from '../bidi.js';
 import { icon } from '../icons.js';
-import { mentionsMe, findMessage, shownName } from '../state.js';
+import { mentionsMe, findMessage, shownName, channelLabel, isDmName } from '../state.js';
 import { MAX_CONTENT_CHARS } from '../protocol.js';
 import { renderAttachments } from './attachments.js';
 import { openEmojiPicker } from './emojipicker.js';
@@ -208,6 +208,7 @@ export function createMessagesView(actions) {
       case 'day':
         return 'day';
       case 'start':
+        return `start:${s.current}:${channelLabel(s, s.current)}`;
       case 'new':
         return it.key;
       case 'msg': {
@@ -239,6 +240,13 @@ export function createMessagesView(actions) {
       case 'day':
         return h('li', { class: 'day-divider', role: 'separator' }, h('span', null, dayLabel(it.ts)));
       case 'start':
+        if (isDmName(s.current)) {
+          const who = channelLabel(s, s.current);
+          return h('li', { class: 'channel-start' },
+            h('div', { class: 'start-icon', 'aria-hidden': 'true' }, '@'),
+            h('h3', null, who),
+            h('p', null, `This is the beginning of your direct messages with ${who}.`));
+        }
         return h('li', { class: 'channel-start' },
           h('div', { class: 'start-icon', 'aria-hidden': 'true' }, '#'),
           h('h3', null, `Welcome to #${s.current}!`),

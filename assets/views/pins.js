@@ -7,6 +7,7 @@ import { h, avatar, formatTime } from '../dom.js';
 import { rest, frames } from '../protocol.js';
 import { openModal, toast } from '../ui.js';
 import { can } from '../perms.js';
+import { channelLabel } from '../state.js';
 
 /** @param {import('../app.js').App} app @param {string} channel */
 export async function openPins(app, channel) {
@@ -18,7 +19,8 @@ export async function openPins(app, channel) {
     return;
   }
   const mod = can(app.state, 'manage_messages', channel);
-  const list = h('ol', { class: 'pins-list', id: 'pins-list', 'aria-label': `Pinned in #${channel}` },
+  const where = channelLabel(app.state, channel);
+  const list = h('ol', { class: 'pins-list', id: 'pins-list', 'aria-label': `Pinned in ${where}` },
     pins.length ? pins.map((m) => {
       const li = h('li', { class: 'pin-item', dataset: { id: String(m.id) } },
         avatar(m.author, 'tiny'),
@@ -34,5 +36,5 @@ export async function openPins(app, channel) {
         }, 'Unpin') : null);
       return li;
     }) : h('li', { class: 'hint' }, 'No pinned messages yet.'));
-  openModal({ title: `Pinned in #${channel}`, body: [list] });
+  openModal({ title: `Pinned in ${where}`, body: [list] });
 }

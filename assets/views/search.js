@@ -5,6 +5,7 @@
 //! request itself is `actions.search`.
 
 import { h, setChildren, formatTime } from '../dom.js';
+import { channelLabel, shownName } from '../state.js';
 
 /**
  * @typedef {import('../app.js').Actions} Actions
@@ -14,8 +15,8 @@ import { h, setChildren, formatTime } from '../dom.js';
 /** Characters of a hit's text shown in the list. */
 const HIT_CHARS = 200;
 
-/** @param {Actions} actions */
-export function createSearch(actions) {
+/** @param {Actions} actions @param {import('../state.js').State} state */
+export function createSearch(actions, state) {
   const form = /** @type {HTMLFormElement} */ (document.getElementById('search-form'));
   const input = /** @type {HTMLInputElement} */ (document.getElementById('search-input'));
   const panel = /** @type {HTMLElement} */ (document.getElementById('search-results'));
@@ -56,7 +57,7 @@ export function createSearch(actions) {
             actions.selectChannel(m.channel);
           },
         },
-        h('span', { class: 'search-meta' }, `#${m.channel} · ${m.author} · ${formatTime(m.ts)}`),
+        h('span', { class: 'search-meta' }, `${channelLabel(state, m.channel)} · ${shownName(state, m.author)} · ${formatTime(m.ts)}`),
         h('span', { class: 'search-text', dir: 'auto' },
           m.content.length > HIT_CHARS ? `${m.content.slice(0, HIT_CHARS - 1)}…` : m.content))))));
   }

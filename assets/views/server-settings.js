@@ -464,7 +464,8 @@ async function auditPage(app, panel) {
 async function channelsPage(app, panel, openChannelSettings) {
   panel.replaceChildren(
     h('p', { class: 'hint' }, 'Drag channels in the sidebar to reorder them. Open a channel here to change its name, topic, slow mode, category and who can see it.'),
-    h('ul', { class: 'settings-channels' }, app.state.channels.map((c) => h('li', null,
+    // DMs are nobody's to manage (and their internal names are never shown: docs/DMS.md).
+    h('ul', { class: 'settings-channels' }, app.state.channels.filter((c) => c.kind !== 'dm').map((c) => h('li', null,
       h('button', { class: 'btn ghost small', type: 'button', dataset: { channel: c.name }, onclick: () => openChannelSettings(c.name) },
         c.kind === 'text' ? `# ${c.name}` : `🔊 ${c.name}`, c.private ? ' 🔒' : '')))));
 }

@@ -6,7 +6,7 @@
 
 import { h } from '../dom.js';
 import { openModal } from '../ui.js';
-import { isUnread } from '../state.js';
+import { isUnread, channelLabel } from '../state.js';
 
 /**
  * @typedef {import('../state.js').State} State
@@ -86,14 +86,17 @@ function openSwitcher(s, actions) {
   /** @param {import('../protocol.js').Channel} c */
   function go(c) {
     dialog.close();
-    if (c.kind === 'text') actions.selectChannel(c.name);
+    if (c.kind !== 'voice') actions.selectChannel(c.name);
     else actions.joinVoice(c.name);
   }
   function paint() {
     const q = field.value.trim().replace(/^[#@]/, '').toLowerCase();
-    const all = s.channels.filter((c) => c.name.includes(q));
+    // A DM goes by its members' names, never its internal one (docs/DMS.md).
+    const label = (/** @type {import('../protocol.js').Channel} */ c) => channelLabel(s, c.name, { hash: false }).replace(/^🔊 /, '');
+    const all = s.channels.filter((c) => label(c).toLowerCase().includes(q));
     // Names that start with what was typed first, then the rest, each in list order.
-    shown = [...all.filter((c) => c.name.startsWith(q)), ...all.filter((c) => !c.name.startsWith(q))].slice(0, MAX_SWITCHER_ROWS);
+    const starts = (/** @type {import('../protocol.js').Channel} */ c) => label(c).toLowerCase().startsWith(q);
+    shown = [...all.filter(starts), ...all.filter((c) => !starts(c))].slice(0, MAX_SWITCHER_ROWS);
     selected = Math.min(selected, Math.max(shown.length - 1, 0));
     list.replaceChildren(...shown.map((c, i) => h('li', {
       class: `switcher-item${i === selected ? ' selected' : ''}`,
@@ -101,7 +104,7 @@ function openSwitcher(s, actions) {
       'aria-selected': i === selected ? 'true' : 'false',
       dataset: { channel: c.name },
       onclick: () => go(c),
-    }, h('span', { class: 'switcher-kind', 'aria-hidden': 'true' }, c.kind === 'text' ? '#' : '🔊'), c.name)));
+    }, h('span', { class: 'switcher-kind', 'aria-hidden': 'true' }, c.kind === 'text' ? '#' : c.kind === 'dm' ? '@' : '🔊'), label(c))));
     if (!shown.length) list.replaceChildren(h('li', { class: 'hint' }, 'No channel by that name.'));
   }
   field.addEventListener('input', () => {

@@ -5,9 +5,8 @@
 import { h, reconcile, avatar, setChildren } from '../dom.js';
 import { icon } from '../icons.js';
 import { voiceIcon } from '../voice/panel.js';
-import { isUnread } from '../state.js';
+import { isUnread, dmLabel, dmClosed, isPairDm } from '../state.js';
 import { can } from '../perms.js';
-import { dmLabel } from '../dms.js';
 
 /**
  * @typedef {import('../state.js').State} State
@@ -23,13 +22,14 @@ export function renderSidebar(s, actions) {
   const canEdit = canCreate || can(s, 'manage_roles');
   installChannelDrag(lists, s, actions);
   lists.classList.toggle('can-reorder', canCreate);
-  const rows = channelRows(s.channels);
+  // A two-person DM closed on this browser stays out of the list until something new comes.
+  const rows = channelRows(s.channels.filter((c) => c.kind !== 'dm' || !dmClosed(s, c.name)));
   reconcile(
     lists,
     rows,
     (r) => r.key,
     (r) => {
-      if (r.kind === 'head') return `${canCreate}${r.category ?? ''}`;
+      if (r.kind === 'head') return `${canCreate}${r.category ?? ''}${r.key}`;
       const c = /** @type {Channel} */ (r.channel);
       const extra = [!!c.private, canEdit, canCreate, c.category ?? null];
       if (r.kind === 'text') {
@@ -43,6 +43,12 @@ export function renderSidebar(s, actions) {
       if (r.kind === 'head') {
         return h('div', { class: `chan-group${r.category != null ? ' category' : ''}`, dataset: { category: r.category ?? '' } },
           h('span', { class: 'chan-group-label' }, r.label),
+          r.key === 'h-dm' && h('button', {
+            class: 'icon-btn small', type: 'button', id: 'new-dm-btn',
+            title: 'New message', 'aria-label': 'New message: start a direct message',
+            dataset: { focus: 'new-dm' },
+            onclick: () => actions.newDm(),
+          }, icon('add')),
           canCreate && r.chanKind && h('button', {
             class: 'icon-btn small',
             type: 'button',
@@ -76,6 +82,13 @@ export function renderSidebar(s, actions) {
           mentionCount > 0 && !active ? h('span', { class: 'badge', 'aria-hidden': 'true' }, String(mentionCount)) : null,
           ),
           canEdit && !dm && settingsButton(c, actions),
+          dm && h('button', {
+            class: 'icon-btn small dm-leave', type: 'button',
+            title: isPairDm(c.name) ? `Close the conversation with ${label}` : `Leave the group with ${label}`,
+            'aria-label': isPairDm(c.name) ? `Close the conversation with ${label}` : `Leave the group with ${label}`,
+            dataset: { focus: 'dm-leave' },
+            onclick: () => actions.leaveDm(c.name),
+          }, icon('close')),
         );
       }
       const members = [...(s.voice.get(c.name) ?? new Map())].sort(([a], [b]) => a.localeCompare(b));
@@ -141,8 +154,9 @@ export function channelRows(channels) {
   const loose = sorted.filter((c) => !c.category && c.kind !== 'dm');
   /** @type {Row[]} */
   const rows = [
-    // Direct messages first, as Discord's home lists them (docs/DMS.md).
-    ...(channels.some((c) => c.kind === 'dm') ? [{ key: 'h-dm', kind: /** @type {const} */ ('head'), label: 'Direct messages' }] : []),
+    // Direct messages first, as Discord's home lists them (docs/DMS.md); the heading's +
+    // starts one, so it is there with no DM yet.
+    { key: 'h-dm', kind: 'head', label: 'Direct messages' },
     ...sorted.filter((c) => c.kind === 'dm').map((c) => ({ key: `d-${c.name}`, kind: /** @type {const} */ ('text'), channel: c })),
     { key: 'h-text', kind: 'head', label: 'Text channels', chanKind: 'text' },
     ...loose.filter((c) => c.kind === 'text').map((c) => ({ key: `t-${c.name}`, kind: /** @type {const} */ ('text'), channel: c })),

@@ -126,7 +126,7 @@ pub fn online_for(app: &App, may: bool, content: &str) -> HashSet<i64> {
 }
 
 /// Stores the allowed mentions of a just-inserted message, puts them on its object, and
-/// writes the mention rows of those they reach (`record_group_mentions`).
+/// settles its mention rows (`settle_mentions`).
 pub fn record_mentions(
     conn: &Connection,
     s: &Snapshot,
@@ -138,17 +138,21 @@ pub fn record_mentions(
         rows::set_mentions(conn, m.id, allowed.0, &allowed.1)?;
         m.mention_everyone = allowed.0;
         m.mention_roles = allowed.1.clone();
-        record_group_mentions(conn, s, m.id, &m.content, allowed, online)?;
     }
-    Ok(())
+    settle_mentions(conn, s, m.id, &m.content, allowed, online)
 }
 
-/// One mention row (what unread mention counts and Web Push read, `store/social.rs`) for
-/// every member an allowed `@everyone` / `@here` / `@role` reaches: `@everyone` every
-/// member, `@here` those in `online`, `@role` its holders — only members who can see the
-/// channel, never banned ones, never the author. Inside the message's store job, after
-/// `store/social.rs` wrote the `@username` rows (an edit deletes and rewrites them all).
-pub fn record_group_mentions(
+/// Makes a message's mention rows (what unread mention counts, desktop notifications and
+/// Web Push read, `store/social.rs`) follow the rule of API.md — "a mention is `@username`
+/// of a member who can see the channel, or an allowed `@everyone` / `@here` / `@role`":
+/// it drops the `@username` (and DM) rows `store/social.rs` wrote for members who cannot
+/// see the channel (issue 13's known limit: a ping from a private channel counted the day
+/// its target was let in), then adds one row for every member an allowed group mention
+/// reaches: `@everyone` every member, `@here` those in `online`, `@role` its holders —
+/// only members who can see the channel, never banned ones, never the author. Inside the
+/// message's store job, after `store/social.rs` wrote the `@username` rows (an edit deletes
+/// and rewrites them all), on every send and every edit.
+pub fn settle_mentions(
     conn: &Connection,
     s: &Snapshot,
     message_id: i64,
@@ -156,6 +160,22 @@ pub fn record_group_mentions(
     allowed: &(bool, Vec<i64>),
     online: &HashSet<i64>,
 ) -> ApiResult<()> {
+    let mut st = conn.prepare_cached("SELECT user_id FROM mentions WHERE message_id = ?1")?;
+    let named: Vec<i64> = st
+        .query_map(params![message_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    // The common message names nobody and says no `@everyone`: one index lookup, done.
+    if named.is_empty() && !allowed.0 && allowed.1.is_empty() {
+        return Ok(());
+    }
+    let (channel, author) = rows::message_place(conn, message_id)?;
+    let mut unseen =
+        conn.prepare_cached("DELETE FROM mentions WHERE message_id = ?1 AND user_id = ?2")?;
+    for id in named {
+        if !s.can_view(id, &channel) {
+            unseen.execute(params![message_id, id])?;
+        }
+    }
     let mut reach: HashSet<i64> = HashSet::new();
     if allowed.0 && mentioned(content, "everyone") {
         let mut st = conn.prepare_cached("SELECT id FROM users")?;
@@ -170,7 +190,6 @@ pub fn record_group_mentions(
             reach.insert(*user);
         }
     }
-    let (channel, author) = rows::message_place(conn, message_id)?;
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO mentions (user_id, channel_id, message_id)
          SELECT ?1, channel_id, id FROM messages WHERE id = ?2",

@@ -17,8 +17,11 @@
 //! - `visibility.rs` — owned by the **router thread**: per channel, the connections that
 //!   may see it, recomputed only when a snapshot or the channel list changes; gaining or
 //!   losing sight of a channel becomes `channel_create` / `channel_delete` for that user.
+//! - `expiry.rs` — the **timeouts thread**: sleeps until the earliest timeout ends, then
+//!   commits its end like any other change (`member_update`, new permissions pushed).
 
 pub mod chat;
+pub mod expiry;
 pub mod perms;
 pub mod routes;
 pub mod rows;
@@ -28,6 +31,8 @@ pub mod visibility;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
 
 pub use perms::Perms;
 pub use snapshot::{ChannelView, MemberView, Role, Snapshot};
@@ -40,6 +45,10 @@ use crate::realtime::protocol::ServerEvent;
 pub struct Community {
     snapshot: RwLock<Arc<Snapshot>>,
     pub(crate) slowmode: Mutex<HashMap<(i64, String), Instant>>,
+    /// A token per publish, for the timeout clock (`expiry.rs`) to look again. Bounded to
+    /// one: a wake-up already waiting says all there is to say, and the store thread's
+    /// `try_send` never blocks.
+    published: (Sender<()>, Receiver<()>),
 }
 
 impl Community {
@@ -47,7 +56,13 @@ impl Community {
         Community {
             snapshot: RwLock::new(Arc::new(snapshot)),
             slowmode: Mutex::new(HashMap::new()),
+            published: crossbeam_channel::bounded(1),
         }
+    }
+
+    /// Wakes up after each `publish` (the timeout clock waits on it).
+    pub fn changes(&self) -> Receiver<()> {
+        self.published.1.clone()
     }
 
     /// The snapshot of the last committed change.
@@ -62,6 +77,7 @@ impl Community {
     /// the job that built `s`, so snapshots are published in commit order.
     pub fn publish(&self, s: Arc<Snapshot>) {
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = s;
+        let _ = self.published.0.try_send(());
     }
 }
 

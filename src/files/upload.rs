@@ -10,8 +10,11 @@ use super::images::{ImagePool, DEFAULT_QUEUE, DEFAULT_WORKERS};
 use super::inflight::InFlight;
 use super::{sanitize_filename, FileError, Kind};
 use crate::error::{ApiError, ApiResult, Code};
+use crate::realtime::chat::commit_then_publish;
+use crate::realtime::protocol::ServerEvent;
 use crate::store::attachments::{self as rows, Attachment, NewAttachment};
 use crate::store::{now_ms, Store};
+use crate::App;
 
 /// How long an upload waits for the image pool before it is stored without a thumbnail. A
 /// 12-megapixel JPEG takes well under a second; this is for a pool that is backed up.
@@ -101,16 +104,18 @@ pub fn admit(
 }
 
 /// Streams the body into the store, measures and thumbnails images, and commits the row
-/// (for an avatar, and makes it the user's avatar in the same transaction).
+/// (for an avatar, and makes it the user's avatar in the same transaction, and — through
+/// `commit_then_publish`, so in commit order — tells every `/ws` of it as `user_update`, so
+/// open pages show the new picture without a reload).
 pub fn receive(
-    files: &Files,
-    store: &Store,
+    app: &App,
     user_id: i64,
     filename: String,
     len: u64,
     body: &mut impl Read,
     purpose: Purpose,
 ) -> ApiResult<Attachment> {
+    let files = &app.files;
     let upload = files
         .blobs
         .store(body, len, files.max_upload)
@@ -149,13 +154,27 @@ pub fn receive(
     };
     let blobs = files.blobs.clone();
     let tmp = upload.path().to_path_buf();
-    let attachment = store.call(move |c| {
-        let a = rows::insert(c, &blobs, &tmp, &new)?;
-        if new.avatar {
-            rows::set_avatar(c, &blobs, user_id, &new.id)?;
-        }
-        Ok(a)
-    })?;
+    let attachment = if new.avatar {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        commit_then_publish(
+            app,
+            move |c| {
+                let a = rows::insert(c, &blobs, &tmp, &new)?;
+                rows::set_avatar(c, &blobs, user_id, &new.id)?;
+                Ok((a, crate::store::user_by_id(c, user_id)?))
+            },
+            move |result, publisher| {
+                if let Ok((_, user)) = &result {
+                    publisher.publish(ServerEvent::UserUpdate { user: user.clone() });
+                }
+                let _ = reply.send(result.map(|(a, _)| a));
+            },
+        )?;
+        answer.recv().map_err(|_| ApiError::internal())??
+    } else {
+        app.store
+            .call(move |c| rows::insert(c, &blobs, &tmp, &new))?
+    };
     // Committed: the row now keeps the blob, and the temporary can go.
     drop(upload);
     Ok(attachment)

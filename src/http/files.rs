@@ -63,9 +63,7 @@ pub fn upload(
             let _ = stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
         let mut body = BodyReader::new(stream, buf, len);
-        let attachment = upload::receive(
-            &app.files, &app.store, user.id, name, len, &mut body, purpose,
-        );
+        let attachment = upload::receive(app, user.id, name, len, &mut body, purpose);
         body_read = body.left == 0;
         let attachment = attachment?;
         Ok(match purpose {

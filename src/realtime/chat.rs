@@ -183,7 +183,7 @@ pub fn edit(app: &App, from: &Client, id: i64, content: String) {
             crate::community::rows::set_mentions(c, id, allowed.0, &allowed.1)?;
             let message = store::edit_message(c, &user, id, &content)?;
             // After the edit rewrote the `@username` rows.
-            guard::record_group_mentions(c, &s, id, &content, &allowed, &online)?;
+            guard::settle_mentions(c, &s, id, &content, &allowed, &online)?;
             Ok(message)
         },
         |message| ServerEvent::MessageUpdate { message },

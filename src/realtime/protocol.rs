@@ -142,6 +142,14 @@ pub enum ServerEvent {
     UserUpdate {
         user: User,
     },
+    /// Issue 17: the owner merged the imported account `from` into `into`
+    /// (`POST /api/admin/merge-account`, docs/DATA.md): every message, reaction and file of
+    /// `from` is now `into`'s, and `from` is gone. One event for any amount of history, so
+    /// an open page re-labels what it holds instead of being sent every moved message.
+    UserMerge {
+        from: String,
+        into: User,
+    },
     /// Issue 14: this user read `channel` up to `id` on another connection; `mentions` is
     /// what is still unread after it.
     Read {

@@ -1,7 +1,8 @@
 //! The HTTP endpoints of direct messages (API.md "Direct messages, profiles, read state";
 //! docs/DMS.md):
 //! - `POST /api/dms` `{"users":[…]}` → 200 `{"channel"}`: the pair's one DM, or a new group DM;
-//! - `POST /api/dms/{name}/members` `{"username"}` (members only) → 200 `{"channel"}`.
+//! - `POST /api/dms/{name}/members` `{"username"}` (members only) → 200 `{"channel"}`;
+//! - `DELETE /api/dms/{name}/members/me` (an addition to API.md) → 204: leave a group DM.
 //!
 //! A DM is a channel of kind `dm`; who sees it is `community::Snapshot`'s rule (its members,
 //! nobody else), so creating one goes through `commit_update` with a `ChannelChange` and the
@@ -29,6 +30,14 @@ pub fn route(req: &Request, app: &App) -> Option<ApiResult<Response>> {
     let r = if path == "/api/dms" {
         match req.method.as_str() {
             "POST" => open(req, app),
+            _ => Err(method_not_allowed()),
+        }
+    } else if let Some(name) = path
+        .strip_prefix("/api/dms/")
+        .and_then(|rest| rest.strip_suffix("/members/me"))
+    {
+        match req.method.as_str() {
+            "DELETE" => leave(req, app, name),
             _ => Err(method_not_allowed()),
         }
     } else if let Some(name) = path
@@ -142,4 +151,35 @@ fn add(req: &Request, app: &App, name: &str) -> ApiResult<Response> {
         Ok((channel, Some(change), Vec::new()))
     })?;
     answer(app, uid, &channel)
+}
+
+/// `DELETE /api/dms/{name}/members/me`: the signed-in member leaves a group DM. The others
+/// hear `channel_update` (the member list without them), every tab of the leaver
+/// `channel_delete` (the router's visibility, as for any channel they stop seeing); the
+/// history stays for the rest, and the last one out leaves it empty but intact. A
+/// two-person DM is not left (400): the app closes it instead (docs/DMS.md).
+fn leave(req: &Request, app: &App, name: &str) -> ApiResult<Response> {
+    let (user, _) = signed_in(req, app)?;
+    let (uid, name) = (user.id, name.to_string());
+    commit_update(app, move |c, s| {
+        let not_found = || ApiError::not_found(format!("no DM named {name:?}"));
+        let (id, channel) = store::channel(c, &name)?.ok_or_else(not_found)?;
+        if channel.kind != ChannelKind::Dm || !s.can_view(uid, &name) {
+            return Err(not_found());
+        }
+        if store::dms::is_pair(c, id)? {
+            return Err(ApiError::bad_request(
+                "a two-person DM cannot be left; close it instead",
+            ));
+        }
+        if !store::dms::remove_member(c, id, uid)? {
+            return Err(not_found());
+        }
+        let change = ChannelChange::Updated {
+            channel,
+            renamed_from: None,
+        };
+        Ok(((), Some(change), Vec::new()))
+    })?;
+    Ok(Response::no_content())
 }

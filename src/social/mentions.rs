@@ -1,7 +1,8 @@
 //! What a mention is (API.md: "`@username` of a member who can see the channel, or an
 //! allowed `@everyone` / `@here` / `@role`"). Pure text rules; the store turns the names into
 //! rows (`store/social.rs` `record_mentions`). The group mentions need the permission
-//! snapshot and who is online, so `community/chat.rs` `record_group_mentions` writes theirs.
+//! snapshot and who is online, so `community/chat.rs` `settle_mentions` writes theirs (and
+//! drops the `@username` rows of members who cannot see the channel).
 
 /// At most this many distinct names of one message are looked up: a 4000-character message
 /// could name about 1,300 users, and each costs a lookup on the store thread. Past 50 it is

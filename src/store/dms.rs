@@ -91,6 +91,25 @@ pub fn add_member(conn: &Connection, channel_id: i64, user_id: i64) -> ApiResult
     Ok(())
 }
 
+/// Takes `user_id` out of DM `channel_id` (leaving a group DM); whether they were in it.
+/// The channel and its messages stay, for the others (and when the last one leaves, for
+/// nobody: `all_dm_members` still lists it, so no rule but the DM's applies to it).
+pub fn remove_member(conn: &Connection, channel_id: i64, user_id: i64) -> ApiResult<bool> {
+    let n = conn
+        .prepare_cached("DELETE FROM dm_members WHERE channel_id = ?1 AND user_id = ?2")?
+        .execute(params![channel_id, user_id])?;
+    Ok(n > 0)
+}
+
+/// Whether DM `channel_id` is a two-person DM (it has a `pair_key`), not a group DM.
+pub fn is_pair(conn: &Connection, channel_id: i64) -> ApiResult<bool> {
+    let key: Option<Option<String>> = conn
+        .prepare_cached("SELECT pair_key FROM dm_channels WHERE channel_id = ?1")?
+        .query_row(params![channel_id], |r| r.get(0))
+        .optional()?;
+    Ok(key.flatten().is_some())
+}
+
 /// The member ids of DM `channel_id`, in the order they joined.
 pub fn dm_member_ids(conn: &Connection, channel_id: i64) -> ApiResult<Vec<i64>> {
     let mut st = conn.prepare_cached(
@@ -103,23 +122,29 @@ pub fn dm_member_ids(conn: &Connection, channel_id: i64) -> ApiResult<Vec<i64>> 
 }
 
 /// Every DM's members (id, username) by channel name, in the order they joined: what
-/// `community::Snapshot` keeps to decide who sees a DM.
+/// `community::Snapshot` keeps to decide who sees a DM. Every DM is in it, one that
+/// everybody left too (with no members): a DM missing here would fall under the text
+/// channels' rule, which lets everyone in.
 pub fn all_dm_members(conn: &Connection) -> ApiResult<HashMap<String, Vec<(i64, String)>>> {
     let mut st = conn.prepare_cached(
-        "SELECT c.name, u.id, u.username FROM dm_members d
-         JOIN channels c ON c.id = d.channel_id JOIN users u ON u.id = d.user_id
+        "SELECT c.name, u.id, u.username FROM channels c
+         LEFT JOIN dm_members d ON d.channel_id = c.id LEFT JOIN users u ON u.id = d.user_id
+         WHERE c.kind = 'dm'
          ORDER BY d.joined_ts, d.user_id",
     )?;
     let mut out: HashMap<String, Vec<(i64, String)>> = HashMap::new();
     for row in st.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
+            r.get::<_, Option<i64>>(1)?,
+            r.get::<_, Option<String>>(2)?,
         ))
     })? {
         let (name, id, username) = row?;
-        out.entry(name).or_default().push((id, username));
+        let members = out.entry(name).or_default();
+        if let (Some(id), Some(username)) = (id, username) {
+            members.push((id, username));
+        }
     }
     Ok(out)
 }
@@ -162,5 +187,28 @@ mod tests {
         let (g2, _) = open_dm(&c, &[a, b, e]).unwrap();
         assert_ne!(g1.name, g2.name);
         assert_eq!(all_dm_members(&c).unwrap()[&g1.name].len(), 3);
+    }
+
+    #[test]
+    fn a_dm_everyone_left_is_still_a_dm() {
+        let c = db();
+        let a = crate::store::insert_user(&c, "alice", "h", true)
+            .unwrap()
+            .id;
+        let b = crate::store::insert_user(&c, "bob", "h", false).unwrap().id;
+        let e = crate::store::insert_user(&c, "eve", "h", false).unwrap().id;
+        let (g, _) = open_dm(&c, &[a, b, e]).unwrap();
+        let (id, _) = channel(&c, &g.name).unwrap().unwrap();
+        assert!(!is_pair(&c, id).unwrap());
+        for u in [a, b, e] {
+            assert!(remove_member(&c, id, u).unwrap());
+        }
+        assert!(!remove_member(&c, id, a).unwrap());
+        assert!(all_dm_members(&c).unwrap()[&g.name].is_empty());
+        let snap = crate::community::Snapshot::load(&c).unwrap();
+        assert!(!snap.can_view(a, &g.name), "not even the owner");
+        let (pair, _) = open_dm(&c, &[a, b]).unwrap();
+        let (id, _) = channel(&c, &pair.name).unwrap().unwrap();
+        assert!(is_pair(&c, id).unwrap());
     }
 }

@@ -97,8 +97,9 @@ fn write_mentions(
         "INSERT OR IGNORE INTO mentions (user_id, channel_id, message_id) VALUES (?1, ?2, ?3)",
     )?;
     for name in mentions::usernames(content) {
-        // Issue 13 adds "a member who can see the channel" here (its permission function);
-        // until then every member sees every text channel.
+        // Who may see the channel is the permission snapshot's to say, which the store does
+        // not hold: `community/chat.rs` `settle_mentions` drops the rows of those who cannot,
+        // in the same job.
         let id: Option<i64> = find.query_row(params![name], |r| r.get(0)).optional()?;
         if let Some(id) = id.filter(|id| *id != author_id) {
             insert.execute(params![id, channel_id, message_id])?;
@@ -107,7 +108,7 @@ fn write_mentions(
     // A DM message counts as a mention of every other member (docs/DMS.md: DMs notify).
     super::dms::mention_members(conn, author_id, channel_id, message_id)?;
     // `@everyone` / `@here` / `@role` rows come after these, from `community/chat.rs`
-    // `record_group_mentions`, in the same job (it needs the permission snapshot).
+    // `settle_mentions`, in the same job (it needs the permission snapshot).
     Ok(())
 }
 

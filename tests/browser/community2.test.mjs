@@ -114,6 +114,23 @@ describe('run a community, the rest', { timeout: 90_000 }, () => {
     await dialog.waitFor({ state: 'detached' });
   });
 
+  it('unlocks the composer by itself when a timeout runs out (the server pushes its end)', async () => {
+    await bob.page.locator('#sidebar .chan.text[data-channel="general"]').click();
+    const until = Date.now() + 2_000;
+    assert.equal((await api(alice.page, 'POST', '/api/members/bob/timeout', { until_ts: until })).status, 204);
+    const input = bob.page.locator('#composer-input');
+    await bob.page.waitForFunction(() => /** @type {HTMLTextAreaElement} */ (document.getElementById('composer-input')).disabled);
+    // Nobody lifts it and nothing is reloaded: the end arrives as member_update + channel_update.
+    await bob.page.waitForFunction(() => !/** @type {HTMLTextAreaElement} */ (document.getElementById('composer-input')).disabled, null, { timeout: 6_000 });
+    assert.ok(Date.now() >= until - 200, 'not before it ends');
+    assert.equal(await input.isDisabled(), false);
+    await send(bob.page, 'free again');
+    // Acknowledged by the server (a refused send would stay in the outbox as failed).
+    await message(bob.page, 'free again').waitFor();
+    assert.equal(await bob.page.locator('#messages li.failed').count(), 0);
+    assert.deepEqual(bob.problems, []);
+  });
+
   it('refuses voice to a timed-out member', async () => {
     const until = Date.now() + 60_000;
     assert.equal((await api(alice.page, 'POST', '/api/members/bob/timeout', { until_ts: until, reason: 'cool down' })).status, 204);

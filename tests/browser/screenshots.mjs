@@ -1,5 +1,6 @@
 // Takes the README's screenshots of the main screen, with a small realistic conversation:
 //   docs/screenshot-desktop.png (1280×800), docs/screenshot-search.png (the search results),
+//   docs/screenshot-dm-picker.png ("New message", the people picker of direct messages),
 //   docs/screenshot-phone.png (360×740), and of the screens in docs/UI.md:
 //   docs/screenshot-emoji.png and docs/screenshot-emoji-phone.png (the emoji picker),
 //   docs/screenshot-settings.png (user settings), docs/screenshot-invites.png (the invite
@@ -97,6 +98,17 @@ try {
   await bob.page.locator('#search-results .search-hit').first().waitFor();
   await bob.page.screenshot({ path: path.join(OUT, 'screenshot-search.png') });
   await bob.page.keyboard.press('Escape');
+
+  // "New message": the people picker of direct messages (docs/DMS.md), two people chosen.
+  await bob.page.locator('#new-dm-btn').click();
+  const picker = bob.page.locator('dialog.dm-picker');
+  await picker.locator('.dm-pick[data-user="carol"]').click();
+  await picker.locator('#dm-picker-search').fill('da');
+  await picker.locator('.dm-pick[data-user="dave"]').click();
+  await bob.page.waitForTimeout(200);
+  await bob.page.screenshot({ path: path.join(OUT, 'screenshot-dm-picker.png') });
+  await picker.locator('button[value="cancel"]').click();
+  await picker.waitFor({ state: 'detached' });
 
   // Run a community: roles for bob and carol, a channel only moderators see.
   await alice.page.evaluate(async () => {

@@ -144,6 +144,63 @@ describe('profiles, read state, notifications, the installable app', { timeout: 
     assert.deepEqual(bob.problems.filter((p) => !INCOGNITO_PUSH.test(p)), []);
   });
 
+  it('a new avatar shows on the others\' open pages without a reload (user_update)', async () => {
+    const { alice, bob } = f;
+    const url = await alice.page.evaluate(async () => {
+      const canvas = document.createElement('canvas');
+      canvas.width = canvas.height = 48;
+      const g = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
+      g.fillStyle = '#c0392b';
+      g.fillRect(0, 0, 48, 48);
+      const png = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+      const r = await fetch('/api/me/avatar', { method: 'PUT', body: /** @type {Blob} */ (png), headers: { 'Content-Type': 'image/png' } });
+      return (await r.json()).user.avatar_url;
+    });
+    assert.match(url, /^\/api\/attachments\//);
+    // Bob's member list and alice's messages in his open page, with no reload.
+    await bob.page.locator(`#members .member[data-user="alice"] img.avatar-img[src="${url}"]`).waitFor();
+    await bob.page.locator(`#messages img.avatar-img[src="${url}"]`).first().waitFor();
+    assert.deepEqual(bob.problems.filter((p) => !INCOGNITO_PUSH.test(p)), []);
+  });
+
+  it('the notification control fits the header at 1280 px and on a 360 px phone', async () => {
+    const { alice } = f;
+    /** What the header's notification control shows, and whether it is cut off. */
+    const measure = () => alice.page.evaluate(() => {
+      const wrap = /** @type {HTMLElement} */ (document.getElementById('notify-wrap'));
+      const select = /** @type {HTMLSelectElement} */ (document.getElementById('notify-level'));
+      const head = /** @type {HTMLElement} */ (document.getElementById('chat-head'));
+      const box = wrap.getBoundingClientRect();
+      const st = getComputedStyle(select);
+      // A select that shows its text must have room for it (the arrow takes about 20 px).
+      const g = /** @type {CanvasRenderingContext2D} */ (document.createElement('canvas').getContext('2d'));
+      g.font = `${st.fontWeight} ${st.fontSize} ${st.fontFamily}`;
+      const text = select.selectedOptions[0]?.text ?? '';
+      const textShown = Number(st.opacity) > 0;
+      const cut = textShown && g.measureText(text).width > select.clientWidth - 20;
+      return {
+        w: box.width, right: box.right, vw: innerWidth, cut, text,
+        overflow: head.scrollWidth > head.clientWidth + 1, title: select.title,
+        level: document.getElementById('notify-icon')?.dataset.level,
+      };
+    });
+    for (const size of [{ width: 1280, height: 800 }, { width: 360, height: 740 }]) {
+      await alice.page.setViewportSize(size);
+      await alice.page.waitForTimeout(100);
+      const m = await measure();
+      assert.ok(!m.cut, `${size.width} px: "${m.text}" is cut off`);
+      assert.ok(!m.overflow, `${size.width} px: the header overflows`);
+      assert.ok(m.w <= 40 && m.right <= m.vw, `${size.width} px: ${JSON.stringify(m)}`);
+      assert.match(m.title, /^Notifications for #/);
+    }
+    await alice.page.setViewportSize({ width: 1280, height: 800 });
+    // It still works, and the icon says the level in effect.
+    await alice.page.locator('#notify-level').selectOption('nothing');
+    await alice.page.locator('#notify-icon[data-level="nothing"]').waitFor();
+    await alice.page.locator('#notify-level').selectOption('default');
+    await alice.page.locator('#notify-icon[data-level="mentions"]').waitFor();
+  });
+
   it('the service worker registers and the manifest makes the app installable', async () => {
     const { bob } = f;
     const script = await bob.page.evaluate(async () => {
