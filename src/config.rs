@@ -53,6 +53,12 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// `VOICE_MAX_PEERS`, default 10.
     pub voice_max_peers: usize,
+    /// `SFU_UDP_PORT`: the media server's one UDP port; unset, no media server runs.
+    pub sfu_udp_port: Option<u16>,
+    /// `SFU_PUBLIC_IP`: the address the media server advertises (behind NAT or Docker).
+    pub sfu_public_ip: Option<std::net::IpAddr>,
+    /// `SFU_MAX_PEERS`, default 50: the cap of an `sfu` room.
+    pub sfu_max_peers: usize,
     /// `SEND_RATE` messages per second per user, default 5.
     pub send_rate: f64,
     /// `SEND_BURST`, default 10.
@@ -231,6 +237,18 @@ impl Config {
             registration,
             allowed_origins,
             voice_max_peers: number(get("VOICE_MAX_PEERS"), "VOICE_MAX_PEERS", 10usize, 2, 50)?,
+            sfu_udp_port: match get("SFU_UDP_PORT") {
+                None => None,
+                Some(v) => Some(number(Some(v), "SFU_UDP_PORT", 0u16, 0, 65535)?),
+            },
+            sfu_public_ip: match get("SFU_PUBLIC_IP") {
+                None => None,
+                Some(v) => Some(
+                    v.parse()
+                        .map_err(|_| format!("SFU_PUBLIC_IP must be an IP address, got {v:?}"))?,
+                ),
+            },
+            sfu_max_peers: number(get("SFU_MAX_PEERS"), "SFU_MAX_PEERS", 50usize, 2, 200)?,
             send_rate: number(get("SEND_RATE"), "SEND_RATE", 5.0f64, 0.1, 1_000_000.0)?,
             send_burst: number(get("SEND_BURST"), "SEND_BURST", 10.0f64, 1.0, 1_000_000.0)?,
             search_rate: number(get("SEARCH_RATE"), "SEARCH_RATE", 2.0f64, 0.1, 1_000_000.0)?,
