@@ -214,6 +214,9 @@ pub enum ServerEvent {
     Welcome {
         id: String,
         peers: Vec<Peer>,
+        /// Issue 16: `"mesh"` (browsers connect to each other) or `"sfu"` (one connection to
+        /// the media server, which sends the offers: docs/VOICE.md).
+        mode: &'static str,
     },
     PeerJoined {
         peer: Peer,
