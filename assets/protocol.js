@@ -26,7 +26,9 @@ export const HISTORY_MAX = 200;
  *   display_name?:string|null, status_text?:string|null}} User
  * @typedef {{name:string, kind:'text'|'voice'|'dm', topic:string, members?:string[], slowmode_s?:number, position?:number,
  *   category?:string|null, private?:boolean, permissions?:string[],
- *   overwrites?:Overwrite[]}} Channel  `permissions`: this user's effective ones in it (v2)
+ *   overwrites?:Overwrite[], voice_mode?:VoiceMode}} Channel  `permissions`: this user's effective ones in it (v2);
+ *   `voice_mode`: a voice channel's effective mode (issue 16)
+ * @typedef {'mesh'|'sfu'} VoiceMode
  * @typedef {{role_id?:number, role?:number, allow:string[], deny:string[]}} Overwrite
  * @typedef {{id:number, name:string, color:string|null, position:number, hoist:boolean,
  *   permissions:string[]}} Role
@@ -48,7 +50,8 @@ export const HISTORY_MAX = 200;
  * @typedef {{channel:string, user:string, muted:boolean, deafened:boolean, video?:boolean, screen?:boolean}} VoiceMember
  * @typedef {{type:'ready', user:User, channels:Channel[], presence:Presence[],
  *   voice:VoiceMember[], last_ids:Record<string,number>, roles?:Role[], members?:Member[],
- *   permissions?:string[], unread?:Record<string, UnreadState>, status?:ChosenStatus}} ReadyFrame
+ *   permissions?:string[], unread?:Record<string, UnreadState>, status?:ChosenStatus,
+ *   media_server?:boolean}} ReadyFrame  `media_server`: the server has a media port (issue 16)
  * @typedef {Record<string, any> & {type:string}} Frame
  */
 
@@ -209,7 +212,7 @@ function community() {
     setOverwrite: (channel, roleId, allow, deny) => api('PUT', `/api/channels/${u(channel)}/overwrites/${roleId}`, { allow, deny }),
     /** @param {string} channel @param {number} roleId */
     clearOverwrite: (channel, roleId) => api('DELETE', `/api/channels/${u(channel)}/overwrites/${roleId}`),
-    /** @param {string} channel @param {{name?:string, topic?:string, slowmode_s?:number, position?:number, category?:string|null}} patch
+    /** @param {string} channel @param {{name?:string, topic?:string, slowmode_s?:number, position?:number, category?:string|null, voice_mode?:VoiceMode}} patch
      * @returns {Promise<Channel>} */
     patchChannel: (channel, patch) => api('PATCH', `/api/channels/${u(channel)}`, patch),
     /** @param {string} username @param {string} reason */

@@ -89,6 +89,8 @@ export function createState() {
     members: new Map(),
     /** @type {string[]|null} server-wide permissions from `ready` (perms.js works them out from roles when it can) */
     serverPermissions: null,
+    /** whether the server has a media server (`ready.media_server`, issue 16): voice channels may use it */
+    mediaServer: false,
   };
 }
 
@@ -304,6 +306,7 @@ export function applyReady(s, f, hash) {
   if (f.roles) s.roles = f.roles;
   if (f.members) setMembers(s, f.members);
   s.serverPermissions = f.permissions ?? null;
+  s.mediaServer = f.media_server === true;
   if (!s.newLine.has(s.current)) s.newLine.set(s.current, s.readIds.get(s.current) ?? 0);
 }
 

@@ -376,12 +376,12 @@ function end(s) {
   }
 }
 
-/** @param {Session} s @param {{id:string, peers:PeerInfo[], mode?:string}} f */
+/** @param {Session} s @param {{id:string, peers:PeerInfo[], voice_mode?:string}} f */
 function onWelcome(s, f) {
   if (session !== s) return;
   for (const id of [...s.remotes.keys()]) removeRemote(s, id);
   s.sfu?.close();
-  s.sfu = f.mode === 'sfu' ? newSfu(s) : null;
+  s.sfu = f.voice_mode === 'sfu' ? newSfu(s) : null;
   s.myId = String(f.id);
   s.phase = 'connected';
   s.notice = s.notice.startsWith('Voice connection lost') ? '' : s.notice;

@@ -8,7 +8,7 @@
 //! value stops the server with one clear line such as `TURN_PORT must be 1-65535, got "abc"`.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::http::proxy::TrustedProxies;
@@ -51,13 +51,16 @@ pub struct Config {
     pub registration: Registration,
     /// `ALLOWED_ORIGINS`: extra origins (besides our own) allowed to use cookie sessions.
     pub allowed_origins: Vec<String>,
-    /// `VOICE_MAX_PEERS`, default 10.
+    /// `VOICE_MAX_PEERS`, default 10: people per voice room in `mesh` mode.
     pub voice_max_peers: usize,
-    /// `SFU_UDP_PORT`: the media server's one UDP port; unset, no media server runs.
+    /// `SFU_UDP_PORT`: the media server's UDP port (issue 16). Unset: no media server, and
+    /// every voice channel runs as a mesh. `0` binds a free port at start (tests).
     pub sfu_udp_port: Option<u16>,
-    /// `SFU_PUBLIC_IP`: the address the media server advertises (behind NAT or Docker).
-    pub sfu_public_ip: Option<std::net::IpAddr>,
-    /// `SFU_MAX_PEERS`, default 50: the cap of an `sfu` room.
+    /// `SFU_PUBLIC_IP`: the address the media server advertises to browsers (its ICE
+    /// candidate) when the one it binds is not the one they reach (NAT, Docker). Unset: the
+    /// media server advertises the addresses it binds.
+    pub sfu_public_ip: Option<IpAddr>,
+    /// `SFU_MAX_PEERS`, default 50: people per voice room in `sfu` mode.
     pub sfu_max_peers: usize,
     /// `SEND_RATE` messages per second per user, default 5.
     pub send_rate: f64,
@@ -106,10 +109,19 @@ pub fn glibc_tunables_set() -> bool {
     std::env::var_os("GLIBC_TUNABLES").is_some()
 }
 
+/// `SFU_MAX_PEERS` when unset (API.md).
+pub const SFU_MAX_PEERS_DEFAULT: usize = 50;
+
 /// The placeholder secret of `.env.example`; running with it on a public address is warned about.
 pub const PLACEHOLDER_TURN_SECRET: &str = "change-me-to-a-long-random-secret";
 
 impl Config {
+    /// Whether this server has a media server (`SFU_UDP_PORT` is set): then voice channels
+    /// may run in `sfu` mode, and it is their default (`model::VoiceMode::effective`).
+    pub fn media_port(&self) -> bool {
+        self.sfu_udp_port.is_some()
+    }
+
     /// Reads `.env` (if present) and then the real environment.
     pub fn from_env() -> Result<Config, String> {
         let mut vars: HashMap<String, String> = HashMap::new();
@@ -208,6 +220,34 @@ impl Config {
                 "PUSH_SUBJECT must be a mailto: or https: URL, got {push_subject:?}"
             ));
         }
+        let sfu_udp_port = match get("SFU_UDP_PORT") {
+            None => None,
+            Some(v) => Some(v.parse::<u16>().map_err(|_| {
+                format!("SFU_UDP_PORT must be a UDP port 0-65535 (0: any free port), got {v:?}")
+            })?),
+        };
+        let sfu_public_ip = match get("SFU_PUBLIC_IP") {
+            None => None,
+            Some(v) => match v.parse::<IpAddr>() {
+                Ok(ip) if !ip.is_unspecified() && !ip.is_multicast() => Some(ip),
+                Ok(_) => {
+                    return Err(format!(
+                        "SFU_PUBLIC_IP must be the address browsers reach the media server at, not {v:?}"
+                    ))
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "SFU_PUBLIC_IP must be an IP address such as 203.0.113.7, got {v:?}"
+                    ))
+                }
+            },
+        };
+        if sfu_public_ip.is_some() && sfu_udp_port.is_none() {
+            return Err(
+                "SFU_PUBLIC_IP is set but SFU_UDP_PORT is not: set the media port too, or unset SFU_PUBLIC_IP"
+                    .into(),
+            );
+        }
         let push_allow_loopback = match get("PUSH_ALLOW_LOOPBACK") {
             None | Some("0") => false,
             Some("1") => true,
@@ -237,18 +277,18 @@ impl Config {
             registration,
             allowed_origins,
             voice_max_peers: number(get("VOICE_MAX_PEERS"), "VOICE_MAX_PEERS", 10usize, 2, 50)?,
-            sfu_udp_port: match get("SFU_UDP_PORT") {
-                None => None,
-                Some(v) => Some(number(Some(v), "SFU_UDP_PORT", 0u16, 0, 65535)?),
-            },
-            sfu_public_ip: match get("SFU_PUBLIC_IP") {
-                None => None,
-                Some(v) => Some(
-                    v.parse()
-                        .map_err(|_| format!("SFU_PUBLIC_IP must be an IP address, got {v:?}"))?,
-                ),
-            },
-            sfu_max_peers: number(get("SFU_MAX_PEERS"), "SFU_MAX_PEERS", 50usize, 2, 200)?,
+            sfu_udp_port,
+            sfu_public_ip,
+            // Audio alone is forwarded to everyone else: N people cost N×(N−1) streams of 50
+            // packets/s. At 100 that is ~500,000 packets/s, past what one media thread
+            // should be asked to carry; 50 (the default) is a quarter of it.
+            sfu_max_peers: number(
+                get("SFU_MAX_PEERS"),
+                "SFU_MAX_PEERS",
+                SFU_MAX_PEERS_DEFAULT,
+                2,
+                100,
+            )?,
             send_rate: number(get("SEND_RATE"), "SEND_RATE", 5.0f64, 0.1, 1_000_000.0)?,
             send_burst: number(get("SEND_BURST"), "SEND_BURST", 10.0f64, 1.0, 1_000_000.0)?,
             search_rate: number(get("SEARCH_RATE"), "SEARCH_RATE", 2.0f64, 0.1, 1_000_000.0)?,
@@ -372,6 +412,40 @@ mod tests {
         assert_eq!(c.db_synchronous, "FULL");
         assert!(c.trusted_proxies.is_empty());
         assert_eq!(c.metrics_token, None, "/metrics open by default, as in v1");
+        assert_eq!((c.sfu_udp_port, c.sfu_public_ip), (None, None));
+        assert!(!c.media_port());
+        assert_eq!(c.sfu_max_peers, 50);
+    }
+
+    #[test]
+    fn media_server_settings() {
+        let c = cfg(&[
+            ("SFU_UDP_PORT", "3479"),
+            ("SFU_PUBLIC_IP", "203.0.113.7"),
+            ("SFU_MAX_PEERS", "25"),
+        ])
+        .unwrap();
+        assert_eq!(c.sfu_udp_port, Some(3479));
+        assert!(c.media_port());
+        assert_eq!(c.sfu_public_ip, Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(c.sfu_max_peers, 25);
+        assert_eq!(cfg(&[("SFU_UDP_PORT", "0")]).unwrap().sfu_udp_port, Some(0));
+        assert_eq!(
+            cfg(&[("SFU_UDP_PORT", "udp")]).unwrap_err(),
+            r#"SFU_UDP_PORT must be a UDP port 0-65535 (0: any free port), got "udp""#
+        );
+        assert!(cfg(&[("SFU_UDP_PORT", "70000")]).is_err());
+        let e = cfg(&[("SFU_UDP_PORT", "3479"), ("SFU_PUBLIC_IP", "my-host")]).unwrap_err();
+        assert!(e.starts_with("SFU_PUBLIC_IP must be an IP address"), "{e}");
+        let e = cfg(&[("SFU_UDP_PORT", "3479"), ("SFU_PUBLIC_IP", "0.0.0.0")]).unwrap_err();
+        assert!(e.contains("not \"0.0.0.0\""), "{e}");
+        let e = cfg(&[("SFU_PUBLIC_IP", "203.0.113.7")]).unwrap_err();
+        assert!(e.contains("SFU_UDP_PORT is not"), "{e}");
+        assert_eq!(
+            cfg(&[("SFU_MAX_PEERS", "500")]).unwrap_err(),
+            r#"SFU_MAX_PEERS must be a number from 2 to 100, got "500""#
+        );
+        assert!(cfg(&[("SFU_MAX_PEERS", "1")]).is_err());
     }
 
     #[test]

@@ -132,14 +132,9 @@ pub fn run(config: Config) -> Result<(), String> {
         channels,
         last_ids,
         community.snapshot(),
-        config.voice_max_peers,
+        voice::RoomLimits::from_config(&config),
         writer.clone(),
-        media
-            .as_ref()
-            .map(|(handle, _)| realtime::router::MediaSetup {
-                handle: handle.clone(),
-                max_peers: config.sfu_max_peers,
-            }),
+        media.as_ref().map(|(handle, _)| handle.clone()),
     )
     .map_err(|e| format!("cannot start the router thread: {e}"))?;
     if let Some((_, bound)) = media {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct User {
@@ -33,6 +33,11 @@ pub struct Channel {
     pub position: i64,
     /// The heading it is listed under, if any.
     pub category: Option<String>,
+    /// A voice channel's media mode as stored (`channels.voice_mode`); `None` is the
+    /// server's default. Never on the wire as it is: channel objects carry the *effective*
+    /// mode (`effective_voice_mode`, in `community::ChannelView`).
+    #[serde(skip)]
+    pub voice_mode: Option<VoiceMode>,
 }
 
 impl Channel {
@@ -45,7 +50,60 @@ impl Channel {
             slowmode_s: 0,
             position: 0,
             category: None,
+            voice_mode: None,
         }
+    }
+
+    /// The mode this channel's voice room runs in (`VoiceMode::effective`); `None` for text
+    /// and DM channels, which have none. `media_port`: whether `SFU_UDP_PORT` is set.
+    pub fn effective_voice_mode(&self, media_port: bool) -> Option<VoiceMode> {
+        (self.kind == ChannelKind::Voice).then(|| VoiceMode::effective(self.voice_mode, media_port))
+    }
+}
+
+/// How a voice channel carries media (API.md "Voice, video and screen share", issue 16):
+/// `mesh`, peer to peer as in v1 (the server only relays signaling), or `sfu`, through the
+/// server's own media server on `SFU_UDP_PORT`. Lowercase on the wire and in SQLite.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum VoiceMode {
+    Mesh,
+    Sfu,
+}
+
+impl VoiceMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VoiceMode::Mesh => "mesh",
+            VoiceMode::Sfu => "sfu",
+        }
+    }
+
+    /// The mode named `s` exactly as the wire writes it, if there is one.
+    pub fn parse(s: &str) -> Option<VoiceMode> {
+        match s {
+            "mesh" => Some(VoiceMode::Mesh),
+            "sfu" => Some(VoiceMode::Sfu),
+            _ => None,
+        }
+    }
+
+    /// THE rule for the mode a voice room runs in: the stored choice, else `sfu` when the
+    /// server has a media port (`SFU_UDP_PORT` set), else `mesh`. A stored `sfu` on a server
+    /// whose media port was since unset runs as `mesh` (and is `sfu` again once the port is
+    /// back): the choice is kept, it just cannot be honoured.
+    pub fn effective(stored: Option<VoiceMode>, media_port: bool) -> VoiceMode {
+        match stored {
+            Some(VoiceMode::Mesh) => VoiceMode::Mesh,
+            Some(VoiceMode::Sfu) | None if media_port => VoiceMode::Sfu,
+            Some(VoiceMode::Sfu) | None => VoiceMode::Mesh,
+        }
+    }
+}
+
+impl ToSql for VoiceMode {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
     }
 }
 
@@ -152,6 +210,38 @@ mod tests {
             assert_eq!(ChannelKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(ChannelKind::parse("Text"), None);
+    }
+
+    #[test]
+    fn effective_voice_mode() {
+        use VoiceMode::{Mesh, Sfu};
+        assert_eq!(VoiceMode::effective(None, false), Mesh);
+        assert_eq!(VoiceMode::effective(None, true), Sfu);
+        assert_eq!(VoiceMode::effective(Some(Mesh), true), Mesh);
+        assert_eq!(VoiceMode::effective(Some(Sfu), true), Sfu);
+        assert_eq!(
+            VoiceMode::effective(Some(Sfu), false),
+            Mesh,
+            "no media port: mesh"
+        );
+        let mut c = Channel::new("lounge".into(), ChannelKind::Voice, String::new());
+        assert_eq!(c.effective_voice_mode(true), Some(Sfu));
+        c.voice_mode = Some(Mesh);
+        assert_eq!(c.effective_voice_mode(true), Some(Mesh));
+        let t = Channel::new("general".into(), ChannelKind::Text, String::new());
+        assert_eq!(
+            t.effective_voice_mode(true),
+            None,
+            "text channels have no voice mode"
+        );
+        for m in [Mesh, Sfu] {
+            assert_eq!(
+                serde_json::to_string(&m).unwrap(),
+                format!("\"{}\"", m.as_str())
+            );
+            assert_eq!(VoiceMode::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(VoiceMode::parse("SFU"), None);
     }
 
     #[test]

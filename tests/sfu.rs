@@ -122,7 +122,7 @@ impl Bot {
         assert_eq!(welcome["type"], "welcome", "{welcome}");
         let seen = Arc::new(Mutex::new(Seen {
             id: welcome["id"].as_str().unwrap().to_string(),
-            mode: welcome["mode"].as_str().unwrap_or("").to_string(),
+            mode: welcome["voice_mode"].as_str().unwrap_or("").to_string(),
             ..Seen::default()
         }));
         let sending = Arc::new(Mutex::new(Sending {

@@ -1,6 +1,6 @@
 // @ts-check
-//! One channel's settings (API.md v2): name, topic, slow mode and category for
-//! `manage_channels`, and per-role permission overwrites (allow / neutral / deny, as in
+//! One channel's settings (API.md v2): name, topic, slow mode, category and — for a voice
+//! channel — the voice mode (mesh or media server, issue 16) for `manage_channels`, and per-role permission overwrites (allow / neutral / deny, as in
 //! Discord) for `manage_roles`. Saving sends only what changed: one `PATCH` for the fields,
 //! one `PUT` (or `DELETE`, when all is neutral again) per role whose overwrite changed.
 //! Every page then hears `channel_update` / `channel_create` / `channel_delete`.
@@ -47,6 +47,16 @@ export function openChannelSettings(app, name) {
   const catIn = h('input', { id: 'chan-category', value: ch.category ?? '', maxLength: 32, autocomplete: 'off', dir: 'auto', disabled: !fields, placeholder: 'None' });
   catIn.setAttribute('list', 'chan-categories'); // `list` is read-only as a property
   const catList = h('datalist', { id: 'chan-categories' }, categories.map((c) => h('option', { value: c })));
+  // Voice channels: peer to peer, or through the server's media server when it has one.
+  const voice = ch.kind === 'voice';
+  const mode = ch.voice_mode ?? 'mesh';
+  const modeIn = h('select', { id: 'chan-voice-mode', disabled: !fields || !s.mediaServer },
+    h('option', { value: 'mesh' }, 'Mesh (peer to peer)'),
+    h('option', { value: 'sfu' }, 'Media server'));
+  modeIn.value = mode;
+  const modeHint = h('p', { class: 'hint', id: 'chan-voice-mode-hint' }, s.mediaServer
+    ? 'Mesh: everyone sends to everyone, for a few people. Media server: each sends once, to this server; for bigger calls and video. Changing it reconnects the people in the call.'
+    : 'This server has no media port (SFU_UDP_PORT is not set), so voice runs peer to peer.');
 
   // Overwrites: the channel's current ones when the server sends them, edited in place.
   /** @type {Map<number, Map<string, Tri>>} */
@@ -100,6 +110,9 @@ export function openChannelSettings(app, name) {
         ch.kind === 'text' ? h('label', { for: 'chan-slowmode' }, 'Slow mode') : null,
         ch.kind === 'text' ? slow : null,
         ch.kind === 'text' ? h('p', { class: 'hint' }, 'How long each member waits between messages (not those who can manage messages).') : null,
+        voice ? h('label', { for: 'chan-voice-mode' }, 'Voice mode') : null,
+        voice ? modeIn : null,
+        voice ? modeHint : null,
         h('label', { for: 'chan-category' }, 'Category ', h('span', { class: 'optional' }, '(optional)')), catIn, catList) : null,
       perms ? h('section', { class: 'ow-section', 'aria-label': 'Permissions' },
         h('h3', { class: 'modal-subtitle' }, 'Permissions'),
@@ -109,7 +122,7 @@ export function openChannelSettings(app, name) {
     onSubmit: async () => {
       let target = ch.name;
       if (fields) {
-        /** @type {{name?:string, topic?:string, slowmode_s?:number, category?:string|null}} */
+        /** @type {{name?:string, topic?:string, slowmode_s?:number, category?:string|null, voice_mode?:import('../protocol.js').VoiceMode}} */
         const patch = {};
         const n = nameIn.value.trim();
         if (!/^[a-z0-9_-]{1,32}$/.test(n)) throw new Error('Use 1–32 lowercase letters, digits, - or _.');
@@ -118,6 +131,7 @@ export function openChannelSettings(app, name) {
         if (ch.kind === 'text' && Number(slow.value) !== (ch.slowmode_s ?? 0)) patch.slowmode_s = Number(slow.value);
         const cat = catIn.value.trim() || null;
         if (cat !== (ch.category ?? null)) patch.category = cat;
+        if (voice && !modeIn.disabled && modeIn.value !== mode) patch.voice_mode = modeIn.value === 'sfu' ? 'sfu' : 'mesh';
         if (Object.keys(patch).length) {
           try {
             const saved = await rest.patchChannel(ch.name, patch);

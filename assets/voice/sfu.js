@@ -1,6 +1,6 @@
 // @ts-check
 //! Media server mode (issue 16, docs/VOICE.md "Media server mode"): in a room whose
-//! `welcome` says `"mode":"sfu"`, the browser holds ONE RTCPeerConnection, with the server.
+//! `welcome` says `"voice_mode":"sfu"`, the browser holds ONE RTCPeerConnection, with the server.
 //! The server makes every offer (`{"type":"offer","from":"sfu","sdp","send","recv"}`); we only
 //! answer, so offers never collide and no perfect negotiation is needed. `send` names the
 //! three m-lines we send on (`audio`, `camera`, `screen`: their tracks are swapped with

@@ -18,7 +18,7 @@ use super::{ChannelChange, Update};
 use crate::error::{ApiError, ApiResult};
 use crate::http::api::{body, signed_in};
 use crate::http::{percent_decode, Request, Response};
-use crate::model::{Channel, User};
+use crate::model::{Channel, ChannelKind, User, VoiceMode};
 use crate::realtime::chat::commit_then_publish;
 use crate::realtime::frame::code;
 use crate::realtime::protocol::ServerEvent;
@@ -464,7 +464,10 @@ struct ChannelPatch {
     position: Option<i64>,
     #[serde(default, deserialize_with = "some")]
     category: Option<Option<String>>,
-    // Issue 16 adds `voice_mode` here (unknown fields are ignored, not refused).
+    /// Issue 16: `"mesh"` or `"sfu"` (voice channels only); null goes back to the server's
+    /// default. A string, not the enum, so an unknown value gets a message that names it.
+    #[serde(default, deserialize_with = "some")]
+    voice_mode: Option<Option<String>>,
 }
 
 fn patch_channel(req: &Request, app: &App, name: &str) -> ApiResult<Response> {
@@ -484,6 +487,14 @@ fn patch_channel(req: &Request, app: &App, name: &str) -> ApiResult<Response> {
         Some(None) => Some(None),
         None => None,
     };
+    let voice_mode = match &b.voice_mode {
+        Some(Some(m)) => Some(Some(VoiceMode::parse(m).ok_or_else(|| {
+            ApiError::bad_request(format!("voice_mode must be \"mesh\" or \"sfu\", got {m:?}"))
+        })?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let media_port = app.config.media_port();
     let (old, uid) = (name.to_string(), user.id);
     let channel = commit_update(app, move |c, s| {
         let here = s
@@ -513,6 +524,19 @@ fn patch_channel(req: &Request, app: &App, name: &str) -> ApiResult<Response> {
         if let Some(cat) = category {
             ch.category = cat;
         }
+        if let Some(mode) = voice_mode {
+            if ch.kind != ChannelKind::Voice {
+                return Err(ApiError::bad_request(
+                    "only a voice channel has a voice_mode",
+                ));
+            }
+            if mode == Some(VoiceMode::Sfu) && !media_port {
+                return Err(ApiError::bad_request(
+                    "this server has no media server (SFU_UDP_PORT is not set): voice_mode \"sfu\" is not available",
+                ));
+            }
+            ch.voice_mode = mode;
+        }
         rows::update_channel(c, id, &ch)?;
         rows::audit(c, user.id, "channel_update", &format!("#{}", ch.name), "")?;
         let renamed_from = (ch.name != old).then(|| old.clone());
@@ -525,7 +549,7 @@ fn patch_channel(req: &Request, app: &App, name: &str) -> ApiResult<Response> {
             Vec::new(),
         ))
     })?;
-    let view = app.community.snapshot().view(uid, &channel);
+    let view = app.community.snapshot().view(uid, &channel, media_port);
     Ok(Response::json(200, &json!(view)))
 }
 

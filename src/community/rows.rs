@@ -326,7 +326,7 @@ pub fn pin_ids(conn: &Connection, channel: &str) -> ApiResult<Vec<i64>> {
 /// Writes the settings of `PATCH /api/channels/{name}` (already checked) of channel `id`.
 pub fn update_channel(conn: &Connection, id: i64, c: &Channel) -> ApiResult<()> {
     conn.prepare_cached(
-        "UPDATE channels SET name = ?1, topic = ?2, slowmode_s = ?3, position = ?4, category = ?5 WHERE id = ?6",
+        "UPDATE channels SET name = ?1, topic = ?2, slowmode_s = ?3, position = ?4, category = ?5, voice_mode = ?6 WHERE id = ?7",
     )?
     .execute(params![
         c.name,
@@ -334,6 +334,7 @@ pub fn update_channel(conn: &Connection, id: i64, c: &Channel) -> ApiResult<()> 
         c.slowmode_s,
         c.position,
         c.category,
+        c.voice_mode,
         id
     ])?;
     Ok(())

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::perms::{self, Member, Overwrite, Perms, Rank};
 use crate::error::ApiResult;
-use crate::model::{Channel, User};
+use crate::model::{Channel, User, VoiceMode};
 use crate::store::now_ms;
 
 /// The `everyone` role's id (migration 5 creates it; it cannot be deleted).
@@ -47,6 +47,10 @@ pub struct ChannelView {
     pub channel: Channel,
     pub private: bool,
     pub permissions: Perms,
+    /// A voice channel's effective mode (API.md v2, issue 16: `VoiceMode::effective`);
+    /// absent for text and DM channels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voice_mode: Option<VoiceMode>,
     /// A DM's members' usernames, in the order they joined (docs/DMS.md); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub members: Option<Vec<String>>,
@@ -261,8 +265,10 @@ impl Snapshot {
         !perms::permissions(&everyone, overwrites).has(Perms::VIEW_CHANNEL)
     }
 
-    /// `channel` as `user_id` sees it, or `None` when they may not see it.
-    pub fn view(&self, user_id: i64, channel: &Channel) -> Option<ChannelView> {
+    /// `channel` as `user_id` sees it, or `None` when they may not see it. `media_port`:
+    /// whether this server has a media server (`Config::media_port`), for the effective
+    /// `voice_mode` of a voice channel.
+    pub fn view(&self, user_id: i64, channel: &Channel, media_port: bool) -> Option<ChannelView> {
         let p = self.in_channel(user_id, &channel.name)?;
         let overwrites = p.has(Perms::MANAGE_ROLES).then(|| {
             let (_, list) = &self.channels[&channel.name];
@@ -281,6 +287,7 @@ impl Snapshot {
             channel: channel.clone(),
             private: self.private(&channel.name),
             permissions: p,
+            voice_mode: channel.effective_voice_mode(media_port),
             overwrites,
             members: self
                 .dms

@@ -35,15 +35,19 @@ pub struct Changed {
 
 pub struct Visibility {
     snapshot: Arc<Snapshot>,
+    /// Whether the server has a media port (`Config::media_port`): voice channels' views
+    /// carry their effective `voice_mode` from it.
+    media_port: bool,
     /// channel name → the connections that may see it (conn id → user id, outbox).
     viewers: HashMap<String, HashMap<u64, (i64, Arc<Outbox>)>>,
     conns: HashMap<u64, Seen>,
 }
 
 impl Visibility {
-    pub fn new(snapshot: Arc<Snapshot>) -> Visibility {
+    pub fn new(snapshot: Arc<Snapshot>, media_port: bool) -> Visibility {
         Visibility {
             snapshot,
+            media_port,
             viewers: HashMap::new(),
             conns: HashMap::new(),
         }
@@ -63,7 +67,7 @@ impl Visibility {
     ) -> Vec<ChannelView> {
         let views: Vec<ChannelView> = channels
             .iter()
-            .filter_map(|c| self.snapshot.view(user_id, c))
+            .filter_map(|c| self.snapshot.view(user_id, c, self.media_port))
             .collect();
         for v in &views {
             self.viewers
@@ -136,7 +140,7 @@ impl Visibility {
                 .or_insert_with(|| {
                     channels
                         .iter()
-                        .filter_map(|c| self.snapshot.view(seen.user_id, c))
+                        .filter_map(|c| self.snapshot.view(seen.user_id, c, self.media_port))
                         .collect()
                 })
                 .clone();

@@ -97,7 +97,7 @@ fn route(req: &Request, app: &App) -> ApiResult<Response> {
             let snapshot = app.community.snapshot();
             let visible: Vec<_> = channels
                 .iter()
-                .filter_map(|c| snapshot.view(user.id, c))
+                .filter_map(|c| snapshot.view(user.id, c, app.config.media_port()))
                 .collect();
             Ok(Response::json(200, &json!(visible)))
         }
@@ -473,7 +473,10 @@ fn create_channel(req: &Request, app: &App) -> ApiResult<Response> {
     community::routes::create_channel(app, user, channel.clone())?;
     Ok(Response::json(
         201,
-        &json!(app.community.snapshot().view(uid, &channel)),
+        &json!(app
+            .community
+            .snapshot()
+            .view(uid, &channel, app.config.media_port())),
     ))
 }
 

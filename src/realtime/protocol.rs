@@ -134,6 +134,9 @@ pub enum ServerEvent {
         unread: std::collections::BTreeMap<String, crate::store::Unread>,
         /// Issue 14: the status this user chose (`online`, `idle`, `dnd`, `invisible`).
         status: &'static str,
+        /// Issue 16: whether this server has a media server (`SFU_UDP_PORT` set), i.e.
+        /// whether a voice channel may be set to `"voice_mode":"sfu"`.
+        media_server: bool,
     },
     /// Issue 14: a user's profile changed (`PATCH /api/me`, an avatar).
     UserUpdate {
@@ -214,9 +217,9 @@ pub enum ServerEvent {
     Welcome {
         id: String,
         peers: Vec<Peer>,
-        /// Issue 16: `"mesh"` (browsers connect to each other) or `"sfu"` (one connection to
-        /// the media server, which sends the offers: docs/VOICE.md).
-        mode: &'static str,
+        /// Issue 16: the room's mode: `mesh` (offer to every peer) or `sfu` (negotiate one
+        /// connection with the server).
+        voice_mode: crate::model::VoiceMode,
     },
     PeerJoined {
         peer: Peer,

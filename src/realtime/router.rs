@@ -45,13 +45,13 @@ use crate::community::visibility::Visibility;
 use crate::community::{ChannelChange, Perms, Snapshot, Update};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::media::{MediaCmd, MediaEvent, MediaFlags, MediaHandle};
-use crate::model::{Channel, User};
+use crate::model::{Channel, ChannelKind, User, VoiceMode};
 use crate::realtime::frame::{self, Frame};
 use crate::realtime::protocol::{Presence, ServerEvent};
 use crate::realtime::writer::{Outbox, Writer};
 use crate::social::Status;
 use crate::store::Unread;
-use crate::voice::{Flags, VoicePeer, VoiceRooms};
+use crate::voice::{Flags, RoomLimits, VoicePeer, VoiceRooms};
 
 /// Per user, presence and voice-state events go out at most once per this interval: issue
 /// 19 asks for "at most about 2 broadcasts a second per user", and half a second is also as
@@ -257,19 +257,14 @@ pub struct Router {
     last_ids: BTreeMap<String, i64>,
     rooms: VoiceRooms,
     typing: Typing,
-    voice_max_peers: usize,
+    /// Which mode a voice room runs in (with each channel's stored `voice_mode` in
+    /// `channels`) and how many people it holds.
+    limits: RoomLimits,
     writer: Writer,
     /// Who may see which channel (`community/visibility.rs`).
     visibility: Visibility,
-    /// The media thread, when `SFU_UDP_PORT` is set, and the cap of its rooms.
+    /// The media thread, when `SFU_UDP_PORT` is set (`sfu` rooms exist only then).
     media: Option<MediaHandle>,
-    sfu_max_peers: usize,
-}
-
-/// What the router needs of the media server: the thread's handle and `SFU_MAX_PEERS`.
-pub struct MediaSetup {
-    pub handle: MediaHandle,
-    pub max_peers: usize,
 }
 
 /// Starts the router thread with the channel list, newest ids and permission snapshot read
@@ -278,12 +273,11 @@ pub fn start(
     channels: Vec<Channel>,
     last_ids: HashMap<String, i64>,
     snapshot: Arc<Snapshot>,
-    voice_max_peers: usize,
+    limits: RoomLimits,
     writer: Writer,
-    media: Option<MediaSetup>,
+    media: Option<MediaHandle>,
 ) -> std::io::Result<RouterHandle> {
     let (tx, rx) = unbounded();
-    let sfu_max_peers = media.as_ref().map_or(0, |m| m.max_peers);
     let router = Router {
         text: HashMap::new(),
         voice: HashMap::new(),
@@ -297,11 +291,10 @@ pub fn start(
         last_ids: last_ids.into_iter().collect(),
         rooms: VoiceRooms::default(),
         typing: Typing::default(),
-        voice_max_peers,
+        limits,
         writer,
-        visibility: Visibility::new(snapshot),
-        media: media.map(|m| m.handle),
-        sfu_max_peers,
+        visibility: Visibility::new(snapshot, limits.media_port),
+        media,
     };
     std::thread::Builder::new()
         .name("router".into())
@@ -676,6 +669,7 @@ impl Router {
             presence,
             unread,
             status: self.online.status(user.id).unwrap_or(status).as_str(),
+            media_server: self.limits.media_port,
         };
         let _ = outbox.push(frame::json(&ready));
         if first {
@@ -713,21 +707,39 @@ impl Router {
         self.to_viewers(&ev);
     }
 
-    /// Closes voice room `name` (its channel was deleted or renamed): its peers are told
-    /// and disconnected, and every `/ws` hears they left, before the channel change.
-    fn close_room(&mut self, name: &str, why: &str) {
+    /// Closes voice room `name`: its peers are disconnected, and every `/ws` hears they left
+    /// at once (not folded: `voice_state` for the channel must come before a
+    /// `channel_delete`). `why`: the `not_found` its peers are told when the channel was
+    /// deleted or renamed (their clients then stop). `None` when its mode changed
+    /// (`PATCH … voice_mode`): a mesh call cannot become a media-server call in place, so
+    /// the peers are dropped without an error, their clients reconnect as after any drop
+    /// (`assets/voice/signaling.js`), and the new `welcome` says the new mode.
+    fn close_room(&mut self, name: &str, why: Option<&str>) {
         let now = Instant::now();
         for p in self.rooms.close_room(name) {
             if let Some(c) = self.take_voice(p.conn) {
-                let e = ApiError::not_found(why);
-                let _ = c.outbox.push(frame::json(&ServerEvent::error(&e, None)));
+                if let Some(why) = why {
+                    let e = ApiError::not_found(why);
+                    let _ = c.outbox.push(frame::json(&ServerEvent::error(&e, None)));
+                }
                 c.outbox.close(frame::code::NORMAL, "channel changed");
             }
-            // At once, not folded: `voice_state` for the channel must come before its
-            // `channel_delete`.
             self.voice_events.sent(p.user_id, now);
             self.flush_voice(p.user_id);
         }
+    }
+
+    /// The effective mode of voice room `room` (`VoiceMode::effective` on the channel list's
+    /// stored value); `None` when no voice channel has that name.
+    pub fn voice_mode(&self, room: &str) -> Option<VoiceMode> {
+        self.channels
+            .iter()
+            .find(|c| c.name == room)
+            .and_then(|c| self.mode_of(c))
+    }
+
+    fn mode_of(&self, c: &Channel) -> Option<VoiceMode> {
+        c.effective_voice_mode(self.limits.media_port)
     }
 
     /// A committed community change: apply the channel change, take the new permission
@@ -742,19 +754,23 @@ impl Router {
             }) => {
                 let old = renamed_from.as_deref().unwrap_or(&channel.name).to_string();
                 if renamed_from.is_some() {
-                    self.close_room(&old, "this voice channel was renamed");
+                    self.close_room(&old, Some("this voice channel was renamed"));
                     if let Some(id) = self.last_ids.remove(&old) {
                         self.last_ids.insert(channel.name.clone(), id);
                     }
                 }
+                let mode_changed = self.voice_mode(&old) != self.mode_of(channel);
                 for c in self.channels.iter_mut().filter(|c| c.name == old) {
                     *c = channel.clone();
+                }
+                if mode_changed && renamed_from.is_none() {
+                    self.close_room(&channel.name, None);
                 }
             }
             Some(ChannelChange::Deleted(name)) => {
                 self.channels.retain(|c| &c.name != name);
                 self.last_ids.remove(name);
-                self.close_room(name, "this voice channel was deleted");
+                self.close_room(name, Some("this voice channel was deleted"));
             }
             None => {}
         }
@@ -853,15 +869,15 @@ impl Router {
     ) -> ApiResult<Joined> {
         // The handshake checked that `room` is a voice channel (`ws::voice_channel`); it may
         // have been deleted since, and then there is no room to join.
-        if !self.channels.iter().any(|c| c.name == room) {
+        let Some(mode) = self
+            .channels
+            .iter()
+            .find(|c| c.name == room && c.kind == ChannelKind::Voice)
+            .and_then(|c| self.mode_of(c))
+        else {
             return Err(ApiError::not_found("no such voice channel"));
-        }
-        let sfu = self.sfu_room(&room);
-        let max = if sfu {
-            self.sfu_max_peers
-        } else {
-            self.voice_max_peers
         };
+        let sfu = mode == VoiceMode::Sfu;
         let peer = VoicePeer {
             id: conn.to_string(),
             conn,
@@ -872,7 +888,9 @@ impl Router {
             video: false,
             screen: false,
         };
-        let displaced = self.rooms.join(&room, peer.clone(), max)?;
+        let displaced = self
+            .rooms
+            .join(&room, peer.clone(), self.limits.max_peers(mode))?;
         for (old_room, old) in displaced {
             self.to_room(
                 &old_room,
@@ -910,7 +928,7 @@ impl Router {
         let _ = outbox.push(frame::json(&ServerEvent::Welcome {
             id: peer.id.clone(),
             peers,
-            mode: if sfu { "sfu" } else { "mesh" },
+            voice_mode: mode,
         }));
         self.voice.insert(
             conn,
@@ -930,13 +948,6 @@ impl Router {
         // One fold for leaving the old room and joining this one.
         self.voice_changed(user.id);
         Ok(Joined { id: peer.id, sfu })
-    }
-
-    /// Whether voice room `room` runs through the media server.
-    // STUB until sfu-plumb's `Channel.voice_mode` is merged: every room is `sfu` when the
-    // media server runs (sfu-plumb's default for a channel without a stored mode).
-    fn sfu_room(&self, _room: &str) -> bool {
-        self.media.is_some()
     }
 
     /// Takes a voice connection out of `voice`, telling the media thread if it was there.

@@ -71,7 +71,7 @@ fn answer(app: &App, user_id: i64, channel: &Channel) -> ApiResult<Response> {
     let view = app
         .community
         .snapshot()
-        .view(user_id, channel)
+        .view(user_id, channel, app.config.media_port())
         .ok_or_else(ApiError::internal)?;
     Ok(Response::json(200, &json!({ "channel": view })))
 }

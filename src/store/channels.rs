@@ -1,5 +1,6 @@
 //! Channels: the list, one by name, creating and deleting, and each text channel's newest
-//! message id (for `ready.last_ids`). Runs on the store thread, inside the batch
+//! message id (for `ready.last_ids`). A voice channel's stored `voice_mode` (migration 8)
+//! is read and written with the rest of the row. Runs on the store thread, inside the batch
 //! transaction.
 
 use std::collections::HashMap;
@@ -8,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::model::Channel;
+use crate::model::{Channel, VoiceMode};
 
 pub fn list_channels(conn: &Connection) -> ApiResult<Vec<Channel>> {
     let mut st = conn.prepare_cached(&format!(
@@ -21,7 +22,7 @@ pub fn list_channels(conn: &Connection) -> ApiResult<Vec<Channel>> {
 }
 
 /// Columns a [`Channel`] is read from, in `channel_row`'s order.
-const CHANNEL_COLUMNS: &str = "name, kind, topic, slowmode_s, position, category";
+const CHANNEL_COLUMNS: &str = "name, kind, topic, slowmode_s, position, category, voice_mode";
 
 fn channel_row(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Channel> {
     Ok(Channel {
@@ -31,6 +32,12 @@ fn channel_row(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Channel> {
         slowmode_s: r.get(at + 3)?,
         position: r.get(at + 4)?,
         category: r.get(at + 5)?,
+        // The column has no CHECK (migration 8 could not add one): a value this version does
+        // not know reads as "the default" instead of breaking the channel list.
+        voice_mode: r
+            .get::<_, Option<String>>(at + 6)?
+            .as_deref()
+            .and_then(VoiceMode::parse),
     })
 }
 
@@ -63,9 +70,9 @@ pub fn insert_channel(conn: &Connection, c: &Channel) -> ApiResult<()> {
         )));
     }
     conn.prepare_cached(
-        "INSERT INTO channels (name, kind, topic, created_ts, slowmode_s, position, category) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO channels (name, kind, topic, created_ts, slowmode_s, position, category, voice_mode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![c.name, c.kind, c.topic, now_ms(), c.slowmode_s, c.position, c.category])?;
+    .execute(params![c.name, c.kind, c.topic, now_ms(), c.slowmode_s, c.position, c.category, c.voice_mode])?;
     Ok(())
 }
 
@@ -101,6 +108,25 @@ mod tests {
     use super::super::schema::test_db as db;
     use super::*;
     use crate::model::ChannelKind;
+
+    #[test]
+    fn voice_mode_round_trips_and_unknown_reads_as_default() {
+        let c = db();
+        let mut ch = Channel::new("stage".into(), ChannelKind::Voice, String::new());
+        ch.voice_mode = Some(VoiceMode::Sfu);
+        insert_channel(&c, &ch).unwrap();
+        assert_eq!(
+            channel(&c, "stage").unwrap().unwrap().1.voice_mode,
+            Some(VoiceMode::Sfu)
+        );
+        assert_eq!(channel(&c, "lounge").unwrap().unwrap().1.voice_mode, None);
+        c.execute(
+            "UPDATE channels SET voice_mode = 'p2p' WHERE name = 'stage'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(channel(&c, "stage").unwrap().unwrap().1.voice_mode, None);
+    }
 
     #[test]
     fn new_database_has_default_channels() {

@@ -8,4 +8,4 @@ pub mod rooms;
 pub mod signaling;
 pub mod turn;
 
-pub use rooms::{Flags, VoicePeer, VoiceRooms};
+pub use rooms::{Flags, RoomLimits, VoicePeer, VoiceRooms};

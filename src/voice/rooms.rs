@@ -1,12 +1,44 @@
 //! Voice rooms as plain state: who is in which voice channel, with mute/deafen flags, and
-//! the rules of API.md — a room holds at most `VOICE_MAX_PEERS`, a user is in at most one
-//! room (joining another leaves the first), signaling reaches only peers of the same room.
+//! the rules of API.md — a room holds at most `VOICE_MAX_PEERS` in `mesh` mode and
+//! `SFU_MAX_PEERS` in `sfu` mode (`RoomLimits`), a user is in at most one room (joining
+//! another leaves the first), signaling reaches only peers of the same room.
 //! No I/O: the router owns one `VoiceRooms` and turns its answers into events.
 
 use std::collections::BTreeMap;
 
+use crate::config::Config;
 use crate::error::{ApiError, Code};
+use crate::model::VoiceMode;
 use crate::realtime::protocol::{Peer, VoiceMember};
+
+/// What decides a room's mode and its cap, from the settings read at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomLimits {
+    /// `SFU_UDP_PORT` is set (`Config::media_port`): `sfu` rooms exist, and are the default.
+    pub media_port: bool,
+    /// `VOICE_MAX_PEERS`: people per `mesh` room (each sends to every other).
+    pub mesh_max_peers: usize,
+    /// `SFU_MAX_PEERS`: people per `sfu` room (each sends once, to the server).
+    pub sfu_max_peers: usize,
+}
+
+impl RoomLimits {
+    pub fn from_config(c: &Config) -> RoomLimits {
+        RoomLimits {
+            media_port: c.media_port(),
+            mesh_max_peers: c.voice_max_peers,
+            sfu_max_peers: c.sfu_max_peers,
+        }
+    }
+
+    /// The most people a room of `mode` holds.
+    pub fn max_peers(&self, mode: VoiceMode) -> usize {
+        match mode {
+            VoiceMode::Mesh => self.mesh_max_peers,
+            VoiceMode::Sfu => self.sfu_max_peers,
+        }
+    }
+}
 
 /// A peer's (muted, deafened, video, screen).
 pub type Flags = (bool, bool, bool, bool);
@@ -181,6 +213,24 @@ mod tests {
         let e = r.join("lounge", peer(3, 3), 2).unwrap_err();
         assert_eq!(e.code, Code::RoomFull);
         assert_eq!(r.peers("lounge").len(), 2);
+    }
+
+    #[test]
+    fn cap_per_mode() {
+        let l = RoomLimits {
+            media_port: true,
+            mesh_max_peers: 10,
+            sfu_max_peers: 50,
+        };
+        assert_eq!(l.max_peers(VoiceMode::Mesh), 10);
+        assert_eq!(l.max_peers(VoiceMode::Sfu), 50);
+        let c =
+            Config::from_map(&[("SFU_MAX_PEERS".to_string(), "30".to_string())].into()).unwrap();
+        let l = RoomLimits::from_config(&c);
+        assert_eq!(
+            (l.media_port, l.mesh_max_peers, l.sfu_max_peers),
+            (false, 10, 30)
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 // "Run a community" (issue 13), the last browser gaps, in real Chromium against the real
 // server: the channel settings dialog starts from the stored overwrites, dragging a role
-// reorders it on the server, a rename reaches the other page live with its history, and a
-// timed-out member cannot join voice.
+// reorders it on the server, a rename reaches the other page live with its history, a
+// timed-out member cannot join voice, and a voice channel's mode (issue 16) is chosen in
+// the same dialog: disabled with the reason on a server without a media port, saved and
+// shown again on one with it.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +19,14 @@ function api(page, method, path, body) {
     const t = await r.text();
     return { status: r.status, body: t ? JSON.parse(t) : null };
   }, /** @type {[string, string, any]} */ ([method, path, body]));
+}
+
+/** @param {User} u @param {string} name */
+async function openChannelSettings(u, name) {
+  const row = u.page.locator('#sidebar .chan-row', { has: u.page.locator(`.chan[data-channel="${name}"]`) });
+  await row.hover();
+  await row.locator(`button[aria-label="Channel settings for ${name}"]`).click();
+  return u.page.locator('dialog.modal:has(#chan-name)');
 }
 
 describe('run a community, the rest', { timeout: 90_000 }, () => {
@@ -41,14 +51,6 @@ describe('run a community, the rest', { timeout: 90_000 }, () => {
     await browser?.close().catch(() => {});
     await server?.dispose();
   });
-
-  /** @param {User} u @param {string} name */
-  async function openChannelSettings(u, name) {
-    const row = u.page.locator('#sidebar .chan-row', { has: u.page.locator(`.chan[data-channel="${name}"]`) });
-    await row.hover();
-    await row.locator(`button[aria-label="Channel settings for ${name}"]`).click();
-    return u.page.locator('dialog.modal:has(#chan-name)');
-  }
 
   it('shows the stored allow / deny of a role in the channel settings dialog', async () => {
     const role = await api(alice.page, 'POST', '/api/roles', { name: 'helpers', permissions: [] });
@@ -102,6 +104,16 @@ describe('run a community, the rest', { timeout: 90_000 }, () => {
     await alice.page.keyboard.press('Escape');
   });
 
+  it('shows the voice mode choice disabled, with the reason, without a media port', async () => {
+    const dialog = await openChannelSettings(alice, 'lounge');
+    const mode = dialog.locator('#chan-voice-mode');
+    assert.equal(await mode.isDisabled(), true);
+    assert.equal(await mode.inputValue(), 'mesh');
+    await dialog.locator('#chan-voice-mode-hint', { hasText: 'SFU_UDP_PORT' }).waitFor();
+    await alice.page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+  });
+
   it('refuses voice to a timed-out member', async () => {
     const until = Date.now() + 60_000;
     assert.equal((await api(alice.page, 'POST', '/api/members/bob/timeout', { until_ts: until, reason: 'cool down' })).status, 204);
@@ -111,5 +123,49 @@ describe('run a community, the rest', { timeout: 90_000 }, () => {
     await bob.page.waitForTimeout(1000);
     assert.equal(await bob.page.locator('#voice-panel[data-phase="connected"]').count(), 0);
     // The server's own refusal (403 on /ws/voice) is tested in tests/community.rs.
+  });
+});
+
+describe('voice mode with a media server', { timeout: 60_000 }, () => {
+  /** @type {Awaited<ReturnType<typeof startServer>>} */
+  let server;
+  /** @type {import('playwright-core').Browser} */
+  let browser;
+  /** @type {User} */
+  let alice;
+
+  before(async () => {
+    // 0: any free port. The choice only needs the setting; no call is made here.
+    server = await startServer({ env: { SFU_UDP_PORT: '0' } });
+    browser = await launchBrowser();
+    alice = await openUser(browser, server.url, 'alice');
+  });
+
+  after(async () => {
+    await closeQuietly(alice);
+    await browser?.close().catch(() => {});
+    await server?.dispose();
+  });
+
+  it('picks mesh for a voice channel, stores it, and shows it again', async () => {
+    const dialog = await openChannelSettings(alice, 'lounge');
+    const mode = dialog.locator('#chan-voice-mode');
+    assert.equal(await mode.isDisabled(), false);
+    assert.equal(await mode.inputValue(), 'sfu', 'the default with a media port');
+    await mode.selectOption('mesh');
+    await dialog.locator('button[type=submit]').click();
+    await dialog.waitFor({ state: 'detached' });
+    const lounge = (await api(alice.page, 'GET', '/api/channels')).body.find((/** @type {any} */ c) => c.name === 'lounge');
+    assert.equal(lounge.voice_mode, 'mesh');
+    const log = (await api(alice.page, 'GET', '/api/audit-log?limit=1')).body[0];
+    assert.equal(`${log.action} ${log.target}`, 'channel_update #lounge');
+    const again = await openChannelSettings(alice, 'lounge');
+    assert.equal(await again.locator('#chan-voice-mode').inputValue(), 'mesh');
+    // A text channel's dialog has no voice mode.
+    await alice.page.keyboard.press('Escape');
+    await again.waitFor({ state: 'detached' });
+    const text = await openChannelSettings(alice, 'general');
+    assert.equal(await text.locator('#chan-voice-mode').count(), 0);
+    await alice.page.keyboard.press('Escape');
   });
 });

@@ -14,11 +14,18 @@
 #     detect-external-ip: writes the secret/external IP into a private config, refuses
 #     an empty or placeholder TURN_SECRET.
 #  5. Dockerfile / .dockerignore / .env.example contents.
+#  6. The media server (issue 16): the app publishes exactly one UDP port, equal to its
+#     SFU_UDP_PORT setting (and to .env.example's), clear of coturn's ports; coturn's one
+#     allowed-peer-ip is the app's fixed address on the network both share, inside its
+#     subnet and inside a denied range (so the exception is needed and nothing else opens).
+#  7. Mutations: a copy of the files with ONE of those changed alone (the published port,
+#     the setting, the allowed peer, the app's address) must make these checks fail.
 #
 # Usage: bash tests/deploy/compose_check.sh        Final line: compose_check: N passed, M failed
+# COMPOSE_CHECK_ROOT=<dir> checks the files in <dir> instead (used by step 7).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+ROOT=${COMPOSE_CHECK_ROOT:-$(cd "$HERE/../.." && pwd)}
 WORK=$(mktemp -d /tmp/compose_check.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -177,7 +184,6 @@ check("turn: command never adds allow-loopback-peers / allowed-peer-ip",
 # turnserver.conf
 active = [l.strip() for l in conf_raw.splitlines() if l.strip() and not l.strip().startswith("#")]
 check("turnserver.conf: no active allow-loopback-peers", not any("allow-loopback-peers" in l for l in active))
-check("turnserver.conf: no allowed-peer-ip exceptions", not any(l.startswith("allowed-peer-ip") for l in active))
 for key in ["use-auth-secret", "realm", "fingerprint", "no-cli", "no-multicast-peers", "no-tcp-relay",
             "user-quota", "total-quota", "max-bps", "stale-nonce"]:
     check(f"turnserver.conf: {key}", conf_has(key))
@@ -273,7 +279,8 @@ for l in env_lines:
     keys[k.strip()] = v if eq else None
 api_keys = ["LISTEN_ADDR", "DATA_DIR", "STUN_URLS", "TURN_HOST", "TURN_PORT", "TURN_USERNAME", "TURN_PASSWORD",
             "TURN_SECRET", "TURN_TTL", "REGISTRATION", "ALLOWED_ORIGINS", "VOICE_MAX_PEERS", "SEND_RATE",
-            "SEND_BURST", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_IP", "LOG_LEVEL", "DB_SYNCHRONOUS"]
+            "SEND_BURST", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_IP", "LOG_LEVEL", "DB_SYNCHRONOUS",
+            "SFU_UDP_PORT", "SFU_PUBLIC_IP", "SFU_MAX_PEERS"]
 missing = [k for k in api_keys if k not in keys]
 check(f".env.example: all {len(api_keys)} configuration keys present", not missing, f"missing={missing}")
 check(".env.example: every line is KEY=value or a comment",
@@ -290,6 +297,63 @@ check(".env.example: defaults REGISTRATION=invite, SEND_RATE=5, SEND_BURST=10, V
       (keys.get("REGISTRATION"), keys.get("SEND_RATE"), keys.get("SEND_BURST"), keys.get("VOICE_MAX_PEERS"),
        keys.get("TURN_TTL")) == ("invite", "5", "10", "10", "86400"))
 
+# --- 6. the media server: port, setting, coturn permission ----------------------------------
+import ipaddress
+udp = [p for p in ports(app) if p.endswith("/udp")]
+m = re.fullmatch(r"(?:\[?[0-9a-fA-F.:]+\]?:)?(\d+):(\d+)/udp", udp[0]) if len(udp) == 1 else None
+check("media: app publishes exactly one UDP port, the same number outside and inside",
+      m and m.group(1) == m.group(2), f"udp ports={udp}")
+pub = m.group(2) if m else None
+sfu = env.get("SFU_UDP_PORT")
+check("media: app's SFU_UDP_PORT equals its published UDP port", sfu is not None and sfu == pub,
+      f"SFU_UDP_PORT={sfu!r} published={pub!r}")
+check("media: .env.example's SFU_UDP_PORT equals it too", keys.get("SFU_UDP_PORT") == pub,
+      f".env.example SFU_UDP_PORT={keys.get('SFU_UDP_PORT')!r} published={pub!r}")
+check("media: app passes SFU_PUBLIC_IP (from .env)", "SFU_PUBLIC_IP" in env and "SFU_PUBLIC_IP" in keys,
+      f"environment={sorted(env)}")
+turn_ports = set()
+for p in tports:
+    a = re.fullmatch(r"(\d+)(?:-(\d+))?:.*", p)
+    if a: turn_ports.update(range(int(a.group(1)), int(a.group(2) or a.group(1)) + 1))
+check("media: the media port is none of coturn's (listener, relay range)",
+      pub is not None and int(pub) not in turn_ports and (not lp or pub != lp[-1]), f"port={pub}")
+
+nets = doc.get("networks") or {}
+app_nets = app.get("networks") or {}
+app_addr = None
+app_net = None
+if isinstance(app_nets, dict):
+    for name, cfg in app_nets.items():
+        if isinstance(cfg, dict) and cfg.get("ipv4_address"):
+            app_net, app_addr = name, str(cfg["ipv4_address"])
+check("media: app has a fixed ipv4_address on a network", app_addr, f"networks={app_nets}")
+turn_nets = turn.get("networks") or []
+turn_on = list(turn_nets) if isinstance(turn_nets, (list, dict)) else []
+check("media: coturn is on the app's network", app_net is not None and app_net in turn_on, f"turn networks={turn_nets}")
+subnets = []
+for c in as_list(((nets.get(app_net) or {}).get("ipam") or {}).get("config") if app_net else None):
+    try: subnets.append(ipaddress.ip_network(str(c.get("subnet")), strict=True))
+    except (ValueError, AttributeError): pass
+try: addr = ipaddress.ip_address(app_addr) if app_addr else None
+except ValueError: addr = None
+check("media: the app's address lies in that network's fixed subnet",
+      addr is not None and any(addr in n for n in subnets), f"address={app_addr} subnets={subnets}")
+allowed = conf_values("allowed-peer-ip")
+check("turnserver.conf: exactly one allowed-peer-ip, one address (no range)",
+      len(allowed) == 1 and "-" not in allowed[0] and "/" not in allowed[0], f"allowed-peer-ip={allowed}")
+check("media: coturn's allowed-peer-ip is the app's address", allowed == [app_addr] and app_addr is not None,
+      f"allowed-peer-ip={allowed} app={app_addr}")
+def in_denied(a):
+    for d in denied:
+        lo, _, hi = d.partition("-")
+        try:
+            lo_a = ipaddress.ip_address(lo); hi_a = ipaddress.ip_address(hi or lo)
+        except ValueError: continue
+        if lo_a.version == a.version and lo_a <= a <= hi_a: return True
+    return False
+check("media: the app's address is an internal one that the deny list covers (the exception is needed)",
+      addr is not None and addr.is_private and in_denied(addr), f"address={app_addr}")
+
 print(f"PYRESULT {sum(results)} {len(results) - sum(results)}")
 PYEOF
 PYRC=$?
@@ -297,6 +361,46 @@ grep -v '^PYRESULT' "$WORK/py.out"
 read -r _ P F < <(grep '^PYRESULT' "$WORK/py.out" || echo "PYRESULT 0 1")
 if [ "$PYRC" -ne 0 ] && [ "${F:-1}" -eq 0 ]; then F=1; echo "FAIL - python checks exited $PYRC"; fi
 PASS=$((PASS + P)); FAIL=$((FAIL + F))
+
+# --- 7. mutations: each part of the media-server triple changed alone must fail -----------
+# A copy of the deployment files with one edit each; the checks above must then fail, on
+# the media check that names the mismatch. Proves the checks can fail (not only pass).
+mutate() { # mutate NAME FILE FROM TO EXPECTED-FAIL-SUBSTRING
+  MUT=$((MUT + 1))
+  local name=$1 file=$2 from=$3 to=$4 want=$5 dir="$WORK/mut-$MUT"
+  mkdir -p "$dir/deploy"
+  for f in docker-compose.yml .env.example Dockerfile .dockerignore deploy/turnserver.conf; do
+    cp "$ROOT/$f" "$dir/$f" 2>/dev/null
+  done
+  if ! grep -qF -- "$from" "$dir/$file"; then
+    FAIL=$((FAIL + 1)); echo "FAIL - mutation '$name': '$from' not found in $file"; return
+  fi
+  FROM=$from TO=$to F="$dir/$file" $PY -c \
+    "import os; p=os.environ['F']; s=open(p).read(); open(p,'w').write(s.replace(os.environ['FROM'], os.environ['TO']))"
+  COMPOSE_CHECK_ROOT="$dir" COMPOSE_CHECK_NESTED=1 bash "$HERE/compose_check.sh" >"$dir.out" 2>&1
+  local rc=$?
+  if [ "$rc" -ne 0 ] && grep -qF -- "$want" <(grep '^FAIL - ' "$dir.out"); then
+    PASS=$((PASS + 1)); echo "ok   - changing only $name fails the check ($want)"
+  else
+    FAIL=$((FAIL + 1)); echo "FAIL - changing only $name was not caught (rc=$rc):"
+    grep -E '^(FAIL|compose_check)' "$dir.out" | sed 's/^/    /'
+  fi
+}
+MUT=0
+if [ "${COMPOSE_CHECK_NESTED:-0}" != 1 ]; then
+  mutate "the published media port" docker-compose.yml \
+    '"3479:3479/udp"' '"3480:3480/udp"' "SFU_UDP_PORT equals its published UDP port"
+  mutate "the SFU_UDP_PORT setting" docker-compose.yml \
+    'SFU_UDP_PORT: "3479"' 'SFU_UDP_PORT: "3480"' "SFU_UDP_PORT equals its published UDP port"
+  mutate ".env.example's SFU_UDP_PORT" .env.example \
+    'SFU_UDP_PORT=3479' 'SFU_UDP_PORT=3480' ".env.example's SFU_UDP_PORT"
+  mutate "coturn's allowed-peer-ip" deploy/turnserver.conf \
+    'allowed-peer-ip=10.213.77.10' 'allowed-peer-ip=10.213.77.11' "allowed-peer-ip is the app's address"
+  mutate "the app's address" docker-compose.yml \
+    'ipv4_address: 10.213.77.10' 'ipv4_address: 10.213.77.12' "allowed-peer-ip is the app's address"
+  mutate "allowed-peer-ip into a range" deploy/turnserver.conf \
+    'allowed-peer-ip=10.213.77.10' 'allowed-peer-ip=10.213.77.0-10.213.77.255' "exactly one allowed-peer-ip"
+fi
 
 if [ "$SKIP" -gt 0 ]; then
   echo "compose_check: $PASS passed, $FAIL failed, $SKIP skipped"

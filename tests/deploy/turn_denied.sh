@@ -8,6 +8,8 @@
 #   * every denied range (IPv4 and IPv6) refuses a ChannelBind/CreatePermission to an
 #     address inside it with 403 Forbidden IP, over UDP and over TCP to the server;
 #   * TCP relaying (RFC 6062) is refused (442); the deny list does not deny everything;
+#   * the one exception, the media server's address (allowed-peer-ip, issue 16), is
+#     permitted while its neighbours in the same private range stay refused;
 #   * positive control: a second instance whose config is the same file plus ONLY
 #     allow-loopback-peers and allowed-peer-ip=127.0.0.1/::1 relays real packets to a
 #     loopback peer with 0 lost (so the 403s above are the filter, not a broken relay).
@@ -132,6 +134,12 @@ check "shipped config has no-multicast-peers and no-tcp-relay" \
   sh -c "grep -qE '^no-multicast-peers' '$CONF_SRC' && grep -qE '^no-tcp-relay' '$CONF_SRC'"
 check "shipped config never starts a denied range at :: (would deny every IPv4 peer)" \
   sh -c "! grep -qE '^denied-peer-ip=(::|0:0:0:0:0:0:0:0)(-|$)' '$CONF_SRC'"
+# The media server's address: the shipped file's one allowed-peer-ip, a single IPv4 address.
+MEDIA4=$(sed -n 's/^allowed-peer-ip=\([0-9.]*\)[[:space:]]*$/\1/p' "$CONF_SRC")
+check "shipped config has exactly one allowed-peer-ip, a single address (the media server: $MEDIA4)" \
+  sh -c "[ \"\$(grep -cE '^[[:space:]]*allowed-peer-ip' '$CONF_SRC')\" = 1 ] && [ -n '$MEDIA4' ]"
+# Its neighbours: inside the same denied range, and they must stay refused.
+MEDIA_NEXT=$(python3 -c 'import ipaddress,sys; a=ipaddress.ip_address(sys.argv[1]); print(a-1, a+1)' "${MEDIA4:-10.0.0.2}" 2>/dev/null)
 
 # Test copy: drop only the lines the test must own, then add test-only settings.
 PROD="$WORK/prod.conf"; CTRL="$WORK/control.conf"
@@ -151,8 +159,8 @@ grep -vE '^[[:space:]]*(log-file|listening-ip|relay-ip|external-ip|pidfile|userd
 N_DENY_SRC=$(grep -cE '^denied-peer-ip=' "$CONF_SRC")
 check "test config keeps all $N_DENY_SRC denied-peer-ip lines" \
   test "$(grep -cE '^denied-peer-ip=' "$PROD")" = "$N_DENY_SRC"
-check "test config has no allow-loopback-peers / allowed-peer-ip" \
-  sh -c "! grep -qE '^(allow-loopback-peers|allowed-peer-ip)' '$PROD'"
+check "test config has no allow-loopback-peers, and no allowed-peer-ip but the shipped one" \
+  sh -c "! grep -qE '^allow-loopback-peers' '$PROD' && [ \"\$(grep -E '^allowed-peer-ip' '$PROD')\" = 'allowed-peer-ip=$MEDIA4' ]"
 
 cp "$PROD" "$CTRL"
 {
@@ -199,7 +207,7 @@ done
 
 no_route_out() {
   local a
-  for a in $PROBES4 $ALLOWED4; do
+  for a in $PROBES4 $ALLOWED4 $MEDIA4 $MEDIA_NEXT; do
     case $a in 127.* | 0.0.0.0) continue ;; esac  # this host: loopback / unspecified
     if ip route get "$a" >/dev/null 2>&1; then echo "  route to $a exists"; return 1; fi
   done
@@ -249,6 +257,9 @@ check "coturn reports no config errors" sh -c "! grep -qiE 'bad configuration|un
 cred allowed4
 uclient allowed4 -u "$CU" -w "$CP" -e "$ALLOWED4" -r $PEER_PORT -n 0 -X -c 127.0.0.1 &
 BG=($!)
+cred media4
+uclient media4 -u "$CU" -w "$CP" -e "${MEDIA4:-none}" -r $PEER_PORT -n 0 -X -c 127.0.0.1 &
+BG+=($!)
 
 cred badsecret
 uclient badsecret -u "$CU" -w "$(hmac_b64 wrong-secret "$CU")" -e 10.1.2.3 -r $PEER_PORT -n 0 -X -c 127.0.0.1
@@ -269,11 +280,18 @@ for a in $PROBES4; do
 done
 check "IPv4 peer 10.1.2.3 refused with 403 over TCP to the server (the ?transport=tcp URL)" \
   denied d4_tcp -t -e 10.1.2.3 -r $PEER_PORT -X 127.0.0.1
+i=0
+for a in $MEDIA_NEXT; do
+  i=$((i + 1))
+  check "IPv4 peer $a next to the media server's address refused with 403 (only the one address is open)" \
+    denied "dm_$i" -e "$a" -r $PEER_PORT -X 127.0.0.1
+done
 N4=$(( $(echo $PROBES4 | wc -w) + 1 ))
 check "coturn allocated first, then logged 403 Forbidden IP itself, for all $N4 IPv4 probes" \
   sh -c "[ $(count 'ALLOCATE processed, success' "$LOG") -ge $N4 ] && [ $(count 'CHANNEL_BIND processed, error 403: Forbidden IP' "$LOG") -ge $N4 ]"
 wait "${BG[@]}" 2>/dev/null
 check "public IPv4 peer $ALLOWED4 is permitted (the deny list is not deny-all; no data sent)" permitted allowed4
+check "the media server's address $MEDIA4 is permitted (allowed-peer-ip beats the denied range; no data sent)" permitted media4
 stop_turn
 
 # --- batch 2: IPv6 ranges ---------------------------------------------------------------
