@@ -100,6 +100,8 @@ struct Seen {
 #[derive(Default)]
 struct Sending {
     audio: bool,
+    /// The audio level the packets carry (RFC 6464): loud (−20 dBov) or quiet (−70).
+    loud: bool,
     camera: bool,
     screen: bool,
 }
@@ -305,9 +307,18 @@ fn run_bot(
         let connected = seen.lock().unwrap().connected;
         if connected && now >= next_audio {
             next_audio = now + Duration::from_millis(20);
-            if sending.lock().unwrap().audio {
+            let (audio, loud) = {
+                let s = sending.lock().unwrap();
+                (s.audio, s.loud)
+            };
+            if audio {
                 if let Some(mid) = send_mids.get("audio") {
                     if let Some(w) = rtc.writer(*mid) {
+                        let w = if loud {
+                            w.audio_level(-20, true)
+                        } else {
+                            w.audio_level(-70, false)
+                        };
                         let pt = w.payload_params().next().map(|p| p.pt());
                         let ts = (now - started).as_micros() as u64 * 48 / 1000;
                         if let Some(pt) = pt {
@@ -431,6 +442,27 @@ fn audio_reaches_everyone_else_and_never_its_sender_and_muted_audio_is_dropped()
     assert_eq!(metric(&s, "md_sfu_peers"), 3);
     assert_eq!(metric(&s, "md_sfu_rooms"), 1);
 
+    // Speaking, from the audio level in the packets: bot 1 talks, then stops.
+    let speaking = |b: &Bot, id: &str, on: bool| {
+        b.events("speaking")
+            .iter()
+            .any(|e| e["id"] == id && e["speaking"] == on)
+    };
+    bots[1].sending.lock().unwrap().loud = true;
+    until(Duration::from_secs(3), "bot 1 speaking, at bot 0", || {
+        speaking(&bots[0], &ids[1], true)
+    });
+    assert!(
+        !speaking(&bots[1], &ids[1], true),
+        "a speaker is not told it speaks"
+    );
+    bots[1].sending.lock().unwrap().loud = false;
+    until(
+        Duration::from_secs(3),
+        "bot 1 silent again, at bot 2",
+        || speaking(&bots[2], &ids[1], false),
+    );
+
     // Bot 2 mutes: the others stop receiving it (a few frames may be in flight).
     bots[2].send(json!({"type":"state","muted":true,"deafened":false}));
     std::thread::sleep(Duration::from_millis(500));
@@ -442,6 +474,13 @@ fn audio_reaches_everyone_else_and_never_its_sender_and_muted_audio_is_dropped()
         "muted audio kept arriving"
     );
     assert!(metric(&s, "md_sfu_dropped_total") >= dropped + 25);
+    // A muted peer is never speaking, however loud its packets say it is.
+    bots[2].sending.lock().unwrap().loud = true;
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !speaking(&bots[0], &ids[2], true),
+        "muted bot 2 shown speaking"
+    );
     // …and bot 1 is still heard.
     let b1 = bots[0].frames_from(&ids[1], "audio");
     std::thread::sleep(Duration::from_millis(500));
