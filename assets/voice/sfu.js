@@ -76,8 +76,8 @@ export class SfuConnection {
       }
     });
     pc.onicecandidate = ({ candidate }) => {
-      // The server is ICE-lite and learns our address from our checks; a relay candidate
-      // must still be told, since only it makes coturn open the way to the server.
+      // The server is ICE-lite and learns each of our paths (a relayed one too) from our
+      // checks; it takes trickled candidates all the same (one small frame each).
       if (candidate) this.signal(frames.candidate(SFU_ID, candidate.toJSON()));
     };
     pc.onconnectionstatechange = () => this.onChange();
