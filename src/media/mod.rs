@@ -60,6 +60,21 @@ pub enum MediaCmd {
     State { peer: u64, flags: MediaFlags },
 }
 
+impl MediaCmd {
+    /// The command's name, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MediaCmd::Join { .. } => "join",
+            MediaCmd::Leave { .. } => "leave",
+            MediaCmd::Answer { .. } => "answer",
+            MediaCmd::Offer { .. } => "offer",
+            MediaCmd::Candidate { .. } => "candidate",
+            MediaCmd::Watch { .. } => "watch",
+            MediaCmd::State { .. } => "state",
+        }
+    }
+}
+
 /// What a peer may have forwarded: muted audio is dropped, video and screen are forwarded
 /// only while their flag is on (so `stream` is enforced here too: the router refuses those
 /// flags without it).
@@ -97,7 +112,8 @@ impl MediaHandle {
         match self.tx.try_send(cmd) {
             Ok(()) => true,
             Err(TrySendError::Full(c)) => {
-                log::warn!("media thread queue full; dropped {c:?}");
+                // Only the kind: an answer carries ICE credentials, which stay out of logs.
+                log::warn!("media thread queue full; dropped a {} command", c.kind());
                 false
             }
             Err(TrySendError::Disconnected(_)) => false,
