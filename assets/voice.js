@@ -11,6 +11,10 @@
 //! <audio> playback, cues), voice/settings.js (stored settings, dialog, TURN self-test),
 //! voice/panel.js (the sidebar panel), voice/video.js (camera, screen share, the call window).
 //!
+//! Media server mode (issue 16): when `welcome` says `"mode":"sfu"`, one RTCPeerConnection
+//! with the server (voice/sfu.js) replaces the mesh; each Remote's `link` is then a view of
+//! it, so everything below (panel, tiles, meters, stats) works the same in both modes.
+//!
 //! Video (issue 15): the camera goes to every peer; a screen share goes only to peers that
 //! sent `watch` on for it (others see a LIVE tile with a Watch button). Our `state` frame
 //! carries `video` and `screen`, so everyone knows what to expect before any track arrives.
@@ -25,6 +29,7 @@ import { toast } from './ui.js';
 import { frames } from './protocol.js';
 import { VoiceSocket } from './voice/signaling.js';
 import { PeerLink } from './voice/peer.js';
+import { SfuConnection, SfuRemote, SFU_ID } from './voice/sfu.js';
 import { openMic, LevelMeter, createPlayer, setSink, playCue } from './voice/audio.js';
 import {
   loadSettings, userVolume, setUserVolume, keyLabel, fetchIceServers, hasTurn, voiceSettingsSection,
@@ -43,7 +48,7 @@ const STATS_MS = 2_000;
 
 /**
  * @typedef {{id:string, user:string, muted:boolean, deafened:boolean, video?:boolean, screen?:boolean}} PeerInfo
- * @typedef {PeerInfo & {link:PeerLink, audio:HTMLAudioElement|null, meter:LevelMeter|null,
+ * @typedef {PeerInfo & {link:PeerLink|SfuRemote, audio:HTMLAudioElement|null, meter:LevelMeter|null,
  *   speaking:boolean, connectedAfterMs:number|null, offered:boolean,
  *   camera:MediaStream|null, screenIn:MediaStream|null, watching:boolean, watchedBy:boolean,
  *   camSender:RTCRtpSender|null, screenSender:RTCRtpSender|null}} Remote
@@ -64,6 +69,9 @@ class Session {
     this.members = new Map();
     /** @type {VoiceSocket|null} */
     this.sock = null;
+    /** The one connection with the media server, in an `sfu` room (else null: a mesh). */
+    /** @type {SfuConnection|null} */
+    this.sfu = null;
     /** @type {MediaStream|null} */
     this.stream = null;
     /** The stream id our microphone and camera are sent under (stable across a microphone
@@ -124,6 +132,7 @@ const stage = new VideoStage({
     r.watching = on;
     if (!on) r.screenIn = null;
     s.sock?.send(frames.watch(id, on));
+    if (on) reattach(s, r); // sfu: the share's m-line (and track) outlive a Stop watching
     render();
   },
 });
@@ -280,6 +289,7 @@ export async function join(channel) {
         r.watching = false;
         r.screenIn = null;
       }
+      reattach(s, r);
       render();
     }
   });
@@ -293,6 +303,10 @@ export async function join(channel) {
   });
   /** @param {any} f */
   const onDescription = (f) => {
+    if (f.from === SFU_ID) {
+      if (f.type === 'offer') s.sfu?.onOffer(f);
+      return;
+    }
     const r = remoteFor(s, f.from);
     r?.link.onDescription({ type: f.type, sdp: f.sdp })
       .then(() => syncVideo(s, r)) // the answering side adds its video once the call exists
@@ -349,6 +363,8 @@ function end(s) {
   s.ended = true;
   s.sock?.close();
   for (const id of [...s.remotes.keys()]) removeRemote(s, id);
+  s.sfu?.close();
+  s.sfu = null;
   s.meter?.close();
   for (const t of s.stream?.getTracks() ?? []) t.stop();
   stopCamera();
@@ -360,10 +376,12 @@ function end(s) {
   }
 }
 
-/** @param {Session} s @param {{id:string, peers:PeerInfo[]}} f */
+/** @param {Session} s @param {{id:string, peers:PeerInfo[], voice_mode?:string}} f */
 function onWelcome(s, f) {
   if (session !== s) return;
   for (const id of [...s.remotes.keys()]) removeRemote(s, id);
+  s.sfu?.close();
+  s.sfu = f.voice_mode === 'sfu' ? newSfu(s) : null;
   s.myId = String(f.id);
   s.phase = 'connected';
   s.notice = s.notice.startsWith('Voice connection lost') ? '' : s.notice;
@@ -373,7 +391,57 @@ function onWelcome(s, f) {
   for (const p of s.members.values()) addRemote(s, p, true);
   if (!s.everConnected) playCue(audioCtx, 'join');
   s.everConnected = true;
+  syncSfu(s);
   render();
+}
+
+/** The media server connection of an `sfu` room. @param {Session} s */
+function newSfu(s) {
+  /** @type {RTCConfiguration} */
+  const config = { iceServers: s.iceServers };
+  if (settings.relayOnly) config.iceTransportPolicy = 'relay';
+  const conn = new SfuConnection({
+    config,
+    signal: (frame) => s.sock?.send(frame),
+    onTrack: (t) => {
+      const r = s.remotes.get(t.peer);
+      if (!r) return; // attached by addRemote once the server announces the peer
+      if (t.kind === 'audio') attachAudio(s, r, t.stream);
+      else if (t.kind === 'camera' || r.watching) attachVideo(s, r, t.stream, t.track, t.kind === 'camera');
+    },
+    onChange: () => {
+      for (const r of s.remotes.values()) {
+        if (conn.state === 'connected' && r.connectedAfterMs == null) r.connectedAfterMs = Math.round(performance.now() - s.startedAt);
+      }
+      render();
+    },
+  });
+  return conn;
+}
+
+/** What we send to the media server: microphone, camera, screen. @param {Session} s */
+function syncSfu(s) {
+  if (!s.sfu) return;
+  const screen = screenStream?.getVideoTracks()[0] ?? null;
+  s.sfu.setTracks({ audio: s.stream?.getAudioTracks()[0] ?? null, camera: camTrack, screen });
+  // One upload each, whatever the room's size: the caps of a single receiver.
+  const cam = s.sfu.sender('camera');
+  if (cam) capBitrate(cam, cameraBitrate(1));
+  const scr = s.sfu.sender('screen');
+  if (scr) capBitrate(scr, screenBitrate(screenQuality(), 1));
+}
+
+/**
+ * In sfu mode a source's m-lines stay for the whole call, so a camera switched back on or a
+ * share watched again brings no new `track` event: show the kept track again.
+ * @param {Session} s @param {Remote} r
+ */
+function reattach(s, r) {
+  if (!s.sfu) return;
+  for (const t of s.sfu.tracksOf(r.id)) {
+    if (t.kind === 'camera' && r.video && !r.camera) attachVideo(s, r, t.stream, t.track, true);
+    if (t.kind === 'screen' && r.screen && r.watching && !r.screenIn) attachVideo(s, r, t.stream, t.track, false);
+  }
 }
 
 /** @param {Session} s @param {PeerInfo} p @param {boolean} offer */
@@ -389,7 +457,7 @@ function addRemote(s, p, offer) {
     video: !!p.video, screen: !!p.screen, offered: offer,
     camera: null, screenIn: null, watching: false, watchedBy: false, camSender: null, screenSender: null,
     audio: null, meter: null, speaking: false, connectedAfterMs: null,
-    link: new PeerLink({
+    link: s.sfu ? new SfuRemote(s.sfu, p.id) : new PeerLink({
       id: p.id,
       myId: s.myId,
       config,
@@ -409,6 +477,12 @@ function addRemote(s, p, offer) {
     }),
   };
   s.remotes.set(p.id, r);
+  if (s.sfu) {
+    // Tracks of this peer that arrived before the server announced it.
+    for (const t of s.sfu.tracksOf(p.id)) if (t.kind === 'audio') attachAudio(s, r, t.stream);
+    reattach(s, r);
+    return r;
+  }
   const track = s.stream?.getAudioTracks()[0];
   if (track) r.link.setTrack(track, s.callStream, offer);
   syncVideo(s, r);
@@ -462,11 +536,12 @@ function attachAudio(s, r, stream) {
   r.meter = audioCtx ? new LevelMeter(audioCtx, stream) : null;
 }
 
-/** A remote video track: camera (it shares a stream with audio) or screen share.
- * @param {Session} s @param {Remote} r @param {MediaStream} stream @param {MediaStreamTrack} track */
-function attachVideo(s, r, stream, track) {
+/** A remote video track: camera (in a mesh: it shares a stream with audio; in sfu mode the
+ * server says) or screen share.
+ * @param {Session} s @param {Remote} r @param {MediaStream} stream @param {MediaStreamTrack} track
+ * @param {boolean} [isCamera] */
+function attachVideo(s, r, stream, track, isCamera = stream.getAudioTracks().length > 0) {
   if (s.remotes.get(r.id) !== r) return;
-  const isCamera = stream.getAudioTracks().length > 0;
   // Show exactly the video track: a camera's stream also carries the audio that plays elsewhere.
   const only = new MediaStream([track]);
   if (isCamera) r.camera = only;
@@ -490,6 +565,7 @@ function attachVideo(s, r, stream, track) {
  * @param {Session} s @param {Remote} r
  */
 function syncVideo(s, r) {
+  if (s.sfu) return syncSfu(s);
   if (s.remotes.get(r.id) !== r || (!r.offered && !r.link.pc.remoteDescription)) return;
   r.camSender = r.link.setVideo('camera', camTrack, s.callStream);
   const screenTrack = screenStream?.getVideoTracks()[0] ?? null;
@@ -560,6 +636,7 @@ async function toggleCamera() {
     }
   }
   for (const r of s.remotes.values()) syncVideo(s, r);
+  syncSfu(s);
   sendState();
   render();
 }
@@ -583,6 +660,7 @@ function stopCamera() {
   camPreview = null;
   const s = session;
   if (s) for (const r of s.remotes.values()) syncVideo(s, r);
+  if (s) syncSfu(s);
 }
 
 async function toggleScreen() {
@@ -610,6 +688,7 @@ async function toggleScreen() {
     }
   }
   for (const r of s.remotes.values()) syncVideo(s, r); // sends only to those who watch
+  syncSfu(s); // the media server forwards it only to those who watch
   sendState();
   render();
 }
@@ -622,6 +701,7 @@ function stopScreen() {
     r.watchedBy = false;
     if (s) syncVideo(s, r);
   }
+  if (s) syncSfu(s);
 }
 
 function toggleMute() {
@@ -695,6 +775,7 @@ async function settingsChanged(next, what) {
       s.stream = stream;
       const track = stream.getAudioTracks()[0];
       for (const r of s.remotes.values()) r.link.setTrack(track, s.callStream, false);
+      syncSfu(s);
       s.meter?.close();
       s.meter = audioCtx ? new LevelMeter(audioCtx, stream) : null;
       for (const t of old.getTracks()) t.stop();

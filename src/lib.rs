@@ -9,6 +9,8 @@
 //! - the **store thread** (`store/`) owns the SQLite connection;
 //! - the **router thread** (`realtime/router.rs`) owns realtime state and fans events out;
 //! - the **writer thread** (`realtime/writer.rs`) owns every upgraded socket's write side;
+//! - the **media thread** (`media/`), when `SFU_UDP_PORT` is set, owns the media port, every
+//!   peer connection of the `sfu` voice rooms and the forwarding between them;
 //! - the **image workers** and the **sweeper** (`files/`) decode images and drop old uploads;
 //!   the bytes under `DATA_DIR/files` are written and read by connection threads.
 //!
@@ -23,6 +25,7 @@ pub mod data;
 pub mod error;
 pub mod files;
 pub mod http;
+pub mod media;
 pub mod memory;
 pub mod metrics;
 pub mod model;
@@ -120,14 +123,29 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let writer = realtime::writer::Writer::start()
         .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+    // The media server (issue 16) binds first, so the router can be given its handle and
+    // the thread the router's.
+    let media = match config.sfu_udp_port {
+        Some(port) => Some(
+            media::bind(config.listen_addr.ip(), port, config.sfu_public_ip)
+                .map_err(|e| format!("cannot bind the media port udp {port}: {e}"))?,
+        ),
+        None => None,
+    };
     let router = realtime::router::start(
         channels,
         last_ids,
         community.snapshot(),
         voice::RoomLimits::from_config(&config),
         writer.clone(),
+        media.as_ref().map(|(handle, _)| handle.clone()),
     )
     .map_err(|e| format!("cannot start the router thread: {e}"))?;
+    if let Some((_, bound)) = media {
+        bound
+            .run(router.clone(), config.sfu_max_peers)
+            .map_err(|e| format!("cannot start the media thread: {e}"))?;
+    }
     let push = push::start(
         store.clone(),
         router.clone(),

@@ -24,6 +24,15 @@ pub struct Metrics {
     pub handler_panics: AtomicU64,
     pub reads_over_budget: AtomicU64,
     pub heavy_refused: AtomicU64,
+    /// Media server (issue 16), per `media::peer::Slot` (audio, camera, screen): frames
+    /// received from browsers and written to receivers. A frame is one audio packet or one
+    /// video frame (str0m depacketizes and repacketizes).
+    pub sfu_in: [AtomicU64; 3],
+    pub sfu_out: [AtomicU64; 3],
+    /// Frames or datagrams dropped: muted or gated sources, full socket buffers, failed writes.
+    pub sfu_dropped: AtomicU64,
+    pub sfu_peers: AtomicU64,
+    pub sfu_rooms: AtomicU64,
 }
 
 pub static METRICS: Metrics = Metrics {
@@ -44,6 +53,11 @@ pub static METRICS: Metrics = Metrics {
     handler_panics: AtomicU64::new(0),
     reads_over_budget: AtomicU64::new(0),
     heavy_refused: AtomicU64::new(0),
+    sfu_in: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+    sfu_out: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+    sfu_dropped: AtomicU64::new(0),
+    sfu_peers: AtomicU64::new(0),
+    sfu_rooms: AtomicU64::new(0),
 };
 
 impl Metrics {
@@ -60,7 +74,7 @@ impl Metrics {
     pub fn render(&self, max_connections: usize) -> String {
         let g = |a: &AtomicU64| a.load(Relaxed).to_string();
         let secs = |a: &AtomicU64| format!("{:.6}", a.load(Relaxed) as f64 / 1e6);
-        let rows: [(&str, &str, &str, String); 19] = [
+        let rows: [(&str, &str, &str, String); 28] = [
             (
                 "md_connections_open",
                 "gauge",
@@ -168,6 +182,60 @@ impl Metrics {
                 "counter",
                 "History and search requests refused (429): too many in flight per user or address.",
                 g(&self.heavy_refused),
+            ),
+            (
+                "md_sfu_audio_frames_in_total",
+                "counter",
+                "Media server: audio frames received from browsers.",
+                g(&self.sfu_in[0]),
+            ),
+            (
+                "md_sfu_audio_frames_out_total",
+                "counter",
+                "Media server: audio frames forwarded to receivers.",
+                g(&self.sfu_out[0]),
+            ),
+            (
+                "md_sfu_camera_frames_in_total",
+                "counter",
+                "Media server: camera frames received from browsers.",
+                g(&self.sfu_in[1]),
+            ),
+            (
+                "md_sfu_camera_frames_out_total",
+                "counter",
+                "Media server: camera frames forwarded to receivers.",
+                g(&self.sfu_out[1]),
+            ),
+            (
+                "md_sfu_screen_frames_in_total",
+                "counter",
+                "Media server: screen frames received from browsers.",
+                g(&self.sfu_in[2]),
+            ),
+            (
+                "md_sfu_screen_frames_out_total",
+                "counter",
+                "Media server: screen frames forwarded to receivers.",
+                g(&self.sfu_out[2]),
+            ),
+            (
+                "md_sfu_dropped_total",
+                "counter",
+                "Media server: frames or datagrams dropped (muted or gated sources, full buffers).",
+                g(&self.sfu_dropped),
+            ),
+            (
+                "md_sfu_peers",
+                "gauge",
+                "Media server: peer connections held.",
+                g(&self.sfu_peers),
+            ),
+            (
+                "md_sfu_rooms",
+                "gauge",
+                "Media server: rooms with peers.",
+                g(&self.sfu_rooms),
             ),
             (
                 "md_up",

@@ -22,6 +22,12 @@
 //! costs everyone else at most about two events a second. The router waits for its next
 //! command only until the next folded change is due.
 //!
+//! Voice rooms in `sfu` mode (issue 16): the router still owns who is in the room and every
+//! event about it; their media and its signaling belong to the media thread (`media/`). The
+//! router hands it joins, leaves, answers, candidates, `watch` and flags (`MediaCmd`, a
+//! bounded `try_send`), and pushes what it reports (`Cmd::Media`: offers, `speaking`, a peer
+//! it dropped) to the room.
+//!
 //! Sessions: every connection knows the session it was opened with, so revoking a session
 //! (logout), its expiry, or removing a user (kick, ban) closes exactly those sockets at once
 //! with the code API.md gives (`Cmd::EndSessions`, `RouterHandle::end_sessions`).
@@ -37,7 +43,8 @@ use super::coalesce::Coalescer;
 use super::presence::{Online, Typing};
 use crate::community::visibility::Visibility;
 use crate::community::{ChannelChange, Perms, Snapshot, Update};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::media::{MediaCmd, MediaEvent, MediaFlags, MediaHandle};
 use crate::model::{Channel, ChannelKind, User, VoiceMode};
 use crate::realtime::frame::{self, Frame};
 use crate::realtime::protocol::{Presence, ServerEvent};
@@ -122,15 +129,18 @@ pub enum Cmd {
         conn: u64,
         channel: String,
     },
-    /// A `/ws/voice` connection wants to join `room`; `done` gets the peer id or `room_full`.
+    /// A `/ws/voice` connection wants to join `room`; `done` gets its peer id and mode, or
+    /// `room_full`.
     VoiceJoin {
         conn: u64,
         user: User,
         session: SessionRef,
         room: String,
         outbox: Arc<Outbox>,
-        done: Sender<ApiResult<String>>,
+        done: Sender<ApiResult<Joined>>,
     },
+    /// What the media thread reports (`media/`): offers to send, speaking, peers it dropped.
+    Media(MediaEvent),
     /// A `/ws/voice` connection closed.
     VoiceLeave {
         conn: u64,
@@ -159,6 +169,16 @@ pub enum Cmd {
         done: Sender<()>,
     },
 }
+
+/// A voice join's answer: the peer id, and whether the room runs through the media server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    pub id: String,
+    pub sfu: bool,
+}
+
+/// The peer id the media server signals as (`from` of its offers, `to` of answers).
+pub const SFU_PEER_ID: &str = "sfu";
 
 /// A handle for sending commands to the router.
 #[derive(Clone)]
@@ -200,6 +220,8 @@ struct VoiceConn {
     /// The (muted, deafened, video, screen) the room was last told for this peer
     /// (`peer_joined` or `peer_state`).
     room_told: Flags,
+    /// Its media goes through the media thread (an `sfu` room).
+    sfu: bool,
 }
 
 /// What every `/ws` was last told of a user in voice.
@@ -242,6 +264,8 @@ pub struct Router {
     writer: Writer,
     /// Who may see which channel (`community/visibility.rs`).
     visibility: Visibility,
+    /// The media thread, when `SFU_UDP_PORT` is set (`sfu` rooms exist only then).
+    media: Option<MediaHandle>,
 }
 
 /// Starts the router thread with the channel list, newest ids and permission snapshot read
@@ -252,6 +276,7 @@ pub fn start(
     snapshot: Arc<Snapshot>,
     limits: RoomLimits,
     writer: Writer,
+    media: Option<MediaHandle>,
 ) -> std::io::Result<RouterHandle> {
     let (tx, rx) = unbounded();
     let router = Router {
@@ -270,6 +295,7 @@ pub fn start(
         limits,
         writer,
         visibility: Visibility::new(snapshot, limits.media_port),
+        media,
     };
     std::thread::Builder::new()
         .name("router".into())
@@ -365,9 +391,16 @@ impl Router {
             Cmd::VoiceSignal { conn, to, frame } => self.voice_signal(conn, to, frame),
             Cmd::VoiceState { conn, flags } => {
                 if let Some((_, peer)) = self.rooms.set_state(conn, flags) {
+                    if self.voice.get(&conn).is_some_and(|c| c.sfu) {
+                        self.to_media(MediaCmd::State {
+                            peer: conn,
+                            flags: media_flags(flags),
+                        });
+                    }
                     self.voice_changed(peer.user_id);
                 }
             }
+            Cmd::Media(ev) => self.media_event(ev),
             Cmd::VoiceSpeaking { conn, speaking } => {
                 if let Some((room, peer)) = self.rooms.find(conn) {
                     let (room, id) = (room.to_string(), peer.id.clone());
@@ -710,7 +743,7 @@ impl Router {
     fn close_room(&mut self, name: &str, why: Option<&str>) {
         let now = Instant::now();
         for p in self.rooms.close_room(name) {
-            if let Some(c) = self.voice.remove(&p.conn) {
+            if let Some(c) = self.take_voice(p.conn) {
                 if let Some(why) = why {
                     let e = ApiError::not_found(why);
                     let _ = c.outbox.push(frame::json(&ServerEvent::error(&e, None)));
@@ -862,7 +895,7 @@ impl Router {
         session: SessionRef,
         room: String,
         outbox: Arc<Outbox>,
-    ) -> ApiResult<String> {
+    ) -> ApiResult<Joined> {
         // The handshake checked that `room` is a voice channel (`ws::voice_channel`); it may
         // have been deleted since, and then there is no room to join.
         let Some(mode) = self
@@ -873,6 +906,7 @@ impl Router {
         else {
             return Err(ApiError::not_found("no such voice channel"));
         };
+        let sfu = mode == VoiceMode::Sfu;
         let peer = VoicePeer {
             id: conn.to_string(),
             conn,
@@ -892,7 +926,7 @@ impl Router {
                 None,
                 &frame::json(&ServerEvent::PeerLeft { id: old.id.clone() }),
             );
-            if let Some(c) = self.voice.remove(&old.conn) {
+            if let Some(c) = self.take_voice(old.conn) {
                 let e = ApiError::conflict("you joined voice somewhere else");
                 let _ = c.outbox.push(frame::json(&ServerEvent::error(&e, None)));
                 c.outbox.close(frame::code::NORMAL, "joined elsewhere");
@@ -905,6 +939,21 @@ impl Router {
             .filter(|p| p.conn != conn)
             .map(VoicePeer::wire)
             .collect();
+        if sfu {
+            let join = MediaCmd::Join {
+                peer: conn,
+                room: room.clone(),
+                flags: media_flags(peer.flags()),
+            };
+            if !self.media.as_ref().is_some_and(|m| m.send(join)) {
+                self.rooms.leave(conn);
+                self.voice_changed(user.id);
+                return Err(ApiError::new(
+                    Code::Unavailable,
+                    "the media server is busy; try again",
+                ));
+            }
+        }
         let _ = outbox.push(frame::json(&ServerEvent::Welcome {
             id: peer.id.clone(),
             peers,
@@ -917,6 +966,7 @@ impl Router {
                 session,
                 outbox,
                 room_told: peer.flags(),
+                sfu,
             },
         );
         self.to_room(
@@ -926,11 +976,105 @@ impl Router {
         );
         // One fold for leaving the old room and joining this one.
         self.voice_changed(user.id);
-        Ok(peer.id)
+        Ok(Joined { id: peer.id, sfu })
+    }
+
+    /// Takes a voice connection out of `voice`, telling the media thread if it was there.
+    fn take_voice(&mut self, conn: u64) -> Option<VoiceConn> {
+        let c = self.voice.remove(&conn)?;
+        if c.sfu {
+            self.to_media(MediaCmd::Leave { peer: conn });
+        }
+        Some(c)
+    }
+
+    fn to_media(&self, cmd: MediaCmd) {
+        if let Some(m) = &self.media {
+            m.send(cmd);
+        }
+    }
+
+    /// What the media thread reports.
+    fn media_event(&mut self, ev: MediaEvent) {
+        match ev {
+            MediaEvent::Signal { peer, text } => {
+                if let Some(c) = self.voice.get(&peer) {
+                    let _ = c.outbox.push(frame::text(&text));
+                }
+            }
+            MediaEvent::Speaking { peer, speaking } => {
+                if let Some((room, p)) = self.rooms.find(peer) {
+                    let (room, id) = (room.to_string(), p.id.clone());
+                    self.to_room(
+                        &room,
+                        Some(peer),
+                        &frame::json(&ServerEvent::Speaking { id, speaking }),
+                    );
+                }
+            }
+            MediaEvent::Gone { peer, why } => {
+                if let Some(c) = self.voice.get(&peer) {
+                    let e = ApiError::new(Code::Unavailable, why);
+                    let _ = c.outbox.push(frame::json(&ServerEvent::error(&e, None)));
+                    c.outbox.close(frame::code::GOING_AWAY, "media timeout");
+                }
+                self.voice_leave(peer);
+            }
+        }
+    }
+
+    /// A signaling frame of a peer in an `sfu` room: answers and candidates go to the media
+    /// thread (`to` must be `"sfu"`), `watch` names a peer of the room; browsers do not offer.
+    fn sfu_signal(&mut self, conn: u64, to: String, frame: Map<String, Value>) {
+        let kind = frame.get("type").and_then(Value::as_str).unwrap_or("");
+        let cmd = match kind {
+            "watch" => {
+                let source = self
+                    .rooms
+                    .find(conn)
+                    .and_then(|(room, _)| self.rooms.peer_in(room, &to))
+                    .map(|p| p.conn);
+                let on = frame.get("on").and_then(Value::as_bool).unwrap_or(false);
+                source.map(|source| MediaCmd::Watch {
+                    peer: conn,
+                    source,
+                    on,
+                })
+            }
+            _ if to != SFU_PEER_ID => None,
+            "answer" => frame
+                .get("sdp")
+                .and_then(Value::as_str)
+                .map(|sdp| MediaCmd::Answer {
+                    peer: conn,
+                    sdp: sdp.to_string(),
+                }),
+            "candidate" => {
+                let c = frame
+                    .get("candidate")
+                    .and_then(|c| c.get("candidate"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                Some(MediaCmd::Candidate {
+                    peer: conn,
+                    candidate: c.to_string(),
+                })
+            }
+            _ => Some(MediaCmd::Offer { peer: conn }),
+        };
+        match cmd {
+            Some(cmd) => self.to_media(cmd),
+            None => {
+                if let Some(c) = self.voice.get(&conn) {
+                    let e = ApiError::not_found("no such peer in this room");
+                    let _ = c.outbox.push(frame::json(&ServerEvent::error(&e, None)));
+                }
+            }
+        }
     }
 
     fn voice_leave(&mut self, conn: u64) {
-        self.voice.remove(&conn);
+        self.take_voice(conn);
         if let Some((room, p)) = self.rooms.leave(conn) {
             self.to_room(
                 &room,
@@ -942,9 +1086,13 @@ impl Router {
     }
 
     fn voice_signal(&mut self, conn: u64, to: String, mut frame: Map<String, Value>) {
-        let Some(sender_ob) = self.voice.get(&conn).map(|c| &c.outbox) else {
+        let Some(sender) = self.voice.get(&conn) else {
             return;
         };
+        if sender.sfu {
+            return self.sfu_signal(conn, to, frame);
+        }
+        let sender_ob = &sender.outbox;
         let Some((room, me)) = self.rooms.find(conn) else {
             return;
         };
@@ -963,5 +1111,14 @@ impl Router {
                 let _ = sender_ob.push(frame::json(&ServerEvent::error(&e, None)));
             }
         }
+    }
+}
+
+/// The flags the media thread acts on, from a peer's (muted, deafened, video, screen).
+fn media_flags((muted, deafened, video, screen): Flags) -> MediaFlags {
+    MediaFlags {
+        muted: muted || deafened,
+        video,
+        screen,
     }
 }

@@ -40,6 +40,9 @@ use crate::App;
 
 /// API.md: frames and messages over 64 KiB are closed with 1009.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// A `/ws/voice` socket in an `sfu` room carries the answers of one peer connection with
+/// every source of the room (`signaling::MAX_SFU_SDP_BYTES`), plus the JSON around them.
+pub const MAX_SFU_MESSAGE_BYTES: usize = signaling::MAX_SFU_SDP_BYTES + 8 * 1024;
 /// tungstenite's default read buffer is 128 KiB, zero-filled on first read (measured: 135 KiB
 /// RSS per idle connection). Nearly every client frame is a few hundred bytes; a larger one
 /// (up to the 64 KiB cap) is simply read in more chunks. 1 KiB instead of 4 KiB saved 2.9 KiB
@@ -470,8 +473,8 @@ fn serve_voice(
         outbox: conn.outbox.clone(),
         done: done_tx,
     });
-    match done_rx.recv() {
-        Ok(Ok(_peer_id)) => {
+    let sfu = match done_rx.recv() {
+        Ok(Ok(joined)) => {
             // Without `speak`, a member is kept muted from the start (API.md).
             let snapshot = app.community.snapshot();
             if !snapshot
@@ -483,6 +486,13 @@ fn serve_voice(
                     flags: (true, false, false, false),
                 });
             }
+            if joined.sfu {
+                conn.ws.set_config(|c| {
+                    c.max_message_size = Some(MAX_SFU_MESSAGE_BYTES);
+                    c.max_frame_size = Some(MAX_SFU_MESSAGE_BYTES);
+                });
+            }
+            joined.sfu
         }
         Ok(Err(e)) => {
             conn.send_error(&e, None);
@@ -490,7 +500,12 @@ fn serve_voice(
             return;
         }
         Err(_) => return,
-    }
+    };
+    let max_sdp = if sfu {
+        signaling::MAX_SFU_SDP_BYTES
+    } else {
+        signaling::MAX_SDP_BYTES
+    };
     METRICS.voice_connections_open.fetch_add(1, Relaxed);
     while let Next::Text(text) = conn.next() {
         if protocol::too_deep(&text) {
@@ -521,7 +536,7 @@ fn serve_voice(
             .snapshot()
             .in_channel(user.id, &room)
             .unwrap_or_default();
-        match signaling::check(op).and_then(|s| signaling::allowed(s, perms)) {
+        match signaling::check_in(op, max_sdp).and_then(|s| signaling::allowed_in(s, perms, sfu)) {
             Ok(signal) => app.router.send(voice_cmd(conn.id, signal)),
             Err(e) => conn.send_error(&e, None),
         }

@@ -28,6 +28,13 @@ const JOIN_BURST: f64 = 10.0;
 const JOIN_RATE: f64 = 0.5;
 /// An SDP offer or answer for an audio call is a few KiB; 16 KiB leaves room for many codecs.
 pub const MAX_SDP_BYTES: usize = 16 * 1024;
+/// In an `sfu` room one peer connection carries every source: 3 m-lines of its own plus
+/// up to 3 per other peer (audio, camera, a watched screen), 150 at `SFU_MAX_PEERS` = 50.
+/// A browser's answer spends about 1 KiB per m-line with the codecs the media server
+/// offers (measured in `tests/sfu.rs`), so a full room's answer is well under this. It is
+/// also the size the media server's own offers must stay under: they go out through the
+/// same outbox, which closes past `writer::MAX_QUEUED_BYTES` (256 KiB).
+pub const MAX_SFU_SDP_BYTES: usize = 224 * 1024;
 /// One ICE candidate object is a few hundred bytes.
 pub const MAX_CANDIDATE_BYTES: usize = 2 * 1024;
 /// Peer ids are decimal connection ids; anything longer cannot name a peer.
@@ -84,16 +91,22 @@ impl Budgets {
     }
 }
 
-/// Checks one signaling frame. `ping` is answered by the reader itself and never gets here.
-#[inline(never)]
+/// Checks one signaling frame of a mesh room. `ping` is answered by the reader itself and
+/// never gets here.
 pub fn check(op: ClientVoice) -> ApiResult<Signal> {
+    check_in(op, MAX_SDP_BYTES)
+}
+
+/// `check` with the SDP cap of the room's mode (`MAX_SDP_BYTES` or `MAX_SFU_SDP_BYTES`).
+#[inline(never)]
+pub fn check_in(op: ClientVoice, max_sdp: usize) -> ApiResult<Signal> {
     match op {
         ClientVoice::Offer { to, sdp } => {
-            sdp_ok(&sdp)?;
+            sdp_ok(&sdp, max_sdp)?;
             relay("offer", to, "sdp", Value::String(sdp))
         }
         ClientVoice::Answer { to, sdp } => {
-            sdp_ok(&sdp)?;
+            sdp_ok(&sdp, max_sdp)?;
             relay("answer", to, "sdp", Value::String(sdp))
         }
         ClientVoice::Candidate { to, candidate } => {
@@ -143,6 +156,14 @@ fn relay(kind: &str, to: String, key: &str, value: Value) -> ApiResult<Signal> {
 /// screen on is refused (`forbidden`), and so is an offer or answer that would send video;
 /// without `speak` the state is forced muted and `speaking` is never true.
 pub fn allowed(signal: Signal, perms: Perms) -> ApiResult<Signal> {
+    allowed_in(signal, perms, false)
+}
+
+/// `allowed` for a room of either mode. In an `sfu` room the browser's answer always has
+/// its camera and screen m-lines (the server offered them), so the SDP says nothing about
+/// what it will send: there the media thread forwards video only while the peer's `video`
+/// / `screen` flag is on, and those flags need `stream` (checked here as in mesh).
+pub fn allowed_in(signal: Signal, perms: Perms, sfu: bool) -> ApiResult<Signal> {
     let stream = perms.has(Perms::STREAM);
     let speak = perms.has(Perms::SPEAK);
     match signal {
@@ -167,7 +188,7 @@ pub fn allowed(signal: Signal, perms: Perms) -> ApiResult<Signal> {
         }),
         Signal::Relay { to, frame } => {
             let sdp = frame.get("sdp").and_then(Value::as_str).unwrap_or("");
-            if !stream && sends_video(sdp) {
+            if !stream && !sfu && sends_video(sdp) {
                 return Err(ApiError::forbidden("you need stream to send video here"));
             }
             Ok(Signal::Relay { to, frame })
@@ -196,11 +217,9 @@ fn sends_video(sdp: &str) -> bool {
     })
 }
 
-fn sdp_ok(sdp: &str) -> ApiResult<()> {
-    if sdp.len() > MAX_SDP_BYTES {
-        Err(ApiError::bad_request(format!(
-            "sdp is over {MAX_SDP_BYTES} bytes"
-        )))
+fn sdp_ok(sdp: &str, max: usize) -> ApiResult<()> {
+    if sdp.len() > max {
+        Err(ApiError::bad_request(format!("sdp is over {max} bytes")))
     } else {
         Ok(())
     }
@@ -316,6 +335,52 @@ mod tests {
             Code::Forbidden
         );
         assert!(allowed(offer(video_send), Perms::EVERYONE_DEFAULT).is_ok());
+    }
+
+    #[test]
+    fn sfu_rooms_take_bigger_sdps_and_judge_video_by_the_flags() {
+        let answer = |sdp: String, max| {
+            check_in(
+                ClientVoice::Answer {
+                    to: "sfu".into(),
+                    sdp,
+                },
+                max,
+            )
+        };
+        let big = "x".repeat(MAX_SDP_BYTES + 1);
+        assert!(answer(big.clone(), MAX_SFU_SDP_BYTES).is_ok());
+        assert_eq!(
+            answer(big, MAX_SDP_BYTES).unwrap_err().code,
+            Code::BadRequest
+        );
+        assert_eq!(
+            answer("x".repeat(MAX_SFU_SDP_BYTES + 1), MAX_SFU_SDP_BYTES)
+                .unwrap_err()
+                .code,
+            Code::BadRequest
+        );
+        // The browser's answer always carries its camera and screen m-lines in an sfu room.
+        let video_send = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\na=msid:- v\r\n";
+        let no_stream = Perms::EVERYONE_DEFAULT.minus(Perms::STREAM);
+        let signal = answer(video_send.into(), MAX_SFU_SDP_BYTES).unwrap();
+        assert!(allowed_in(signal, no_stream, true).is_ok());
+        let signal = answer(video_send.into(), MAX_SFU_SDP_BYTES).unwrap();
+        assert_eq!(
+            allowed_in(signal, no_stream, false).unwrap_err().code,
+            Code::Forbidden
+        );
+        // The flags still need `stream`.
+        let state = Signal::State {
+            muted: false,
+            deafened: false,
+            video: true,
+            screen: false,
+        };
+        assert_eq!(
+            allowed_in(state, no_stream, true).unwrap_err().code,
+            Code::Forbidden
+        );
     }
 
     #[test]

@@ -1,0 +1,298 @@
+//! One browser's peer connection with the media server, owned by the media thread
+//! (`thread.rs`): its `str0m::Rtc`, the three m-lines it sends on (microphone, camera,
+//! screen), the m-lines we send it (one per source and kind it receives), and the offer in
+//! flight. The server makes every offer; `negotiate` turns the wanted changes into the next
+//! one, and `accept_answer` completes it. No I/O here: the thread drains `rtc` after every
+//! change.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::media::{Direction, MediaKind, Mid};
+use str0m::{Candidate, Rtc};
+
+use super::MediaFlags;
+
+/// What a track carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Slot {
+    Audio,
+    Camera,
+    Screen,
+}
+
+impl Slot {
+    pub const ALL: [Slot; 3] = [Slot::Audio, Slot::Camera, Slot::Screen];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Slot::Audio => "audio",
+            Slot::Camera => "camera",
+            Slot::Screen => "screen",
+        }
+    }
+
+    fn kind(self) -> MediaKind {
+        match self {
+            Slot::Audio => MediaKind::Audio,
+            Slot::Camera | Slot::Screen => MediaKind::Video,
+        }
+    }
+}
+
+/// Where an outgoing track is in its negotiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutState {
+    /// Wanted; goes into the next offer.
+    ToOpen,
+    /// In the offer in flight.
+    Negotiating,
+    /// Answered: packets may be written to it.
+    Open,
+    /// Its source left: the next offer stops the m-line (port 0).
+    ToStop,
+    /// The stop is in the offer in flight; dropped once answered.
+    Stopping,
+}
+
+/// A track we send to this peer: `source`'s `slot`.
+#[derive(Debug)]
+pub struct OutTrack {
+    pub source: u64,
+    pub slot: Slot,
+    pub mid: Option<Mid>,
+    pub state: OutState,
+}
+
+pub struct Peer {
+    pub id: u64,
+    pub room: String,
+    pub rtc: Rtc,
+    pub flags: MediaFlags,
+    /// The m-lines this peer sends us on, by `Slot::index` (set by the first offer).
+    pub recv: [Option<Mid>; 3],
+    pub out: Vec<OutTrack>,
+    /// The offer in flight, if any: one at a time; changes wanted meanwhile wait for it.
+    pending: Option<SdpPendingOffer>,
+    /// Sources whose screen share this peer asked for (`watch` on).
+    pub watching: HashSet<u64>,
+    pub joined: Instant,
+    /// When a datagram of this peer was last accepted.
+    pub last_heard: Option<Instant>,
+    pub connected: bool,
+    /// When `rtc` next wants `Input::Timeout`.
+    pub next_timeout: Instant,
+    /// When a keyframe was last asked of this peer, per slot (to throttle requests).
+    pub keyframe_asked: [Option<Instant>; 3],
+    /// Speaking, from the audio level of its packets, and when it was last loud.
+    pub speaking: bool,
+    pub last_loud: Option<Instant>,
+    /// Set when `rtc` failed or closed: removed on the next sweep.
+    pub dead: Option<&'static str>,
+}
+
+/// At most one keyframe request per source track per this interval: a receiver that
+/// misses several frames asks once, and a source is not made to send keyframes back to back.
+pub const KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
+
+impl Peer {
+    pub fn new(id: u64, room: String, rtc: Rtc, flags: MediaFlags, now: Instant) -> Peer {
+        Peer {
+            id,
+            room,
+            rtc,
+            flags,
+            recv: [None; 3],
+            out: Vec::new(),
+            pending: None,
+            watching: HashSet::new(),
+            joined: now,
+            last_heard: None,
+            connected: false,
+            next_timeout: now,
+            keyframe_asked: [None; 3],
+            speaking: false,
+            last_loud: None,
+            dead: None,
+        }
+    }
+
+    /// Which of this peer's sending m-lines `mid` is.
+    pub fn slot_of(&self, mid: Mid) -> Option<Slot> {
+        Slot::ALL
+            .into_iter()
+            .find(|s| self.recv[s.index()] == Some(mid))
+    }
+
+    /// The outgoing track for `source`'s `slot`, if there is one that is not being stopped.
+    pub fn out_track(&self, source: u64, slot: Slot) -> Option<&OutTrack> {
+        self.out.iter().find(|t| {
+            t.source == source
+                && t.slot == slot
+                && !matches!(t.state, OutState::ToStop | OutState::Stopping)
+        })
+    }
+
+    /// The open m-line `source`'s `slot` is written to.
+    pub fn open_mid(&self, source: u64, slot: Slot) -> Option<Mid> {
+        self.out_track(source, slot)
+            .filter(|t| t.state == OutState::Open)
+            .and_then(|t| t.mid)
+    }
+
+    /// Wants `source`'s `slot` sent to this peer; `true` if that is new.
+    pub fn want(&mut self, source: u64, slot: Slot) -> bool {
+        if self.out_track(source, slot).is_some() {
+            return false;
+        }
+        self.out.push(OutTrack {
+            source,
+            slot,
+            mid: None,
+            state: OutState::ToOpen,
+        });
+        true
+    }
+
+    /// `source` left: stop every track of it; `true` if a renegotiation is needed.
+    pub fn forget(&mut self, source: u64) -> bool {
+        self.watching.remove(&source);
+        let mut changed = false;
+        self.out.retain_mut(|t| {
+            if t.source != source {
+                return true;
+            }
+            match t.state {
+                // Never offered: nothing to stop.
+                OutState::ToOpen => return false,
+                OutState::Negotiating | OutState::Open => {
+                    t.state = OutState::ToStop;
+                    changed = true;
+                }
+                OutState::ToStop | OutState::Stopping => {}
+            }
+            true
+        });
+        changed
+    }
+
+    /// The next offer, as the `/ws/voice` frame's JSON text, if something changed and no
+    /// offer is in flight. The first offer also makes the three m-lines the browser sends on.
+    pub fn negotiate(&mut self) -> Option<String> {
+        if self.pending.is_some() || self.dead.is_some() {
+            return None;
+        }
+        let mut api = self.rtc.sdp_api();
+        if self.recv[0].is_none() {
+            for slot in Slot::ALL {
+                let mid = api.add_media(slot.kind(), Direction::RecvOnly, None, None, None);
+                self.recv[slot.index()] = Some(mid);
+            }
+        }
+        for t in &mut self.out {
+            match t.state {
+                OutState::ToOpen => {
+                    // Audio and camera of one source share a stream (lip sync); the screen
+                    // share is a stream of its own.
+                    let stream = match t.slot {
+                        Slot::Screen => format!("{}-screen", t.source),
+                        _ => t.source.to_string(),
+                    };
+                    let track = format!("{}-{}", t.source, t.slot.as_str());
+                    let mid = api.add_media(
+                        t.slot.kind(),
+                        Direction::SendOnly,
+                        Some(stream),
+                        Some(track),
+                        None,
+                    );
+                    t.mid = Some(mid);
+                    t.state = OutState::Negotiating;
+                }
+                OutState::ToStop => {
+                    if let Some(mid) = t.mid {
+                        api.stop_media(mid);
+                    }
+                    t.state = OutState::Stopping;
+                }
+                _ => {}
+            }
+        }
+        if !api.has_changes() {
+            return None;
+        }
+        let (offer, pending) = api.apply()?;
+        self.pending = Some(pending);
+        Some(self.offer_frame(offer.to_sdp_string()))
+    }
+
+    /// `{"type":"offer","from":"sfu","sdp","send":{slot: mid},"recv":{mid:{"peer","kind"}}}`:
+    /// the SDP and which m-line is which, so the browser needs no SDP parsing.
+    fn offer_frame(&self, sdp: String) -> String {
+        let mut send = Map::new();
+        for slot in Slot::ALL {
+            if let Some(mid) = self.recv[slot.index()] {
+                send.insert(slot.as_str().into(), Value::String(mid.to_string()));
+            }
+        }
+        let mut recv = Map::new();
+        for t in &self.out {
+            if let (Some(mid), OutState::Negotiating | OutState::Open) = (t.mid, t.state) {
+                recv.insert(
+                    mid.to_string(),
+                    json!({"peer": t.source.to_string(), "kind": t.slot.as_str()}),
+                );
+            }
+        }
+        json!({"type":"offer","from":"sfu","sdp":sdp,"send":send,"recv":recv}).to_string()
+    }
+
+    /// Applies the browser's answer to the offer in flight. Returns the tracks that just
+    /// opened (source, slot), so the thread can ask their sources for a keyframe.
+    pub fn accept_answer(&mut self, sdp: &str) -> Result<Vec<(u64, Slot)>, String> {
+        let Some(pending) = self.pending.take() else {
+            return Err("no offer is waiting for an answer".into());
+        };
+        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| format!("bad answer: {e}"))?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| format!("answer refused: {e}"))?;
+        let mut opened = Vec::new();
+        for t in &mut self.out {
+            if t.state == OutState::Negotiating {
+                t.state = OutState::Open;
+                opened.push((t.source, t.slot));
+            }
+        }
+        self.out.retain(|t| t.state != OutState::Stopping);
+        Ok(opened)
+    }
+
+    /// A trickled candidate of the browser (`candidate:…`, with or without `a=`).
+    pub fn add_candidate(&mut self, candidate: &str) {
+        let c = candidate.trim().trim_start_matches("a=");
+        if c.is_empty() {
+            return;
+        }
+        if let Ok(c) = Candidate::from_sdp_string(c) {
+            self.rtc.add_remote_candidate(c);
+        }
+    }
+
+    /// Whether a keyframe may be asked of this peer's `slot` now (and notes that it was).
+    pub fn may_ask_keyframe(&mut self, slot: Slot, now: Instant) -> bool {
+        let last = &mut self.keyframe_asked[slot.index()];
+        if last.is_some_and(|t| now.duration_since(t) < KEYFRAME_INTERVAL) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+}

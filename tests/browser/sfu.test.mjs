@@ -1,0 +1,208 @@
+// The media server (issue 16) in real Chromium against the real server with SFU_UDP_PORT:
+// six contexts in one browser, fake microphone and a 320x240 fake camera, in one `sfu` room.
+// Each hears the other five (inbound audio energy growing, per source: per <audio> element),
+// and holds exactly one peer connection whose selected candidate pair ends at the server's
+// media port. Then two cameras and a screen share: the watcher decodes the share, the others
+// get no screen m-line at all and the server's counters show the share went to one receiver.
+// Last, a context is closed without leaving: it disappears for the others and the rest still
+// hear each other.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startServer } from './lib/server.mjs';
+import { closeQuietly } from './lib/browser.mjs';
+import { launchMediaBrowser, openVideoUser as openUser, joinVoice, sleep } from './lib/video.mjs';
+
+/** @typedef {import('./lib/video.mjs').VideoUser} User */
+
+const PEOPLE = 6;
+const SAMPLE_MS = 1_500;
+
+/** A free UDP port on loopback for SFU_UDP_PORT. */
+function freeUdpPort() {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    s.on('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A 320x240 clip (a bar moving over grey; cheap to encode) for the fake camera. */
+function cameraClip() {
+  const [w, h, n] = [320, 240, 30];
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'md-sfu-')), 'cam.y4m');
+  const parts = [Buffer.from(`YUV4MPEG2 W${w} H${h} F30:1 Ip A1:1 C420jpeg\n`)];
+  for (let i = 0; i < n; i++) {
+    const y = Buffer.alloc(w * h, 110);
+    const x0 = Math.floor((i * w) / n);
+    for (let row = 0; row < h; row++) y.fill(230, row * w + x0, row * w + Math.min(w, x0 + 24));
+    parts.push(Buffer.from('FRAME\n'), y, Buffer.alloc((w * h) / 2, 128));
+  }
+  writeFileSync(file, Buffer.concat(parts));
+  return file;
+}
+
+/**
+ * Per remote user: the audio energy received so far (the inbound-rtp of the track its
+ * <audio> element plays); plus the open peer connections and their selected remote
+ * candidates, and the inbound video streams.
+ * @param {User} u
+ */
+function snapshot(u) {
+  return u.page.evaluate(async () => {
+    /** @type {RTCPeerConnection[]} */
+    const pcs = /** @type {any} */ (window).__video.pcs.filter((/** @type {RTCPeerConnection} */ p) => p.signalingState !== 'closed');
+    /** @type {Record<string, number>} */
+    const energy = {};
+    /** @type {{type:string, address:string, port:number}[]} */
+    const remotes = [];
+    /** @type {{id:string, width:number, frames:number, bytes:number}[]} */
+    const video = [];
+    const players = [...document.querySelectorAll('#voice-audio audio')].map((a) => ({
+      user: /** @type {HTMLElement} */ (a).dataset.user ?? '',
+      track: /** @type {MediaStream|null} */ (/** @type {HTMLAudioElement} */ (a).srcObject)?.getAudioTracks()[0]?.id ?? '',
+    }));
+    for (const pc of pcs) {
+      /** @type {Map<string, any>} */
+      const byId = new Map();
+      (await pc.getStats()).forEach((/** @type {any} */ s) => byId.set(s.id, s));
+      for (const s of byId.values()) {
+        if (s.type === 'transport' && s.selectedCandidatePairId) {
+          const pair = byId.get(s.selectedCandidatePairId);
+          const c = byId.get(pair?.remoteCandidateId);
+          remotes.push({ type: c?.candidateType ?? '', address: c?.address ?? c?.ip ?? '', port: c?.port ?? 0 });
+        }
+        if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+          const p = players.find((x) => x.track && x.track === s.trackIdentifier);
+          if (p) energy[p.user] = (energy[p.user] ?? 0) + (s.totalAudioEnergy ?? 0);
+        }
+        if (s.type === 'inbound-rtp' && s.kind === 'video') {
+          video.push({ id: String(s.id), width: s.frameWidth ?? 0, frames: s.framesDecoded ?? 0, bytes: s.bytesReceived ?? 0 });
+        }
+      }
+    }
+    return { pcs: pcs.length, energy, remotes, video };
+  });
+}
+
+/** The value of a /metrics counter. @param {string} url @param {string} name */
+async function metric(url, name) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  assert.ok(line, `${name} in /metrics`);
+  return Number(line.split(' ')[1]);
+}
+
+/** Waits (bounded) until `u` hears every one of `others`. @param {User} u @param {string[]} others */
+async function hearsAll(u, others) {
+  const deadline = Date.now() + 20_000;
+  /** @type {Record<string, number>} */
+  let grew = {};
+  while (Date.now() < deadline) {
+    const a = await snapshot(u);
+    await sleep(SAMPLE_MS);
+    const b = await snapshot(u);
+    grew = Object.fromEntries(others.map((o) => [o, (b.energy[o] ?? 0) - (a.energy[o] ?? 0)]));
+    if (others.every((o) => grew[o] > 0)) return b;
+  }
+  assert.fail(`${u.username} does not hear everyone: energy growth ${JSON.stringify(grew)}`);
+}
+
+describe('media server (sfu) rooms', { timeout: 150_000 }, () => {
+  /** @type {Awaited<ReturnType<typeof startServer>>} */
+  let server;
+  /** @type {import('playwright-core').Browser} */
+  let browser;
+  /** @type {User[]} */
+  let users = [];
+  let port = 0;
+
+  before(async () => {
+    port = await freeUdpPort();
+    server = await startServer({ env: { SFU_UDP_PORT: String(port) } });
+    browser = await launchMediaBrowser({ cameraFile: cameraClip() });
+  });
+  after(async () => {
+    for (const u of users) await closeQuietly(u);
+    await browser?.close().catch(() => {});
+    await server?.dispose();
+  });
+
+  it('six people hear each other through the media port, share video to watchers only, and survive a vanished peer', async () => {
+    const names = ['ann', 'ben', 'cat', 'dan', 'eve', 'fay'];
+    users = [];
+    for (const n of names) users.push(await openUser(browser, server.url, n));
+    for (const u of users) await joinVoice(u);
+    for (const u of users) {
+      for (const o of names.filter((n) => n !== u.username)) {
+        await u.page.locator(`#voice-panel .vp-person[data-user="${o}"][data-state="connected"]`).waitFor({ timeout: 20_000 });
+      }
+    }
+    assert.equal(await metric(server.url, 'md_sfu_peers'), PEOPLE);
+
+    // Everyone hears the other five, over one connection that ends at the media port.
+    for (const u of users) {
+      const snap = await hearsAll(u, names.filter((n) => n !== u.username));
+      assert.equal(snap.pcs, 1, `${u.username} holds one peer connection`);
+      assert.equal(snap.remotes.length, 1, `${u.username}: one selected candidate pair (${JSON.stringify(snap.remotes)})`);
+      assert.equal(snap.remotes[0].port, port, `${u.username}'s pair ends at the media port: ${JSON.stringify(snap.remotes)}`);
+      assert.equal(snap.remotes[0].type, 'host');
+    }
+
+    // Two cameras and a screen share; only dan watches the share.
+    const [ann, ben, cat, dan, eve] = users;
+    await ann.page.click('#voice-panel .vp-camera');
+    await ben.page.click('#voice-panel .vp-camera');
+    await cat.page.click('#voice-panel .vp-share');
+    for (const u of [dan, eve]) {
+      await u.page.locator('#voice-video .vv-screen[data-user="cat"] .vv-label', { hasText: 'LIVE' }).waitFor();
+    }
+    await dan.page.click('#voice-video .vv-screen[data-user="cat"] .vv-watch');
+    await dan.page.locator('#voice-video .vv-stage .vv-screen[data-user="cat"][data-video="true"]').waitFor({ timeout: 20_000 });
+    for (const u of [eve, dan]) {
+      await u.page.locator('#voice-video .vv-tile[data-key^="cam:"][data-user="ann"][data-video="true"]').waitFor({ timeout: 20_000 });
+      await u.page.locator('#voice-video .vv-tile[data-key^="cam:"][data-user="ben"][data-video="true"]').waitFor({ timeout: 20_000 });
+    }
+    await sleep(1_000);
+    const inA = await metric(server.url, 'md_sfu_screen_frames_in_total');
+    const outA = await metric(server.url, 'md_sfu_screen_frames_out_total');
+    const danA = await snapshot(dan);
+    const eveA = await snapshot(eve);
+    await sleep(2_000);
+    const inB = await metric(server.url, 'md_sfu_screen_frames_in_total');
+    const outB = await metric(server.url, 'md_sfu_screen_frames_out_total');
+    const danB = await snapshot(dan);
+    const eveB = await snapshot(eve);
+    // The server gives a receiver an m-line per source it gets: eve (no watch) has the two
+    // cameras only, dan the two cameras and the share; every one of them decoding.
+    const decoding = (/** @type {Awaited<ReturnType<typeof snapshot>>} */ x, /** @type {Awaited<ReturnType<typeof snapshot>>} */ y) =>
+      y.video.filter((v) => v.frames > (x.video.find((w) => w.id === v.id)?.frames ?? 0)).length;
+    assert.equal(eveB.video.length, 2, `eve receives the two cameras and no share: ${JSON.stringify(eveB.video)}`);
+    assert.equal(decoding(eveA, eveB), 2, `eve decodes both cameras: ${JSON.stringify(eveB.video)}`);
+    assert.equal(danB.video.length, 3, `dan receives two cameras and the share: ${JSON.stringify(danB.video)}`);
+    assert.equal(decoding(danA, danB), 3, `dan decodes the cameras and the share: ${JSON.stringify(danB.video)}`);
+    assert.ok(inB > inA, 'the share reaches the server');
+    // One watcher: every screen frame in went out once (a frame or two in flight).
+    assert.ok(Math.abs((outB - outA) - (inB - inA)) <= 3, `screen frames in ${inB - inA}, out ${outB - outA}`);
+
+    // A context closed without leaving: gone for the others, and the room keeps working.
+    const fay = users[5];
+    await fay.context.close();
+    users = users.slice(0, 5);
+    for (const u of users) {
+      await u.page.locator('#voice-panel .vp-person[data-user="fay"]').waitFor({ state: 'detached', timeout: 15_000 });
+    }
+    await hearsAll(ann, ['ben', 'cat', 'dan', 'eve']);
+    await hearsAll(eve, ['ann', 'ben', 'cat', 'dan']);
+    assert.equal(await metric(server.url, 'md_sfu_peers'), 5);
+
+    for (const u of users) assert.deepEqual(u.problems, [], `${u.username}: no page errors`);
+  });
+});
