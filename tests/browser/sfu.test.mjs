@@ -205,4 +205,35 @@ describe('media server (sfu) rooms', { timeout: 150_000 }, () => {
 
     for (const u of users) assert.deepEqual(u.problems, [], `${u.username}: no page errors`);
   });
+
+  it('splits a full room\'s answer into parts whose frames stay under the 64 KiB cap', async () => {
+    const gus = await openUser(browser, server.url, 'gus');
+    users.push(gus);
+    // 150 m-lines' worth of SDP (about 1.5 KiB each, short lines: escaping grows them most).
+    const out = await gus.page.evaluate(async () => {
+      const { answerFrames } = await import('/voice/sfu.js');
+      const m = 'm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendonly\r\n"x"\\\r\n'.repeat(4);
+      let sdp = 'v=0\r\n';
+      while (sdp.length < 224 * 1024 - 2 * m.length) sdp += m;
+      const small = answerFrames('v=0\r\n');
+      const parts = answerFrames(sdp);
+      const enc = new TextEncoder();
+      return {
+        small,
+        n: parts.length,
+        whole: parts.map((p) => p.sdp).join('') === sdp,
+        shape: parts.map((p) => [p.type, p.to, p.part, p.more ?? false]),
+        bytes: Math.max(...parts.map((p) => enc.encode(JSON.stringify(p)).length)),
+      };
+    });
+    assert.deepEqual(out.small, [{ type: 'answer', to: 'sfu', sdp: 'v=0\r\n' }]);
+    assert.ok(out.n > 1 && out.n <= 5, `${out.n} parts`);
+    assert.ok(out.whole, 'the parts join to the answer');
+    assert.deepEqual(
+      out.shape,
+      out.shape.map((_, i) => ['answer', 'sfu', i, i < out.n - 1]),
+    );
+    assert.ok(out.bytes < 64 * 1024, `biggest frame ${out.bytes} B`);
+    assert.deepEqual(gus.problems, [], 'no page errors');
+  });
 });
