@@ -90,6 +90,9 @@ struct Seen {
     events: Vec<Value>,
     offer_bytes_max: usize,
     answer_bytes_max: usize,
+    /// The most parts one answer took, and the biggest frame an answer part made.
+    answer_parts_max: usize,
+    answer_frame_bytes_max: usize,
     m_lines_max: usize,
     /// The `error` frames the server sent.
     errors: Vec<Value>,
@@ -189,6 +192,43 @@ impl Drop for Bot {
     }
 }
 
+/// The frames of an answer as `sfu.js` sends them (docs/VOICE.md "Media server mode"): one
+/// if it is small, else parts of at most `PART_SDP_BYTES` of escaped SDP, `part` counting
+/// from 0 and `more: true` on all but the last. SDP is ASCII: only `\r`, `\n`, `"` and `\\`
+/// grow when escaped (the bots' SDP has no other control characters).
+fn answer_frames(sdp: &str) -> Vec<Value> {
+    let max = mini_discord::voice::signaling::PART_SDP_BYTES;
+    let mut parts = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, c) in sdp.char_indices() {
+        let cost = match c {
+            '\r' | '\n' | '"' | '\\' | '\t' => 2,
+            c => c.len_utf8(),
+        };
+        if bytes + cost > max && i > start {
+            parts.push(&sdp[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += cost;
+    }
+    parts.push(&sdp[start..]);
+    if parts.len() == 1 {
+        return vec![json!({"type":"answer","to":"sfu","sdp":sdp})];
+    }
+    let last = parts.len() - 1;
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(n, part)| {
+            let mut f = json!({"type":"answer","to":"sfu","sdp":part,"part":n});
+            if n < last {
+                f["more"] = json!(true);
+            }
+            f
+        })
+        .collect()
+}
+
 /// Waits until `cond` holds, up to `limit`.
 fn until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
@@ -266,8 +306,15 @@ fn run_bot(
                                 s.answer_bytes_max = s.answer_bytes_max.max(answer.len());
                                 s.m_lines_max = s.m_lines_max.max(sdp.matches("\nm=").count());
                             }
-                            let reply = json!({"type":"answer","to":"sfu","sdp":answer});
-                            let _ = ws.ws.send(Message::text(reply.to_string()));
+                            let parts = answer_frames(&answer);
+                            let mut s = seen.lock().unwrap();
+                            s.answer_parts_max = s.answer_parts_max.max(parts.len());
+                            for reply in parts {
+                                let reply = reply.to_string();
+                                s.answer_frame_bytes_max =
+                                    s.answer_frame_bytes_max.max(reply.len());
+                                let _ = ws.ws.send(Message::text(reply));
+                            }
                         } else {
                             let mut s = seen.lock().unwrap();
                             if v["type"] == "error" {
@@ -649,11 +696,50 @@ fn a_full_room_of_fifty_negotiates_within_the_sdp_limits() {
     assert!(seen.errors.is_empty(), "errors: {:?}", seen.errors);
     let limit = mini_discord::voice::signaling::MAX_SFU_SDP_BYTES;
     eprintln!(
-        "full room: {} m-lines, offer frame {} B, answer {} B (limit {limit} B)",
-        seen.m_lines_max, seen.offer_bytes_max, seen.answer_bytes_max
+        "full room: {} m-lines, offer frame {} B, answer {} B in {} parts, biggest frame {} B \
+         (limit {limit} B)",
+        seen.m_lines_max,
+        seen.offer_bytes_max,
+        seen.answer_bytes_max,
+        seen.answer_parts_max,
+        seen.answer_frame_bytes_max
     );
     assert!(seen.answer_bytes_max < limit);
+    // The answer needed parts, and each frame stayed under the 64 KiB cap of /ws/voice.
+    assert!(seen.answer_parts_max > 1);
+    assert!(seen.answer_frame_bytes_max < 64 * 1024);
     // Our offer must leave room in the outbox (256 KiB) for everything else.
     assert!(seen.offer_bytes_max < limit);
     drop(quiet);
+}
+
+/// API.md's 64 KiB message cap holds on `/ws/voice` in an `sfu` room too: one 100 KiB frame
+/// is closed with 1009. Parts whose SDP adds up to more than `MAX_SFU_SDP_BYTES` get
+/// `bad_request`, and the connection goes on (a small answer after it is taken).
+#[test]
+fn sfu_frames_stay_under_64_kib_and_parts_are_capped() {
+    let (s, _port) = sfu_server(&[]);
+    let big = register(&s, "big", 0);
+    let mut ws = voice(&s, &big);
+    assert_eq!(ws.recv().unwrap()["voice_mode"], "sfu");
+    let sdp = "a".repeat(100 * 1024);
+    ws.send(json!({"type":"answer","to":"sfu","sdp":sdp}));
+    assert_eq!(ws.close_code(), Some(1009));
+
+    let parts = register(&s, "parts", 1);
+    let mut ws = voice(&s, &parts);
+    assert_eq!(ws.recv().unwrap()["voice_mode"], "sfu");
+    let limit = mini_discord::voice::signaling::MAX_SFU_SDP_BYTES;
+    let part = "a".repeat(60_000);
+    let n = limit / part.len() + 1;
+    for i in 0..n {
+        ws.send(json!({"type":"answer","to":"sfu","sdp":part,"part":i,"more":true}));
+    }
+    let e = ws.recv_type("error");
+    assert_eq!(e["code"], "bad_request", "{e}");
+    // What follows the dropped parts is refused too, and the socket stays usable.
+    ws.send(json!({"type":"answer","to":"sfu","sdp":part,"part":n,"more":false}));
+    assert_eq!(ws.recv_type("error")["code"], "bad_request");
+    ws.send(json!({"type":"ping"}));
+    assert_eq!(ws.recv_type("pong")["type"], "pong");
 }

@@ -630,6 +630,25 @@ fn malformed_and_oversized_signaling_gets_bad_request_and_the_connection_stays()
     assert!(got.iter().all(|f| f["type"] != "peer_left"), "{got:?}");
 }
 
+/// Answers in parts are for media server rooms (docs/VOICE.md): in a mesh room a part is
+/// refused, nothing reaches the peer, and the socket goes on.
+#[test]
+fn answer_parts_are_refused_in_a_mesh_room() {
+    let s = Server::start(&[]);
+    let alice = s.register("alice");
+    let bob = s.register("bob");
+    let (mut a, _, w) = join(&s, &alice, "lounge");
+    assert_ne!(w["voice_mode"], "sfu", "{w}");
+    let (mut b, b_id, _) = join(&s, &bob, "lounge");
+    a.send(json!({"type":"answer","to":b_id,"sdp":"v=0","part":0,"more":true}));
+    expect_error(&mut a, "bad_request", "an answer part in mesh");
+    a.send(json!({"type":"answer","to":b_id,"sdp":"v=1","part":1}));
+    expect_error(&mut a, "bad_request", "an answer part in mesh");
+    still_alive(&mut a);
+    let got = b.drain_for(QUIET);
+    assert!(signaling_in(&got).is_empty(), "{got:?}");
+}
+
 #[test]
 fn frame_over_64_kib_closes_with_1009_and_leaves_the_room() {
     let s = Server::start(&[]);

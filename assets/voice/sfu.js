@@ -2,7 +2,8 @@
 //! Media server mode (issue 16, docs/VOICE.md "Media server mode"): in a room whose
 //! `welcome` says `"voice_mode":"sfu"`, the browser holds ONE RTCPeerConnection, with the server.
 //! The server makes every offer (`{"type":"offer","from":"sfu","sdp","send","recv"}`); we only
-//! answer, so offers never collide and no perfect negotiation is needed. `send` names the
+//! answer, so offers never collide and no perfect negotiation is needed; an answer too big
+//! for one /ws/voice frame (64 KiB) goes in parts (`answerFrames`). `send` names the
 //! three m-lines we send on (`audio`, `camera`, `screen`: their tracks are swapped with
 //! `replaceTrack`, never renegotiated); `recv` says whose audio, camera or screen each other
 //! m-line carries. A share is sent to the server whenever it is on: the server forwards it
@@ -24,6 +25,54 @@ export const SFU_ID = 'sfu';
  * @typedef {{peer:string, kind:Slot, stream:MediaStream, track:MediaStreamTrack}} RecvTrack
  * @typedef {import('./peer.js').LinkStats} LinkStats
  */
+
+/** How much of an answer's SDP, counted as it is escaped in the JSON frame (UTF-8 bytes),
+ * goes in one part: the server closes any /ws/voice frame over 64 KiB (1009), and a full
+ * room's answer is up to 224 KiB (server: `signaling::PART_SDP_BYTES`). */
+export const PART_SDP_BYTES = 60000;
+
+/** The frames that carry our answer: one if it is small, else parts
+ * `{type:'answer', to:'sfu', sdp, part, more:true}` … and the last one without `more`
+ * (docs/VOICE.md "Media server mode").
+ * @param {string} sdp @param {number} [max] bytes of escaped SDP per part
+ * @returns {Record<string, any>[]} */
+export function answerFrames(sdp, max = PART_SDP_BYTES) {
+  /** @type {string[]} */
+  const parts = [];
+  let start = 0;
+  let bytes = 0;
+  let i = 0;
+  // Walks code points (SDP is ASCII; this holds for any text), so a part never splits one.
+  for (const ch of sdp) {
+    const c = /** @type {number} */ (ch.codePointAt(0));
+    const cost =
+      c === 0x22 || c === 0x5c || c === 0x08 || c === 0x0c || c === 0x0a || c === 0x0d || c === 0x09
+        ? 2
+        : c < 0x20
+          ? 6
+          : c < 0x80
+            ? 1
+            : c < 0x800
+              ? 2
+              : c < 0x10000
+                ? 3
+                : 4;
+    if (bytes + cost > max && i > start) {
+      parts.push(sdp.slice(start, i));
+      start = i;
+      bytes = 0;
+    }
+    bytes += cost;
+    i += ch.length;
+  }
+  parts.push(sdp.slice(start));
+  if (parts.length === 1) return [frames.description(SFU_ID, { type: 'answer', sdp })];
+  return parts.map((part, n) =>
+    n < parts.length - 1
+      ? { type: 'answer', to: SFU_ID, sdp: part, part: n, more: true }
+      : { type: 'answer', to: SFU_ID, sdp: part, part: n },
+  );
+}
 
 export class SfuConnection {
   /**
@@ -122,7 +171,7 @@ export class SfuConnection {
     }
     await pc.setLocalDescription();
     const d = pc.localDescription;
-    if (d && !this.closed) this.signal(frames.description(SFU_ID, { type: 'answer', sdp: d.sdp }));
+    if (d && !this.closed) for (const frame of answerFrames(d.sdp)) this.signal(frame);
     this.onChange();
   }
 

@@ -61,9 +61,16 @@ pub enum ClientVoice {
         to: String,
         sdp: String,
     },
+    /// In an `sfu` room an answer may come in parts, each frame under the 64 KiB cap
+    /// (`voice::signaling::Parts`): `part` counts from 0, and every part but the last has
+    /// `more: true`. A whole answer has neither.
     Answer {
         to: String,
         sdp: String,
+        #[serde(default)]
+        part: Option<u32>,
+        #[serde(default)]
+        more: bool,
     },
     Candidate {
         to: String,

@@ -38,11 +38,10 @@ use crate::voice::signaling::{self, Signal};
 
 use crate::App;
 
-/// API.md: frames and messages over 64 KiB are closed with 1009.
+/// API.md: frames and messages over 64 KiB are closed with 1009, on every socket. An `sfu`
+/// room's answer can be bigger (`signaling::MAX_SFU_SDP_BYTES`): it comes in parts, each
+/// its own frame under this cap (`signaling::Parts`).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
-/// A `/ws/voice` socket in an `sfu` room carries the answers of one peer connection with
-/// every source of the room (`signaling::MAX_SFU_SDP_BYTES`), plus the JSON around them.
-pub const MAX_SFU_MESSAGE_BYTES: usize = signaling::MAX_SFU_SDP_BYTES + 8 * 1024;
 /// tungstenite's default read buffer is 128 KiB, zero-filled on first read (measured: 135 KiB
 /// RSS per idle connection). Nearly every client frame is a few hundred bytes; a larger one
 /// (up to the 64 KiB cap) is simply read in more chunks. 1 KiB instead of 4 KiB saved 2.9 KiB
@@ -486,12 +485,6 @@ fn serve_voice(
                     flags: (true, false, false, false),
                 });
             }
-            if joined.sfu {
-                conn.ws.set_config(|c| {
-                    c.max_message_size = Some(MAX_SFU_MESSAGE_BYTES);
-                    c.max_frame_size = Some(MAX_SFU_MESSAGE_BYTES);
-                });
-            }
             joined.sfu
         }
         Ok(Err(e)) => {
@@ -506,6 +499,8 @@ fn serve_voice(
     } else {
         signaling::MAX_SDP_BYTES
     };
+    // An `sfu` room's answer may come in parts; each part is a frame of the signaling budget.
+    let mut parts = signaling::Parts::default();
     METRICS.voice_connections_open.fetch_add(1, Relaxed);
     while let Next::Text(text) = conn.next() {
         if protocol::too_deep(&text) {
@@ -531,6 +526,14 @@ fn serve_voice(
             conn.send_error(&ApiError::rate_limited(ms), None);
             continue;
         }
+        let op = match voice_parts(&mut parts, op, sfu, max_sdp) {
+            Ok(Some(op)) => op,
+            Ok(None) => continue,
+            Err(e) => {
+                conn.send_error(&e, None);
+                continue;
+            }
+        };
         let perms = app
             .community
             .snapshot()
@@ -543,6 +546,22 @@ fn serve_voice(
     }
     app.router.send(Cmd::VoiceLeave { conn: conn.id });
     METRICS.voice_connections_open.fetch_sub(1, Relaxed);
+}
+
+/// An answer in parts through `parts` (sfu rooms only; a mesh answer is one frame of at
+/// most `MAX_SDP_BYTES`, far under the frame cap); any other frame as it is.
+fn voice_parts(
+    parts: &mut signaling::Parts,
+    op: ClientVoice,
+    sfu: bool,
+    max_sdp: usize,
+) -> ApiResult<Option<ClientVoice>> {
+    match op {
+        ClientVoice::Answer { part, more, .. } if !sfu && (part.is_some() || more) => Err(
+            ApiError::bad_request("answers come in parts only in media server rooms"),
+        ),
+        op => parts.feed(op, max_sdp),
+    }
 }
 
 /// The router command that carries a checked signaling frame of connection `conn`.

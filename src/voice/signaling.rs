@@ -1,5 +1,6 @@
 //! The signaling rules of `/ws/voice` (API.md "Voice signaling"): which frames a peer may
 //! send (offer, answer, candidate, state, speaking, watch), how big an SDP or an ICE candidate may be, and how fast a user may signal. Pure:
+//! `Parts` joins an `sfu` room's answer sent in parts (each frame under the 64 KiB cap),
 //! `check` turns a client frame into a `Signal` or an error, and the reader hands the
 //! `Signal` to the router, whose `VoiceRooms` (`rooms.rs`) decides who it reaches. Runs on
 //! the voice connection's reader thread.
@@ -35,6 +36,13 @@ pub const MAX_SDP_BYTES: usize = 16 * 1024;
 /// also the size the media server's own offers must stay under: they go out through the
 /// same outbox, which closes past `writer::MAX_QUEUED_BYTES` (256 KiB).
 pub const MAX_SFU_SDP_BYTES: usize = 224 * 1024;
+/// How much escaped SDP a client puts in one part of an answer (`Parts`): with the JSON
+/// around it the frame stays under the 64 KiB cap of every `/ws/voice` socket
+/// (`realtime::ws::MAX_MESSAGE_BYTES`). `sfu.js` and the bots of `tests/sfu.rs` split so.
+pub const PART_SDP_BYTES: usize = 60_000;
+// A full room's answer is about 4 parts (a little more with its escapes): frames of the
+// signaling burst (200).
+const _: () = assert!(MAX_SFU_SDP_BYTES.div_ceil(PART_SDP_BYTES) <= 4);
 /// One ICE candidate object is a few hundred bytes.
 pub const MAX_CANDIDATE_BYTES: usize = 2 * 1024;
 /// Peer ids are decimal connection ids; anything longer cannot name a peer.
@@ -105,7 +113,7 @@ pub fn check_in(op: ClientVoice, max_sdp: usize) -> ApiResult<Signal> {
             sdp_ok(&sdp, max_sdp)?;
             relay("offer", to, "sdp", Value::String(sdp))
         }
-        ClientVoice::Answer { to, sdp } => {
+        ClientVoice::Answer { to, sdp, .. } => {
             sdp_ok(&sdp, max_sdp)?;
             relay("answer", to, "sdp", Value::String(sdp))
         }
@@ -217,6 +225,67 @@ fn sends_video(sdp: &str) -> bool {
     })
 }
 
+/// An `sfu` room's answer arriving in parts (API.md's 64 KiB frame cap holds for every
+/// socket, and a full room's answer is up to `MAX_SFU_SDP_BYTES`). One per connection, on
+/// its reader: part 0 (or a whole answer) starts afresh and drops an unfinished one; each
+/// next part must carry the next `part` number and the same `to`, and the parts together
+/// stay within the room's SDP cap. Anything else is `bad_request` and the parts so far are
+/// dropped (a later part 0 starts over). The last part (no `more`) gives back the whole
+/// answer, which is then checked like any other.
+#[derive(Default)]
+pub struct Parts {
+    /// `(to, next part number, the SDP so far)` of the answer being received.
+    pending: Option<(String, u32, String)>,
+}
+
+impl Parts {
+    /// Feeds one client frame. `Ok(None)`: a part was kept and more are due. `Ok(Some(op))`:
+    /// `op` itself (not an answer in parts) or the whole reassembled answer.
+    pub fn feed(&mut self, op: ClientVoice, max_sdp: usize) -> ApiResult<Option<ClientVoice>> {
+        let (to, sdp, part, more) = match op {
+            ClientVoice::Answer {
+                to,
+                sdp,
+                part,
+                more,
+            } => (to, sdp, part, more),
+            op => return Ok(Some(op)),
+        };
+        let (to, sdp) = match (part.unwrap_or(0), self.pending.take()) {
+            (0, _) => (to, sdp),
+            (n, Some((pto, next, mut so_far))) if n == next && pto == to => {
+                if so_far.len() + sdp.len() > max_sdp {
+                    return Err(ApiError::bad_request(format!(
+                        "sdp is over {max_sdp} bytes"
+                    )));
+                }
+                so_far.push_str(&sdp);
+                (to, so_far)
+            }
+            (n, _) => {
+                return Err(ApiError::bad_request(format!(
+                    "answer part {n} does not follow the parts before it"
+                )))
+            }
+        };
+        if sdp.len() > max_sdp {
+            return Err(ApiError::bad_request(format!(
+                "sdp is over {max_sdp} bytes"
+            )));
+        }
+        if more {
+            self.pending = Some((to, part.unwrap_or(0).saturating_add(1), sdp));
+            return Ok(None);
+        }
+        Ok(Some(ClientVoice::Answer {
+            to,
+            sdp,
+            part: None,
+            more: false,
+        }))
+    }
+}
+
 fn sdp_ok(sdp: &str, max: usize) -> ApiResult<()> {
     if sdp.len() > max {
         Err(ApiError::bad_request(format!("sdp is over {max} bytes")))
@@ -246,6 +315,8 @@ mod tests {
         let big = check(ClientVoice::Answer {
             to: "7".into(),
             sdp: "x".repeat(MAX_SDP_BYTES + 1),
+            part: None,
+            more: false,
         });
         assert_eq!(big.unwrap_err().code, Code::BadRequest);
     }
@@ -344,6 +415,8 @@ mod tests {
                 ClientVoice::Answer {
                     to: "sfu".into(),
                     sdp,
+                    part: None,
+                    more: false,
                 },
                 max,
             )
@@ -400,5 +473,57 @@ mod tests {
                 screen: false,
             }
         );
+    }
+
+    #[test]
+    fn answers_in_parts_are_reassembled_within_the_cap() {
+        let part = |sdp: &str, part: u32, more: bool| ClientVoice::Answer {
+            to: "sfu".into(),
+            sdp: sdp.into(),
+            part: Some(part),
+            more,
+        };
+        let whole = |op: Option<ClientVoice>| match op {
+            Some(ClientVoice::Answer { to, sdp, .. }) => (to, sdp),
+            other => panic!("{other:?}"),
+        };
+        let mut parts = Parts::default();
+        assert!(parts.feed(part("v=0\r\n", 0, true), 100).unwrap().is_none());
+        // Other frames may come between the parts.
+        assert!(matches!(
+            parts.feed(ClientVoice::Ping, 100),
+            Ok(Some(ClientVoice::Ping))
+        ));
+        assert!(parts.feed(part("m=audio", 1, true), 100).unwrap().is_none());
+        let (to, sdp) = whole(parts.feed(part(" 9\r\n", 2, false), 100).unwrap());
+        assert_eq!((to.as_str(), sdp.as_str()), ("sfu", "v=0\r\nm=audio 9\r\n"));
+        // Over the cap: refused, the parts dropped, and what follows them too.
+        let x = "x".repeat(60);
+        assert!(parts.feed(part(&x, 0, true), 100).unwrap().is_none());
+        let over = parts.feed(part(&x, 1, true), 100).unwrap_err();
+        assert_eq!(over.code, Code::BadRequest);
+        let orphan = parts.feed(part(&x, 2, false), 100).unwrap_err();
+        assert_eq!(orphan.code, Code::BadRequest);
+        // A new start drops an unfinished answer; a whole answer does too.
+        assert!(parts.feed(part("old", 0, true), 100).unwrap().is_none());
+        assert!(parts.feed(part("new", 0, true), 100).unwrap().is_none());
+        let (_, sdp) = whole(parts.feed(part("!", 1, false), 100).unwrap());
+        assert_eq!(sdp, "new!");
+        assert!(parts.feed(part("old", 0, true), 100).unwrap().is_none());
+        let plain = ClientVoice::Answer {
+            to: "sfu".into(),
+            sdp: "v=0".into(),
+            part: None,
+            more: false,
+        };
+        assert_eq!(whole(parts.feed(plain, 100).unwrap()).1, "v=0");
+        assert!(parts.feed(part("?", 1, false), 100).is_err());
+        // A part out of order, or to another peer, is refused.
+        assert!(parts.feed(part("a", 0, true), 100).unwrap().is_none());
+        let mut other = part("b", 1, false);
+        if let ClientVoice::Answer { to, .. } = &mut other {
+            *to = "7".into();
+        }
+        assert!(parts.feed(other, 100).is_err());
     }
 }

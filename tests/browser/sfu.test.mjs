@@ -5,7 +5,8 @@
 // media port. Then two cameras and a screen share: the watcher decodes the share, the others
 // get no screen m-line at all and the server's counters show the share went to one receiver.
 // Last, a context is closed without leaving: it disappears for the others and the rest still
-// hear each other.
+// hear each other. Then an answer too big for one frame: sfu.js's parts stay under the 64 KiB
+// cap and reach the media server whole; the same answer in one frame is closed with 1009.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -204,5 +205,73 @@ describe('media server (sfu) rooms', { timeout: 150_000 }, () => {
     assert.equal(await metric(server.url, 'md_sfu_peers'), 5);
 
     for (const u of users) assert.deepEqual(u.problems, [], `${u.username}: no page errors`);
+  });
+
+  it('splits a full room\'s answer into parts whose frames stay under the 64 KiB cap', async () => {
+    const gus = await openUser(browser, server.url, 'gus');
+    users.push(gus);
+    // 150 m-lines' worth of SDP (about 1.5 KiB each, short lines: escaping grows them most).
+    const out = await gus.page.evaluate(async () => {
+      const { answerFrames } = await import('/voice/sfu.js');
+      const m = 'm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendonly\r\n"x"\\\r\n'.repeat(4);
+      let sdp = 'v=0\r\n';
+      while (sdp.length < 224 * 1024 - 2 * m.length) sdp += m;
+      const small = answerFrames('v=0\r\n');
+      const parts = answerFrames(sdp);
+      const enc = new TextEncoder();
+      return {
+        small,
+        n: parts.length,
+        whole: parts.map((p) => p.sdp).join('') === sdp,
+        shape: parts.map((p) => [p.type, p.to, p.part, p.more ?? false]),
+        bytes: Math.max(...parts.map((p) => enc.encode(JSON.stringify(p)).length)),
+      };
+    });
+    assert.deepEqual(out.small, [{ type: 'answer', to: 'sfu', sdp: 'v=0\r\n' }]);
+    assert.ok(out.n > 1 && out.n <= 5, `${out.n} parts`);
+    assert.ok(out.whole, 'the parts join to the answer');
+    assert.deepEqual(
+      out.shape,
+      out.shape.map((_, i) => ['answer', 'sfu', i, i < out.n - 1]),
+    );
+    assert.ok(out.bytes < 64 * 1024, `biggest frame ${out.bytes} B`);
+
+    // Against the server: the parts of a 150 KiB answer reach the media server whole (it
+    // parses and refuses this made-up SDP), and the socket stays open; the same answer in one
+    // frame is closed with 1009.
+    const live = await gus.page.evaluate(async () => {
+      const { answerFrames } = await import('/voice/sfu.js');
+      const sdp = 'v=0\r\n' + 'a=x-pad:0123456789abcdef0123456789abcdef\r\n'.repeat(3600);
+      /** @param {(ws: WebSocket) => void} send */
+      const run = (send) =>
+        new Promise((resolve) => {
+          const ws = new WebSocket(`ws://${location.host}/ws/voice?channel=lounge`);
+          const timer = setTimeout(() => resolve({ timeout: true }), 15_000);
+          ws.onmessage = (e) => {
+            const f = JSON.parse(e.data);
+            if (f.type === 'offer') send(ws);
+            if (f.type === 'error') {
+              clearTimeout(timer);
+              resolve({ code: f.code, message: f.message, open: ws.readyState === WebSocket.OPEN });
+              ws.close();
+            }
+          };
+          ws.onclose = (e) => {
+            clearTimeout(timer);
+            resolve({ closed: e.code });
+          };
+        });
+      const parts = await run((ws) => {
+        for (const f of answerFrames(sdp)) ws.send(JSON.stringify(f));
+      });
+      const whole = await run((ws) => ws.send(JSON.stringify({ type: 'answer', to: 'sfu', sdp })));
+      return { n: answerFrames(sdp).length, parts, whole };
+    });
+    assert.ok(live.n >= 3, `${live.n} parts`);
+    assert.equal(live.parts.code, 'bad_request', JSON.stringify(live.parts));
+    assert.match(live.parts.message, /^bad answer/);
+    assert.equal(live.parts.open, true);
+    assert.deepEqual(live.whole, { closed: 1009 });
+    assert.deepEqual(gus.problems, [], 'no page errors');
   });
 });
