@@ -25,6 +25,16 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tungstenite::Message;
 
+/// The tests of this file run one at a time. Each starts a server and str0m bots that handle
+/// real-time media on the machine's two cores, and the full-room test must finish its
+/// 150-m-line negotiation before the media thread's 20 s connect timeout drops its quiet
+/// members: side by side with the others it sometimes did not (1 run in 3).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A free UDP port on loopback for the server's media port.
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
@@ -461,6 +471,7 @@ fn drain(
 
 #[test]
 fn audio_reaches_everyone_else_and_never_its_sender_and_muted_audio_is_dropped() {
+    let _serial = serial();
     let (s, _port) = sfu_server(&[]);
     let bots: Vec<Bot> = (0..3)
         .map(|i| Bot::join(&s, &register(&s, &format!("bot{i}"), i)))
@@ -536,6 +547,7 @@ fn audio_reaches_everyone_else_and_never_its_sender_and_muted_audio_is_dropped()
 
 #[test]
 fn a_screen_share_reaches_only_its_watchers_and_cameras_reach_everyone() {
+    let _serial = serial();
     let (s, _port) = sfu_server(&[]);
     let bots: Vec<Bot> = (0..3)
         .map(|i| Bot::join(&s, &register(&s, &format!("bot{i}"), i)))
@@ -592,6 +604,7 @@ fn a_screen_share_reaches_only_its_watchers_and_cameras_reach_everyone() {
 
 #[test]
 fn the_sfu_room_cap_is_sfu_max_peers() {
+    let _serial = serial();
     let (s, _port) = sfu_server(&[("SFU_MAX_PEERS", "2")]);
     let _a = Bot::join(&s, &register(&s, "amy", 0));
     let _b = Bot::join(&s, &register(&s, "bob", 1));
@@ -603,6 +616,7 @@ fn the_sfu_room_cap_is_sfu_max_peers() {
 
 #[test]
 fn a_peer_that_stops_answering_is_dropped_and_the_room_keeps_working() {
+    let _serial = serial();
     let (s, _port) = sfu_server(&[]);
     let bots: Vec<Bot> = (0..3)
         .map(|i| Bot::join(&s, &register(&s, &format!("bot{i}"), i)))
@@ -655,6 +669,7 @@ fn a_peer_that_stops_answering_is_dropped_and_the_room_keeps_working() {
 /// (their flags make the server add their camera and screen m-lines all the same).
 #[test]
 fn a_full_room_of_fifty_negotiates_within_the_sdp_limits() {
+    let _serial = serial();
     let (s, _port) = sfu_server(&[]);
     // Accounts first: a member that joins but never connects media is dropped after the
     // media thread's connect timeout (20 s), so the joins must come close together.
@@ -718,6 +733,7 @@ fn a_full_room_of_fifty_negotiates_within_the_sdp_limits() {
 /// `bad_request`, and the connection goes on (a small answer after it is taken).
 #[test]
 fn sfu_frames_stay_under_64_kib_and_parts_are_capped() {
+    let _serial = serial();
     let (s, _port) = sfu_server(&[]);
     let big = register(&s, "big", 0);
     let mut ws = voice(&s, &big);
