@@ -306,6 +306,35 @@ fn oversized_message_closes_with_1009() {
     );
 }
 
+/// The close code reaches a client still busy sending: the rest of an oversized frame is read
+/// and dropped before the socket closes. Closed with those bytes unread, the kernel resets
+/// the connection, the client's next write fails, and a browser reports 1006 instead of 1009
+/// (the browser suite hit this one run in a few).
+#[test]
+fn oversized_message_closes_with_1009_for_a_client_still_sending() {
+    use std::io::Write;
+    let s = Server::start(&[]);
+    let t = s.register("alice");
+    let (mut a, _) = s.ws(&t);
+    // A masked text frame declaring 150 KiB (mask key 0: the payload goes as it is).
+    let len: u64 = 150 * 1024;
+    let mut head = vec![0x81u8, 0x80 | 127];
+    head.extend_from_slice(&len.to_be_bytes());
+    head.extend_from_slice(&[0, 0, 0, 0]);
+    let first = 16 * 1024;
+    head.extend(std::iter::repeat_n(b'x', first));
+    a.ws.get_mut().write_all(&head).unwrap();
+    // The server has refused the frame by now; the client is still sending it.
+    std::thread::sleep(Duration::from_millis(100));
+    let rest = vec![b'x'; len as usize - first];
+    let sent = a.ws.get_mut().write_all(&rest);
+    assert!(
+        sent.is_ok(),
+        "the rest of the frame was not taken: {sent:?}"
+    );
+    assert_eq!(a.close_code(), Some(1009));
+}
+
 #[test]
 fn handshake_needs_session_and_own_origin_for_cookies() {
     let s = Server::start(&[("ALLOWED_ORIGINS", "https://chat.example.com")]);

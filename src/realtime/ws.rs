@@ -65,6 +65,14 @@ const BAD_FRAME_RATE: f64 = 0.5;
 const WS_CHURN_BURST: f64 = 30.0;
 const WS_CHURN_RATE: f64 = 1.0;
 const BRIEF_CONNECTION: Duration = Duration::from_secs(10);
+/// After the server closes a connection (a frame over the cap, a kick, silence), what the
+/// client still sends is read and dropped until it has been quiet for `LINGER_QUIET`, up to
+/// `LINGER_LIMIT` and `LINGER_BYTES`. Closing a socket with bytes unread makes the kernel
+/// send a reset, and a client that reads after the reset never sees our close frame (it
+/// reports 1006 instead of, say, 1009).
+const LINGER_QUIET: Duration = Duration::from_millis(200);
+const LINGER_LIMIT: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
 
 /// The per-user budgets of the realtime sockets, shared by all of a user's connections.
 pub struct Budgets {
@@ -243,6 +251,8 @@ struct Conn {
     last_heard: Instant,
     last_ping: Instant,
     bad_frames: Bucket,
+    /// The client sent its close frame (or ended the stream): nothing is left to drain.
+    peer_done: bool,
 }
 
 enum Next {
@@ -268,6 +278,29 @@ impl Conn {
             last_heard: now,
             last_ping: now,
             bad_frames: Bucket::new(BAD_FRAME_RATE, BAD_FRAME_BURST),
+            peer_done: false,
+        }
+    }
+
+    /// Once the reader is done: when the server ended the connection, drains what the
+    /// client still sends (see `LINGER_QUIET`) so the socket closes without a reset.
+    fn linger(&mut self) {
+        if self.peer_done {
+            return;
+        }
+        let sock = &self.ws.get_ref().0;
+        let until = Instant::now() + LINGER_LIMIT;
+        let mut buf = [0u8; 4096];
+        let mut total = 0;
+        while total < LINGER_BYTES {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || sock.set_read_timeout(Some(LINGER_QUIET.min(left))).is_err() {
+                break;
+            }
+            match (&**sock).read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
         }
     }
 
@@ -337,6 +370,7 @@ impl Conn {
                             // (999, 1005, 5000 …; §7.4.1, §7.4.2), failing the connection.
                             let c = f.map_or(code::NORMAL, |f| u16::from(f.code));
                             self.outbox.close(c, "");
+                            self.peer_done = true;
                             return Next::End;
                         }
                     }
@@ -422,6 +456,7 @@ fn serve_text(
     if opened.elapsed() < BRIEF_CONNECTION {
         app.ws_budgets.ws_churn.charge(user.id);
     }
+    conn.linger();
 }
 
 /// Hands one `/ws` op to its chat rule (`chat.rs`). Kept out of the reader loop's frame so
@@ -522,9 +557,13 @@ fn serve_voice(
             conn.send(&ServerEvent::Pong);
             continue;
         }
-        if let Err(ms) = app.ws_budgets.voice.frame(user.id, &op) {
-            conn.send_error(&ApiError::rate_limited(ms), None);
-            continue;
+        // The later parts of an answer were paid for by its first (`MAX_ANSWER_PARTS`).
+        let later_part = matches!(op, ClientVoice::Answer { part: Some(n), .. } if n > 0);
+        if !later_part {
+            if let Err(ms) = app.ws_budgets.voice.frame(user.id, &op) {
+                conn.send_error(&ApiError::rate_limited(ms), None);
+                continue;
+            }
         }
         let op = match voice_parts(&mut parts, op, sfu, max_sdp) {
             Ok(Some(op)) => op,
@@ -546,6 +585,7 @@ fn serve_voice(
     }
     app.router.send(Cmd::VoiceLeave { conn: conn.id });
     METRICS.voice_connections_open.fetch_sub(1, Relaxed);
+    conn.linger();
 }
 
 /// An answer in parts through `parts` (sfu rooms only; a mesh answer is one frame of at
