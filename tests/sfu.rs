@@ -768,3 +768,45 @@ fn sfu_frames_stay_under_64_kib_and_parts_are_capped() {
     ws.send(json!({"type":"ping"}));
     assert_eq!(ws.recv_type("pong")["type"], "pong");
 }
+
+/// An answer in parts is one signaling frame to the budget: only its first part is charged,
+/// so a member whose budget is nearly spent (a busy full room) does not lose the later
+/// parts, and with them the whole answer. The made-up SDP gets as far as the media server,
+/// which refuses it as a bad answer.
+#[test]
+fn the_later_parts_of_an_answer_are_not_charged_to_the_signaling_budget() {
+    let _serial = serial();
+    let (s, _port) = sfu_server(&[]);
+    let t = register(&s, "busy", 0);
+    let mut ws = voice(&s, &t);
+    assert_eq!(ws.recv().unwrap()["voice_mode"], "sfu");
+    ws.recv_type("offer");
+    // Spend the whole budget (a burst of 200), and then some.
+    for _ in 0..300 {
+        ws.send(json!({"type":"candidate","to":"sfu","candidate":null}));
+    }
+    // Once the reader has taken them all (a ping is answered in order, free), a little over
+    // one token comes back (50 a second), a few more while the answer is on its way: enough
+    // for its first part, not for ten.
+    ws.send(json!({"type":"ping"}));
+    ws.recv_type("pong");
+    std::thread::sleep(Duration::from_millis(22));
+    let lines = ["v=0\r\n", "o=- 1 1 IN IP4 0.0.0.0\r\n", "s=-\r\n"];
+    for i in 0..10 {
+        let sdp = lines.get(i).copied().unwrap_or("a=x\r\n");
+        ws.send(json!({"type":"answer","to":"sfu","sdp":sdp,"part":i,"more":i < 9}));
+    }
+    let mut messages = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let e = ws.recv_type("error");
+        if e["code"] == "bad_request" {
+            messages.push(e["message"].as_str().unwrap_or("").to_string());
+            break;
+        }
+    }
+    assert!(
+        messages.iter().any(|m| m.starts_with("bad answer")),
+        "the whole answer reached the media server: {messages:?}"
+    );
+}

@@ -40,9 +40,12 @@ pub const MAX_SFU_SDP_BYTES: usize = 224 * 1024;
 /// around it the frame stays under the 64 KiB cap of every `/ws/voice` socket
 /// (`realtime::ws::MAX_MESSAGE_BYTES`). `sfu.js` and the bots of `tests/sfu.rs` split so.
 pub const PART_SDP_BYTES: usize = 60_000;
-// A full room's answer is about 4 parts (a little more with its escapes): frames of the
-// signaling burst (200).
+// A full room's answer is about 4 parts (a little more with its escapes).
 const _: () = assert!(MAX_SFU_SDP_BYTES.div_ceil(PART_SDP_BYTES) <= 4);
+/// The parts one answer may come in. Only its first part is charged to the signaling budget
+/// (a refused part would lose the whole answer and stall the room's negotiation), so this
+/// bounds what one charge buys: a client splitting into tiny parts gets `bad_request`.
+pub const MAX_ANSWER_PARTS: u32 = 16;
 /// One ICE candidate object is a few hundred bytes.
 pub const MAX_CANDIDATE_BYTES: usize = 2 * 1024;
 /// Peer ids are decimal connection ids; anything longer cannot name a peer.
@@ -254,6 +257,11 @@ impl Parts {
         let (to, sdp) = match (part.unwrap_or(0), self.pending.take()) {
             (0, _) => (to, sdp),
             (n, Some((pto, next, mut so_far))) if n == next && pto == to => {
+                if n >= MAX_ANSWER_PARTS {
+                    return Err(ApiError::bad_request(format!(
+                        "an answer comes in at most {MAX_ANSWER_PARTS} parts"
+                    )));
+                }
                 if so_far.len() + sdp.len() > max_sdp {
                     return Err(ApiError::bad_request(format!(
                         "sdp is over {max_sdp} bytes"
@@ -525,5 +533,14 @@ mod tests {
             *to = "7".into();
         }
         assert!(parts.feed(other, 100).is_err());
+        // At most MAX_ANSWER_PARTS parts, however small.
+        assert!(parts.feed(part("a", 0, true), 100).unwrap().is_none());
+        for n in 1..MAX_ANSWER_PARTS {
+            assert!(parts.feed(part("a", n, true), 100).unwrap().is_none());
+        }
+        let many = parts
+            .feed(part("a", MAX_ANSWER_PARTS, false), 100)
+            .unwrap_err();
+        assert_eq!(many.code, Code::BadRequest);
     }
 }
