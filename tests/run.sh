@@ -52,7 +52,7 @@ fi
 
 # --- 1. Rust ------------------------------------------------------------------------------
 say "cargo test"
-cargo test 2>&1 | tee "$LOG_DIR/cargo.log"
+cargo test --no-fail-fast 2>&1 | tee "$LOG_DIR/cargo.log"
 cargo_status=${PIPESTATUS[0]}
 sum_word() { grep -E '^test result:' "$LOG_DIR/cargo.log" | awk -v w="$1" '{for (i = 1; i < NF; i++) if ($(i + 1) ~ "^" w) s += $i} END {print s + 0}'; }
 p=$(sum_word passed)
