@@ -159,6 +159,24 @@ for rate in (200, 1000):
                   f"{f2(m['r50'])} (of ratios) | {f2(m['r99'])} (of ratios) | {fmt(m['ocpu'])} | {fmt(m['rcpu'])} | {f2(m['rcpu_ratio'])} | | | |")
     fanout.append(f"\nRatio of the medians (ours / refnd): p50 {ratio(m['op50'], m['rp50'])}, p99 {ratio(m['op99'], m['rp99'])}, "
                   f"CPU per delivery {ratio(m['ocpu'], m['rcpu'])}.\n")
+    if any(f"fanout{rate}/oursb/r{rn}" in rows for rn in rounds):
+        # FANOUT_B_ENV: an A/B of one setting, ours with it ("oursb") against ours without.
+        fanout.append("\n| round | ours p50 / p99 ms | oursb p50 / p99 ms | oursb/ours p50 | oursb/ours p99 | oursb/ours CPU |")
+        fanout.append("|---|---|---|---|---|---|")
+        ab = {"r50": [], "r99": [], "rcpu": [], "b50": [], "b99": []}
+        for rn in rounds:
+            o, b = f"fanout{rate}/ours/r{rn}", f"fanout{rate}/oursb/r{rn}"
+            q = lambda x, y: x / y if x is not None and y else None
+            ab["r50"].append(q(g(b, "p50_ms"), g(o, "p50_ms"))); ab["r99"].append(q(g(b, "p99_ms"), g(o, "p99_ms")))
+            ab["rcpu"].append(q(g(b, "server_cpu_s_per_M"), g(o, "server_cpu_s_per_M")))
+            ab["b50"].append(g(b, "p50_ms")); ab["b99"].append(g(b, "p99_ms"))
+            fanout.append(f"| {rn} | {fmt(g(o, 'p50_ms'))} / {fmt(g(o, 'p99_ms'))} | {fmt(g(b, 'p50_ms'))} / {fmt(g(b, 'p99_ms'))} | "
+                          f"{ratio(g(b, 'p50_ms'), g(o, 'p50_ms'))} | {ratio(g(b, 'p99_ms'), g(o, 'p99_ms'))} | "
+                          f"{ratio(g(b, 'server_cpu_s_per_M'), g(o, 'server_cpu_s_per_M'))} |")
+        mb = {k: median(v) for k, v in ab.items()}
+        fanout.append(f"| **median** | **{fmt(m['op50'])} / {fmt(m['op99'])}** | **{fmt(mb['b50'])} / {fmt(mb['b99'])}** | "
+                      f"{f2(mb['r50'])} | {f2(mb['r99'])} | {f2(mb['rcpu'])} |")
+        fanout.append(f"\noursb against refnd, ratio of the medians: p50 {ratio(mb['b50'], m['rp50'])}, p99 {ratio(mb['b99'], m['rp99'])}.\n")
     nagle = f"fanout{rate}/ref/r1"
     if nagle in rows:
         fanout.append("| run | | p50 / p99 ms | | | | CPU s per M | | lost | | other_cores |")

@@ -17,7 +17,9 @@
 # default 15, --quick 5), FANOUT_RATES (default "200 1000"), FANOUT_PIN_RATES (rates run
 # pinned, server on core 1 and load generator on core 0; default "200"; "" = none),
 # FANOUT_NAGLE (1, the default: one extra run per rate of the reference with Nagle on),
-# FANOUT_OURS_ENV (extra settings for ours, e.g. "SCHED_SLICE_US=0" for an A/B run).
+# FANOUT_OURS_ENV (extra settings for ours), FANOUT_B_ENV (when set, an A/B: each round also
+# runs "oursb", ours with these settings added, e.g. FANOUT_B_ENV="SCHED_SLICE_US=0"; the
+# report gives oursb / ours per round).
 # QUIET_WAIT (seconds to wait for an idle machine before each fan-out; default 180, 0 = do not wait).
 # Results: $OUT/results.jsonl (one JSON line per measurement), $OUT/table.md, server logs.
 set -euo pipefail
@@ -201,7 +203,9 @@ fanout_run() { # $1 = who (ours, refnd, ref), $2 = rate, $3 = label
     if [ $CAN_PIN = 1 ]; then pinned=1; SERVER_WRAP=(taskset -c 1); LG_WRAP=(taskset -c 0)
     else log "cannot pin (no taskset or fewer than 2 cores): $label runs unpinned"; fi
   fi
-  EXTRA_ENV="DB_SYNCHRONOUS=FULL ${FANOUT_OURS_ENV:-}" start_$who "${label//\//-}"
+  local start=$who extra=""
+  if [ "$who" = oursb ]; then start=ours; extra=${FANOUT_B_ENV:-}; fi
+  EXTRA_ENV="DB_SYNCHRONOUS=FULL ${FANOUT_OURS_ENV:-} $extra" start_$start "${label//\//-}"
   wait_quiet
   if [ $pinned = 1 ]; then log "fanout $label: pinned, server on core 1 (taskset -c 1), load generator on core 0 (taskset -c 0)"
   else log "fanout $label: unpinned (server and load generator share both cores)"; fi
@@ -209,7 +213,7 @@ fanout_run() { # $1 = who (ours, refnd, ref), $2 = rate, $3 = label
   lg $((FANOUT_DUR + 180)) fanout --addr "$ADDR" --server-pid "$PID" --sockets $SOCKETS --users 100 --senders 10 \
     --rate "$rate" --duration "$FANOUT_DUR" --label "$label"
   echo "{\"mode\":\"pinning\",\"label\":\"$label-pin\",\"pinned\":$pinned,\"server_cpus\":\"${SERVER_WRAP[*]:-all}\",\"loadgen_cpus\":\"${LG_WRAP[*]:-all}\"}" >> "$JSON"
-  if [ "$who" = ours ]; then
+  if [ "$who" = ours ] || [ "$who" = oursb ]; then
     metrics_line "$label-metrics"
     stages_line "$label"
   fi
@@ -220,6 +224,9 @@ fanout_run() { # $1 = who (ours, refnd, ref), $2 = rate, $3 = label
 for rate in $FANOUT_RATES; do
   for round in $(seq 1 "$FANOUT_ROUNDS"); do
     if [ $((round % 2)) = 1 ]; then order="ours refnd"; else order="refnd ours"; fi
+    if [ -n "${FANOUT_B_ENV:-}" ]; then
+      if [ $((round % 2)) = 1 ]; then order="ours oursb refnd"; else order="refnd oursb ours"; fi
+    fi
     for who in $order; do
       fanout_run "$who" "$rate" "fanout$rate/$who/r$round"
     done
