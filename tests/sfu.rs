@@ -676,7 +676,6 @@ fn a_peer_that_stops_answering_is_dropped_and_the_room_keeps_working() {
 /// media flows on it. Only two members run media (str0m bots); the other 48 only signal
 /// (their flags make the server add their camera and screen m-lines all the same).
 #[test]
-#[ignore = "flaky (1 run in 4, even alone): negotiation sometimes stalls until the quiet members' 20 s connect timeout; open in issue 16. Run: cargo test --test sfu -- --ignored"]
 fn a_full_room_of_fifty_negotiates_within_the_sdp_limits() {
     let _serial = serial();
     let (s, _port) = sfu_server(&[]);
