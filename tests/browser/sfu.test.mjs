@@ -5,7 +5,7 @@
 // media port. Then two cameras and a screen share: the watcher decodes the share, the others
 // get no screen m-line at all and the server's counters show the share went to one receiver.
 // Last, a context is closed without leaving: it disappears for the others and the rest still
-// hear each other. Then an answer too big for one frame: sfu.js's parts stay under the 64 KiB
+// hear each other, and a newcomer hears and is heard by all. Then an answer too big for one frame: sfu.js's parts stay under the 64 KiB
 // cap and reach the media server whole; the same answer in one frame is closed with 1009.
 
 import { describe, it, before, after } from 'node:test';
@@ -203,6 +203,19 @@ describe('media server (sfu) rooms', { timeout: 150_000 }, () => {
     await hearsAll(ann, ['ben', 'cat', 'dan', 'eve']);
     await hearsAll(eve, ['ann', 'ben', 'cat', 'dan']);
     assert.equal(await metric(server.url, 'md_sfu_peers'), 5);
+
+    // Someone new takes her place, after the server stopped (port 0) fay's m-lines at the
+    // others: his come after them, everyone hears him, he hears everyone and sees both
+    // cameras.
+    const gil = await openUser(browser, server.url, 'gil');
+    users.push(gil);
+    await joinVoice(gil);
+    await hearsAll(gil, ['ann', 'ben', 'cat', 'dan', 'eve']);
+    for (const u of users.slice(0, 5)) await hearsAll(u, ['gil']);
+    for (const who of ['ann', 'ben']) {
+      await gil.page.locator(`#voice-video .vv-tile[data-key^="cam:"][data-user="${who}"][data-video="true"]`).waitFor({ timeout: 20_000 });
+    }
+    assert.equal(await metric(server.url, 'md_sfu_peers'), 6);
 
     for (const u of users) assert.deepEqual(u.problems, [], `${u.username}: no page errors`);
   });
