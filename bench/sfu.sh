@@ -124,8 +124,13 @@ run_ours() { # run_ours N
     (cd "$ROOT" && cargo build --release >"$OUT/server-build.log" 2>&1) || { tail -20 "$OUT/server-build.log"; return 1; }
   fi
   local data; data=$(mktemp -d /tmp/sfu-bench.XXXXXX)
-  (cd "$data" && exec env -i PATH="$PATH" LISTEN_ADDR=127.0.0.1:0 DATA_DIR="$data" REGISTRATION=open \
-    SFU_UDP_PORT=0 SFU_PUBLIC_IP="$BIND" SFU_MAX_PEERS=100 LOG_LEVEL=warn taskset -c 1 "$bin") >"$OUT/server-$n.log" 2>&1 &
+  # The media port binds the HTTP listen address (src/media/mod.rs `bind`), so the server
+  # listens on BIND too: the load tool's UDP sockets are there. Its N registrations come
+  # from BIND, each "through a proxy" with its own X-Forwarded-For (TRUSTED_PROXIES), past
+  # the per-address registration limit. LOG_LEVEL=info: the "listening on" line is info.
+  (cd "$data" && exec env -i PATH="$PATH" LISTEN_ADDR="$BIND:0" DATA_DIR="$data" REGISTRATION=open \
+    TRUSTED_PROXIES="$BIND" SFU_UDP_PORT=0 SFU_PUBLIC_IP="$BIND" SFU_MAX_PEERS=100 LOG_LEVEL=info \
+    taskset -c 1 "$bin") >"$OUT/server-$n.log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
   local addr=""
@@ -134,6 +139,7 @@ run_ours() { # run_ours N
     [ -n "$addr" ] && break
     sleep 0.1
   done
+  [ -n "$addr" ] || { echo "sfu.sh: mini-discord did not start:"; tail -20 "$OUT/server-$n.log"; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$data"; return 1; }
   taskset -c 0 "$LOAD" --target ours --url "http://$addr" --n "$n" \
     --duration "$DURATION" --warmup "$WARMUP" --server-pid "$pid" --json "$JSON" --bind "$BIND" \
     --label "ours/n$n" 2>&1 | tee -a "$OUT/sfuload.log"
