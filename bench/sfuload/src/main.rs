@@ -371,6 +371,8 @@ struct Ours {
     conn: usize,
     /// Our peer id (from `welcome`).
     id: String,
+    /// Whether this participant sends video (`--video` and participant 0).
+    video: bool,
     next_read: Instant,
     offers: u64,
     closed: bool,
@@ -378,7 +380,7 @@ struct Ours {
 
 impl Ours {
     /// Joins the voice room `channel` as the user of `token` and reads `welcome`.
-    fn join(addr: SocketAddr, channel: &str, token: &str, conn: usize) -> Ours {
+    fn join(addr: SocketAddr, channel: &str, token: &str, conn: usize, video: bool) -> Ours {
         let url = format!("ws://{addr}/ws/voice?channel={channel}");
         let mut req = url.as_str().into_client_request().unwrap();
         req.headers_mut()
@@ -410,6 +412,7 @@ impl Ours {
             ws,
             conn,
             id: welcome["id"].as_str().expect("peer id").to_string(),
+            video,
             next_read: Instant::now(),
             offers: 0,
             closed: false,
@@ -478,7 +481,7 @@ impl Ours {
         let mid = |k: &str| v["send"][k].as_str().map(Mid::from);
         c.audio = mid("audio");
         // Only participant 0 sends video (its camera m-line; the server makes one for all).
-        c.video = if c.who == 0 { mid("camera") } else { None };
+        c.video = if self.video { mid("camera") } else { None };
         c.recv.clear();
         if let Some(recv) = v["recv"].as_object() {
             for (m, t) in recv {
@@ -618,7 +621,7 @@ fn setup_ours(a: &Args) -> (Vec<Conn>, Vec<Sig>) {
     };
     let mut first = String::new();
     for (who, token) in tokens.iter().enumerate() {
-        let mut o = Ours::join(addr, "lounge", token, who);
+        let mut o = Ours::join(addr, "lounge", token, who, a.video && who == 0);
         if who == 0 {
             first = o.id.clone();
             if a.video {
@@ -698,6 +701,31 @@ fn cpu_s(pid: Option<u32>) -> f64 {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     (f[11].parse::<f64>().unwrap_or(0.0) + f[12].parse::<f64>().unwrap_or(0.0)) / tick
+}
+
+/// Seconds the threads of `pid` (None: this process) spent runnable but waiting for a
+/// core (`/proc/…/task/*/schedstat`, second field): near 0 on a quiet machine; when it is
+/// not, other work shared the cores and the latency numbers say more about that than about
+/// the server.
+fn runq_wait_s(pid: Option<u32>) -> f64 {
+    let dir = match pid {
+        Some(p) => format!("/proc/{p}/task"),
+        None => "/proc/self/task".to_string(),
+    };
+    let Ok(tasks) = std::fs::read_dir(dir) else {
+        return 0.0;
+    };
+    let mut ns = 0u64;
+    for t in tasks.flatten() {
+        if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
+            ns += s
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    ns as f64 / 1e9
 }
 
 fn self_cpu_s() -> f64 {
@@ -838,6 +866,7 @@ fn main() {
     let mut next_frame = t0;
     let (mut cpu0, mut self0) = (0.0, 0.0);
     let (mut cpu1, mut self1) = (0.0, 0.0);
+    let (mut wait0, mut wait1) = ((0.0, 0.0), (0.0, 0.0));
     let mut in_window = false;
     loop {
         let now = Instant::now();
@@ -845,10 +874,12 @@ fn main() {
             in_window = true;
             cpu0 = cpu_s(a.server_pid);
             self0 = self_cpu_s();
+            wait0 = (runq_wait_s(a.server_pid), runq_wait_s(None));
         }
         if in_window && now >= win_end && cpu1 == 0.0 {
             cpu1 = cpu_s(a.server_pid);
             self1 = self_cpu_s();
+            wait1 = (runq_wait_s(a.server_pid), runq_wait_s(None));
         }
         if now >= stop {
             break;
@@ -974,6 +1005,9 @@ fn main() {
         "video_latency_us": {"p50": lv.value_at_quantile(0.5), "p99": lv.value_at_quantile(0.99), "max": lv.max()},
         "load_cpu_s": self1 - self0,
         "load_cores": (self1 - self0) / a.duration,
+        // Time runnable but not running, in the window: the machine was not quiet.
+        "server_runq_wait_s": if a.server_pid.is_some() { wait1.0 - wait0.0 } else { 0.0 },
+        "load_runq_wait_s": wait1.1 - wait0.1,
     });
     println!("RESULT {result}");
     if let Some(f) = &a.json {
