@@ -32,7 +32,11 @@ OUT="$HERE/results/sfu-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT"
 JSON="$OUT/results.jsonl"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; }
+DIRS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  for d in "${DIRS[@]}"; do rm -rf "$d"; done
+}
 trap cleanup EXIT
 
 cores=$(nproc)
@@ -124,6 +128,7 @@ run_ours() { # run_ours N
     (cd "$ROOT" && cargo build --release >"$OUT/server-build.log" 2>&1) || { tail -20 "$OUT/server-build.log"; return 1; }
   fi
   local data; data=$(mktemp -d /tmp/sfu-bench.XXXXXX)
+  DIRS+=("$data")
   # The media port binds the HTTP listen address (src/media/mod.rs `bind`), so the server
   # listens on BIND too: the load tool's UDP sockets are there. Its N registrations come
   # from BIND, each "through a proxy" with its own X-Forwarded-For (TRUSTED_PROXIES), past
@@ -140,7 +145,8 @@ run_ours() { # run_ours N
     sleep 0.1
   done
   [ -n "$addr" ] || { echo "sfu.sh: mini-discord did not start:"; tail -20 "$OUT/server-$n.log"; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$data"; return 1; }
-  taskset -c 0 "$LOAD" --target ours --url "http://$addr" --n "$n" \
+  # Bounded: setup (30 s + 2 s per participant at most), warm-up, window, drain.
+  timeout -k 5 $((60 + 2 * n + ${WARMUP%.*} + ${DURATION%.*})) taskset -c 0 "$LOAD" --target ours --url "http://$addr" --n "$n" \
     --duration "$DURATION" --warmup "$WARMUP" --server-pid "$pid" --json "$JSON" --bind "$BIND" \
     --label "ours/n$n" 2>&1 | tee -a "$OUT/sfuload.log"
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null

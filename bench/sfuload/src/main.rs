@@ -619,6 +619,10 @@ fn setup_ours(a: &Args) -> (Vec<Conn>, Vec<Sig>) {
             io_step(conns, until.min(now + OURS_READ_EVERY), &mut |_, _, _| {});
         }
     };
+    // A bound on the whole setup, so a server that stops connecting cannot hold the run for
+    // N × the per-participant wait: past it, the rest join without waiting and RESULT's
+    // connections_up says how many made it.
+    let setup_deadline = Instant::now() + Duration::from_secs(30 + 2 * a.n as u64);
     let mut first = String::new();
     for (who, token) in tokens.iter().enumerate() {
         let mut o = Ours::join(addr, "lounge", token, who, a.video && who == 0);
@@ -639,12 +643,14 @@ fn setup_ours(a: &Args) -> (Vec<Conn>, Vec<Sig>) {
             .build(now);
         conns.push(Conn::with_rtc(who, a.bind, now, rtc));
         sigs.push(Sig::Ours(o));
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = (Instant::now() + Duration::from_secs(15)).min(setup_deadline);
         while !conns[who].connected && Instant::now() < deadline {
             idle(&mut conns, &mut sigs);
         }
         if !conns[who].connected {
-            eprintln!("sfuload: participant {who}: media not connected after 15 s");
+            eprintln!(
+                "sfuload: participant {who}: media not connected (15 s, or setup past its bound)"
+            );
         }
     }
     // The last joins' renegotiations settle: everyone receives every other's audio (and
