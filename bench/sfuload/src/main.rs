@@ -473,11 +473,23 @@ impl Ours {
     /// arrives on each (`recv`: mid → {peer, kind}), then the answer, in parts if it is big.
     fn offer(&mut self, v: &Value, c: &mut Conn) {
         let sdp = v["sdp"].as_str().expect("offer sdp");
+        // SFULOAD_DUMP=DIR: every offer frame and answer, for a negotiation that goes wrong.
+        let dump = std::env::var_os("SFULOAD_DUMP").map(std::path::PathBuf::from);
+        let file = |what: &str| {
+            dump.as_ref()
+                .map(|d| d.join(format!("p{:02}-{:04}-{what}", self.conn, self.offers + 1)))
+        };
+        if let Some(f) = file("offer.json") {
+            let _ = std::fs::write(f, v.to_string());
+        }
         let offer = SdpOffer::from_sdp_string(sdp).expect("offer parses");
         let answer = match c.rtc.sdp_api().accept_offer(offer) {
             Ok(a) => a.to_sdp_string(),
-            Err(e) => return self.close(&format!("offer refused: {e}")),
+            Err(e) => return self.close(&format!("offer {} refused: {e}", self.offers + 1)),
         };
+        if let Some(f) = file("answer.sdp") {
+            let _ = std::fs::write(f, &answer);
+        }
         let mid = |k: &str| v["send"][k].as_str().map(Mid::from);
         c.audio = mid("audio");
         // Only participant 0 sends video (its camera m-line; the server makes one for all).
