@@ -145,10 +145,14 @@ run_ours() { # run_ours N
     sleep 0.1
   done
   [ -n "$addr" ] || { echo "sfu.sh: mini-discord did not start:"; tail -20 "$OUT/server-$n.log"; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$data"; return 1; }
-  # Bounded: setup (30 s + 2 s per participant at most), warm-up, window, drain.
+  # Bounded: setup (30 s + 2 s per participant at most), warm-up, window, drain. In the
+  # background and waited for, so an interrupted script's trap ends the tool too.
   timeout -k 5 $((60 + 2 * n + ${WARMUP%.*} + ${DURATION%.*})) taskset -c 0 "$LOAD" --target ours --url "http://$addr" --n "$n" \
     --duration "$DURATION" --warmup "$WARMUP" --server-pid "$pid" --json "$JSON" --bind "$BIND" \
-    --label "ours/n$n" 2>&1 | tee -a "$OUT/sfuload.log"
+    --label "ours/n$n" > >(tee -a "$OUT/sfuload.log") 2>&1 &
+  local load=$!
+  PIDS+=("$load")
+  wait "$load"
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
   rm -rf "$data"
 }

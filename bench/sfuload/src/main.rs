@@ -993,6 +993,13 @@ fn main() {
             }
         });
     }
+    if let Some(pid) = a.server_pid {
+        if !std::path::Path::new(&format!("/proc/{pid}/stat")).exists() {
+            // Its CPU time cannot be read: no RESULT rather than a wrong one.
+            eprintln!("sfuload: the server (pid {pid}) exited during the run; no RESULT");
+            std::process::exit(1);
+        }
+    }
     let up = conns.iter().filter(|c| c.connected).count();
     let expected: u64 = (0..a.n)
         .map(|from| window_seqs.get(&from).map_or(0, |(lo, hi)| hi - lo + 1) * (a.n as u64 - 1))
