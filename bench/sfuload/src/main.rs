@@ -1001,6 +1001,11 @@ fn main() {
         }
     }
     let up = conns.iter().filter(|c| c.connected).count();
+    // Ours: participants whose /ws/voice ended (an offer refused, the server closed it).
+    let signaling_ended = sigs
+        .iter()
+        .filter(|s| matches!(s, Sig::Ours(o) if o.closed))
+        .count();
     let expected: u64 = (0..a.n)
         .map(|from| window_seqs.get(&from).map_or(0, |(lo, hi)| hi - lo + 1) * (a.n as u64 - 1))
         .sum();
@@ -1015,6 +1020,7 @@ fn main() {
         "video": a.video,
         "connections_up": up,
         "connections": conns.len(),
+        "signaling_ended": signaling_ended,
         "setup_s": setup_s,
         "window_s": a.duration,
         "forwarded_packets": st.packets,
