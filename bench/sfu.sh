@@ -32,7 +32,11 @@ OUT="$HERE/results/sfu-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT"
 JSON="$OUT/results.jsonl"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; }
+DIRS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  for d in "${DIRS[@]}"; do rm -rf "$d"; done
+}
 trap cleanup EXIT
 
 cores=$(nproc)
@@ -124,8 +128,14 @@ run_ours() { # run_ours N
     (cd "$ROOT" && cargo build --release >"$OUT/server-build.log" 2>&1) || { tail -20 "$OUT/server-build.log"; return 1; }
   fi
   local data; data=$(mktemp -d /tmp/sfu-bench.XXXXXX)
-  (cd "$data" && exec env -i PATH="$PATH" LISTEN_ADDR=127.0.0.1:0 DATA_DIR="$data" REGISTRATION=open \
-    SFU_UDP_PORT=0 SFU_PUBLIC_IP="$BIND" SFU_MAX_PEERS=100 LOG_LEVEL=warn taskset -c 1 "$bin") >"$OUT/server-$n.log" 2>&1 &
+  DIRS+=("$data")
+  # The media port binds the HTTP listen address (src/media/mod.rs `bind`), so the server
+  # listens on BIND too: the load tool's UDP sockets are there. Its N registrations come
+  # from BIND, each "through a proxy" with its own X-Forwarded-For (TRUSTED_PROXIES), past
+  # the per-address registration limit. LOG_LEVEL=info: the "listening on" line is info.
+  (cd "$data" && exec env -i PATH="$PATH" LISTEN_ADDR="$BIND:0" DATA_DIR="$data" REGISTRATION=open \
+    TRUSTED_PROXIES="$BIND" SFU_UDP_PORT=0 SFU_PUBLIC_IP="$BIND" SFU_MAX_PEERS=100 LOG_LEVEL=info \
+    taskset -c 1 "$bin") >"$OUT/server-$n.log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
   local addr=""
@@ -134,9 +144,15 @@ run_ours() { # run_ours N
     [ -n "$addr" ] && break
     sleep 0.1
   done
-  taskset -c 0 "$LOAD" --target ours --url "http://$addr" --n "$n" \
+  [ -n "$addr" ] || { echo "sfu.sh: mini-discord did not start:"; tail -20 "$OUT/server-$n.log"; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$data"; return 1; }
+  # Bounded: setup (30 s + 2 s per participant at most), warm-up, window, drain. In the
+  # background and waited for, so an interrupted script's trap ends the tool too.
+  timeout -k 5 $((60 + 2 * n + ${WARMUP%.*} + ${DURATION%.*})) taskset -c 0 "$LOAD" --target ours --url "http://$addr" --n "$n" \
     --duration "$DURATION" --warmup "$WARMUP" --server-pid "$pid" --json "$JSON" --bind "$BIND" \
-    --label "ours/n$n" 2>&1 | tee -a "$OUT/sfuload.log"
+    --label "ours/n$n" > >(tee -a "$OUT/sfuload.log") 2>&1 &
+  local load=$!
+  PIDS+=("$load")
+  wait "$load"
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
   rm -rf "$data"
 }

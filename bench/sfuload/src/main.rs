@@ -3,27 +3,31 @@
 //! participant receives everyone else. Measures, over a window after the calls are up:
 //! server CPU per forwarded packet (`/proc/PID/stat` of `--server-pid`), the added
 //! forwarding latency (send → receive of the same packet, one clock: both ends are here),
-//! p50/p99, and loss. Targets: `janus` (Janus VideoRoom over its WebSocket API) and `ours`
-//! (mini-discord's `/ws/voice` in `sfu` mode, once that signaling exists).
+//! p50/p99, and loss. Targets: `janus` (Janus VideoRoom over its WebSocket API: a publisher
+//! and a subscriber connection per participant) and `ours` (mini-discord's `/ws/voice` in
+//! `sfu` mode: one connection per participant that both sends and receives, every offer made
+//! by the server and answered here, also during the measured window).
 //!
 //! One thread drives every participant's str0m `Rtc` (sans-IO): `poll(2)` over their UDP
 //! sockets, timers, and the send schedule. Pin it with `taskset` (bench/sfu.sh) so it never
 //! shares the server's core; `RESULT.load_cpu_s` says when this core is the limit.
 //!
 //! Usage: sfuload --target janus --url ws://127.0.0.1:8188 --n 10 --duration 5
+//!        sfuload --target ours --url http://127.0.0.1:8080 --n 10 --duration 5
 //!        [--video 1] [--warmup 2] [--server-pid PID] [--json FILE] [--label TEXT]
 //!        [--bind IP]  (Janus gathers no loopback candidates: bench/sfu.sh passes the
 //!        host's own address, which the kernel still delivers locally)
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
@@ -100,18 +104,24 @@ struct Conn {
     local: SocketAddr,
     /// Whose connection (participant index) and whether it publishes.
     who: usize,
+    /// The m-lines it sends on (set by its own offer for Janus, by the server's for ours).
     audio: Option<Mid>,
     video: Option<Mid>,
+    /// Ours only: what arrives on each m-line, `(peer id, kind)` as the server's offer says.
+    recv: HashMap<Mid, (String, String)>,
     next_timeout: Instant,
     connected: bool,
 }
 
 impl Conn {
     fn new(who: usize, bind: std::net::IpAddr, now: Instant) -> Conn {
+        Conn::with_rtc(who, bind, now, Rtc::builder().build(now))
+    }
+
+    fn with_rtc(who: usize, bind: std::net::IpAddr, now: Instant, mut rtc: Rtc) -> Conn {
         let sock = UdpSocket::bind((bind, 0)).expect("bind udp");
         sock.set_nonblocking(true).unwrap();
         let local = sock.local_addr().unwrap();
-        let mut rtc = Rtc::builder().build(now);
         rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
         Conn {
             rtc,
@@ -120,6 +130,7 @@ impl Conn {
             who,
             audio: None,
             video: None,
+            recv: HashMap::new(),
             next_timeout: now,
             connected: false,
         }
@@ -227,7 +238,7 @@ impl Janus {
 
 /// Sets up N participants in a Janus VideoRoom: each publishes (participant 0 with video),
 /// then each subscribes to every other publisher with one multistream subscriber handle.
-fn setup_janus(a: &Args, now: Instant) -> (Vec<Conn>, Vec<Janus>) {
+fn setup_janus(a: &Args, now: Instant) -> (Vec<Conn>, Vec<Sig>) {
     // Connections made earlier keep answering ICE while the later ones are negotiated.
     let idle = |conns: &mut Vec<Conn>| {
         let until = Instant::now() + Duration::from_millis(5);
@@ -323,10 +334,379 @@ fn setup_janus(a: &Args, now: Instant) -> (Vec<Conn>, Vec<Janus>) {
         );
         j.trickle_done(h);
         conns.push(c);
-        out_sigs.push(j);
+        out_sigs.push(Sig::Janus(j));
         idle(&mut conns);
     }
     (conns, out_sigs)
+}
+
+/// One participant's signaling, kept open for the whole run.
+enum Sig {
+    Janus(Janus),
+    Ours(Ours),
+}
+
+impl Sig {
+    /// Whatever the signaling needs between media rounds: Janus a keepalive, ours reading
+    /// (and answering) the server's offers.
+    fn tick(&mut self, now: Instant, conns: &mut [Conn]) {
+        match self {
+            Sig::Janus(j) => j.keepalive(now),
+            Sig::Ours(o) => o.tick(now, conns),
+        }
+    }
+}
+
+/// How often each `/ws/voice` socket is read: often enough that an offer is answered at
+/// once, rarely enough that 50 idle sockets cost this thread nothing to speak of.
+const OURS_READ_EVERY: Duration = Duration::from_millis(2);
+/// The escaped SDP of one answer part (mini-discord's `signaling::PART_SDP_BYTES`).
+const PART_SDP_BYTES: usize = 60_000;
+
+/// mini-discord `/ws/voice` signaling of one participant (`sfu` mode): the server makes
+/// every offer, at any time (a peer joined, a track was added), and this answers it on
+/// `conns[conn]`. Non-blocking: read in the tool's loop, never waited on.
+struct Ours {
+    ws: WebSocket<TcpStream>,
+    conn: usize,
+    /// Our peer id (from `welcome`).
+    id: String,
+    /// Whether this participant sends video (`--video` and participant 0).
+    video: bool,
+    next_read: Instant,
+    offers: u64,
+    closed: bool,
+}
+
+impl Ours {
+    /// Joins the voice room `channel` as the user of `token` and reads `welcome`.
+    fn join(addr: SocketAddr, channel: &str, token: &str, conn: usize, video: bool) -> Ours {
+        let url = format!("ws://{addr}/ws/voice?channel={channel}");
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut()
+            .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+        let stream = TcpStream::connect(addr).expect("connect to mini-discord");
+        stream.set_nodelay(true).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let (mut ws, _) = tungstenite::client(req, stream)
+            .unwrap_or_else(|e| panic!("participant {conn}: /ws/voice handshake: {e}"));
+        let welcome = loop {
+            let m = ws.read().expect("welcome");
+            let Message::Text(t) = m else { continue };
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            match v["type"].as_str() {
+                Some("welcome") => break v,
+                Some("error") => panic!("participant {conn}: refused: {v}"),
+                _ => continue,
+            }
+        };
+        if welcome["voice_mode"] != "sfu" {
+            panic!(
+                "participant {conn}: the room is not in sfu mode (SFU_UDP_PORT unset?): {welcome}"
+            );
+        }
+        ws.get_ref().set_nonblocking(true).unwrap();
+        Ours {
+            ws,
+            conn,
+            id: welcome["id"].as_str().expect("peer id").to_string(),
+            video,
+            next_read: Instant::now(),
+            offers: 0,
+            closed: false,
+        }
+    }
+
+    fn send(&mut self, v: Value) {
+        // Non-blocking: what does not fit now stays queued in tungstenite; `tick` flushes it.
+        match self.ws.send(Message::text(v.to_string())) {
+            Ok(()) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => self.close(&format!("send: {e}")),
+        }
+    }
+
+    fn close(&mut self, why: &str) {
+        if !self.closed {
+            self.closed = true;
+            eprintln!("sfuload: participant {}: /ws/voice ended: {why}", self.conn);
+        }
+    }
+
+    fn tick(&mut self, now: Instant, conns: &mut [Conn]) {
+        if self.closed || now < self.next_read {
+            return;
+        }
+        self.next_read = now + OURS_READ_EVERY;
+        match self.ws.flush() {
+            Ok(()) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => return self.close(&format!("flush: {e}")),
+        }
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => {
+                    let v: Value = match serde_json::from_str(t.as_str()) {
+                        Ok(v) => v,
+                        Err(e) => return self.close(&format!("bad frame: {e}")),
+                    };
+                    match v["type"].as_str() {
+                        Some("offer") => self.offer(&v, &mut conns[self.conn]),
+                        Some("error") => eprintln!("sfuload: participant {}: {v}", self.conn),
+                        Some("peer_left") => {
+                            eprintln!("sfuload: participant {}: peer_left {}", self.conn, v["id"])
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(Message::Close(f)) => return self.close(&format!("closed: {f:?}")),
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) => return self.close(&e.to_string()),
+            }
+        }
+    }
+
+    /// Answers the server's offer: the m-lines to send on (`send`: kind → mid) and what
+    /// arrives on each (`recv`: mid → {peer, kind}), then the answer, in parts if it is big.
+    fn offer(&mut self, v: &Value, c: &mut Conn) {
+        let sdp = v["sdp"].as_str().expect("offer sdp");
+        // SFULOAD_DUMP=DIR: every offer frame and answer, for a negotiation that goes wrong.
+        let dump = std::env::var_os("SFULOAD_DUMP").map(std::path::PathBuf::from);
+        let file = |what: &str| {
+            dump.as_ref()
+                .map(|d| d.join(format!("p{:02}-{:04}-{what}", self.conn, self.offers + 1)))
+        };
+        if let Some(f) = file("offer.json") {
+            let _ = std::fs::write(f, v.to_string());
+        }
+        let offer = SdpOffer::from_sdp_string(sdp).expect("offer parses");
+        let answer = match c.rtc.sdp_api().accept_offer(offer) {
+            Ok(a) => a.to_sdp_string(),
+            Err(e) => return self.close(&format!("offer {} refused: {e}", self.offers + 1)),
+        };
+        if let Some(f) = file("answer.sdp") {
+            let _ = std::fs::write(f, &answer);
+        }
+        let mid = |k: &str| v["send"][k].as_str().map(Mid::from);
+        c.audio = mid("audio");
+        // Only participant 0 sends video (its camera m-line; the server makes one for all).
+        c.video = if self.video { mid("camera") } else { None };
+        c.recv.clear();
+        if let Some(recv) = v["recv"].as_object() {
+            for (m, t) in recv {
+                let peer = t["peer"].as_str().unwrap_or("").to_string();
+                let kind = t["kind"].as_str().unwrap_or("").to_string();
+                c.recv.insert(Mid::from(m.as_str()), (peer, kind));
+            }
+        }
+        self.offers += 1;
+        if std::env::var_os("SFULOAD_DEBUG").is_some() {
+            eprintln!(
+                "participant {}: offer {} ({} m-lines), answer {} B",
+                self.conn,
+                self.offers,
+                sdp.matches("\nm=").count(),
+                answer.len()
+            );
+        }
+        for f in answer_frames(&answer) {
+            self.send(f);
+        }
+    }
+}
+
+/// The frames of an answer as mini-discord's `sfu.js` sends them (copied from tests/sfu.rs):
+/// one if it is small, else parts of at most `PART_SDP_BYTES` of escaped SDP, `part`
+/// counting from 0 and `more: true` on all but the last.
+fn answer_frames(sdp: &str) -> Vec<Value> {
+    let max = PART_SDP_BYTES;
+    let mut parts = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, c) in sdp.char_indices() {
+        let cost = match c {
+            '\r' | '\n' | '"' | '\\' | '\t' => 2,
+            c => c.len_utf8(),
+        };
+        if bytes + cost > max && i > start {
+            parts.push(&sdp[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += cost;
+    }
+    parts.push(&sdp[start..]);
+    if parts.len() == 1 {
+        return vec![json!({"type":"answer","to":"sfu","sdp":sdp})];
+    }
+    let last = parts.len() - 1;
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(n, part)| {
+            let mut f = json!({"type":"answer","to":"sfu","sdp":part,"part":n});
+            if n < last {
+                f["more"] = json!(true);
+            }
+            f
+        })
+        .collect()
+}
+
+/// `POST path` with a JSON body over HTTP/1.1 (`Connection: close`): status and JSON body.
+fn post_json(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
+    let body = body.to_string();
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    let mut s = TcpStream::connect(addr).expect("connect to mini-discord");
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s.write_all(req.as_bytes()).expect("send request");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    // The server answers with Content-Length (no chunking) and closes.
+    let json = serde_json::from_slice(raw.get(split + 4..).unwrap_or(&[])).unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// Sets up N participants in one mini-discord `sfu` room (the default voice channel,
+/// `lounge`): registers N users (from one address: the server must trust 127.0.0.1 as a
+/// proxy, `TRUSTED_PROXIES`, and each registration names its own forwarded address, as
+/// tests/sfu.rs does), then joins them one at a time, each connecting its media before the
+/// next joins (a member whose media is not up 20 s after joining is dropped). Participant 0
+/// turns its camera on; the others ask to watch it.
+fn setup_ours(a: &Args) -> (Vec<Conn>, Vec<Sig>) {
+    let host = a
+        .url
+        .strip_prefix("http://")
+        .unwrap_or(&a.url)
+        .trim_end_matches('/');
+    let addr = host
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut i| i.next())
+        .unwrap_or_else(|| panic!("--url {} is not http://HOST:PORT", a.url));
+    let tokens: Vec<String> = (0..a.n)
+        .map(|i| {
+            let xff = format!("10.77.{}.{}", i / 250, i % 250 + 1);
+            let (status, v) = post_json(
+                addr,
+                "/api/register",
+                &[("X-Forwarded-For", &xff)],
+                &json!({"username": format!("load{i}"), "password": "sfuload-password"}),
+            );
+            if status != 201 {
+                panic!("register load{i}: {status} {v} (REGISTRATION=open, TRUSTED_PROXIES=127.0.0.1?)");
+            }
+            v["token"].as_str().expect("token").to_string()
+        })
+        .collect();
+    let mut conns: Vec<Conn> = Vec::new();
+    let mut sigs: Vec<Sig> = Vec::new();
+    let idle = |conns: &mut Vec<Conn>, sigs: &mut Vec<Sig>| {
+        let until = Instant::now() + Duration::from_millis(5);
+        while Instant::now() < until {
+            let now = Instant::now();
+            for s in sigs.iter_mut() {
+                s.tick(now, conns);
+            }
+            io_step(conns, until.min(now + OURS_READ_EVERY), &mut |_, _, _| {});
+        }
+    };
+    // A bound on the whole setup, so a server that stops connecting cannot hold the run for
+    // N × the per-participant wait: past it, the rest join without waiting and RESULT's
+    // connections_up says how many made it.
+    let setup_deadline = Instant::now() + Duration::from_secs(30 + 2 * a.n as u64);
+    let mut first = String::new();
+    for (who, token) in tokens.iter().enumerate() {
+        let mut o = Ours::join(addr, "lounge", token, who, a.video && who == 0);
+        if who == 0 {
+            first = o.id.clone();
+            if a.video {
+                o.send(json!({"type":"state","muted":false,"deafened":false,
+                              "video":true,"screen":false}));
+            }
+        } else if a.video {
+            o.send(json!({"type":"watch","id":first,"on":true}));
+        }
+        let now = Instant::now();
+        let rtc = Rtc::builder()
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .build(now);
+        conns.push(Conn::with_rtc(who, a.bind, now, rtc));
+        sigs.push(Sig::Ours(o));
+        let deadline = (Instant::now() + Duration::from_secs(15)).min(setup_deadline);
+        while !conns[who].connected && Instant::now() < deadline {
+            idle(&mut conns, &mut sigs);
+        }
+        if !conns[who].connected {
+            eprintln!(
+                "sfuload: participant {who}: media not connected (15 s, or setup past its bound)"
+            );
+        }
+    }
+    // The last joins' renegotiations settle: everyone receives every other's audio (and
+    // participant 0's camera).
+    let ids: Vec<String> = sigs
+        .iter()
+        .map(|s| match s {
+            Sig::Ours(o) => o.id.clone(),
+            Sig::Janus(_) => unreachable!(),
+        })
+        .collect();
+    let settled = |conns: &Vec<Conn>| {
+        conns.iter().all(|c| {
+            c.connected
+                && ids.iter().enumerate().all(|(i, id)| {
+                    i == c.who || c.recv.values().any(|(p, k)| p == id && k == "audio")
+                })
+                && (!a.video
+                    || c.who == 0
+                    || c.recv.values().any(|(p, k)| *p == first && k == "camera"))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !settled(&conns) && Instant::now() < deadline {
+        idle(&mut conns, &mut sigs);
+    }
+    let up = conns.iter().filter(|c| c.connected).count();
+    let offers: u64 = sigs
+        .iter()
+        .map(|s| match s {
+            Sig::Ours(o) => o.offers,
+            Sig::Janus(_) => 0,
+        })
+        .sum();
+    eprintln!(
+        "sfuload: {up}/{} connected, {offers} offers answered{}",
+        conns.len(),
+        if settled(&conns) {
+            ""
+        } else {
+            ", NOT all tracks negotiated after 15 s"
+        }
+    );
+    (conns, sigs)
 }
 
 /// Reads the server's CPU time (user + system, seconds) from /proc.
@@ -339,6 +719,31 @@ fn cpu_s(pid: Option<u32>) -> f64 {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     (f[11].parse::<f64>().unwrap_or(0.0) + f[12].parse::<f64>().unwrap_or(0.0)) / tick
+}
+
+/// Seconds the threads of `pid` (None: this process) spent runnable but waiting for a
+/// core (`/proc/…/task/*/schedstat`, second field): near 0 on a quiet machine; when it is
+/// not, other work shared the cores and the latency numbers say more about that than about
+/// the server.
+fn runq_wait_s(pid: Option<u32>) -> f64 {
+    let dir = match pid {
+        Some(p) => format!("/proc/{p}/task"),
+        None => "/proc/self/task".to_string(),
+    };
+    let Ok(tasks) = std::fs::read_dir(dir) else {
+        return 0.0;
+    };
+    let mut ns = 0u64;
+    for t in tasks.flatten() {
+        if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
+            ns += s
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    ns as f64 / 1e9
 }
 
 fn self_cpu_s() -> f64 {
@@ -451,13 +856,7 @@ fn main() {
     let start = Instant::now();
     let (mut conns, mut sigs) = match a.target.as_str() {
         "janus" => setup_janus(&a, start),
-        "ours" => {
-            eprintln!(
-                "sfuload: --target ours needs mini-discord's sfu signaling on /ws/voice \
-                 (branch sfu-core); not in this build yet"
-            );
-            std::process::exit(2);
-        }
+        "ours" => setup_ours(&a),
         t => panic!("unknown --target {t}"),
     };
     let setup_s = start.elapsed().as_secs_f64();
@@ -485,6 +884,7 @@ fn main() {
     let mut next_frame = t0;
     let (mut cpu0, mut self0) = (0.0, 0.0);
     let (mut cpu1, mut self1) = (0.0, 0.0);
+    let (mut wait0, mut wait1) = ((0.0, 0.0), (0.0, 0.0));
     let mut in_window = false;
     loop {
         let now = Instant::now();
@@ -492,16 +892,18 @@ fn main() {
             in_window = true;
             cpu0 = cpu_s(a.server_pid);
             self0 = self_cpu_s();
+            wait0 = (runq_wait_s(a.server_pid), runq_wait_s(None));
         }
         if in_window && now >= win_end && cpu1 == 0.0 {
             cpu1 = cpu_s(a.server_pid);
             self1 = self_cpu_s();
+            wait1 = (runq_wait_s(a.server_pid), runq_wait_s(None));
         }
         if now >= stop {
             break;
         }
         for s in &mut sigs {
-            s.keepalive(now);
+            s.tick(now, &mut conns);
         }
         // Sends due (only once a publisher's connection is up).
         let sending = now < win_end;
@@ -537,7 +939,12 @@ fn main() {
                 next_frame += frame_every;
                 vseq += 1;
                 if let Some(w) = c.rtc.writer(mid) {
-                    let pt = w.payload_params().next().map(|p| p.pt());
+                    let params: Vec<_> = w.payload_params().collect();
+                    let pt = params
+                        .iter()
+                        .find(|p| p.spec().codec == Codec::Vp8)
+                        .or(params.first())
+                        .map(|p| p.pt());
                     if let Some(pt) = pt {
                         let rtp = MediaTime::from_micros(micros(t0, now));
                         // A first byte with the VP8 keyframe bit (bit 0) clear, so
@@ -586,7 +993,19 @@ fn main() {
             }
         });
     }
+    if let Some(pid) = a.server_pid {
+        if !std::path::Path::new(&format!("/proc/{pid}/stat")).exists() {
+            // Its CPU time cannot be read: no RESULT rather than a wrong one.
+            eprintln!("sfuload: the server (pid {pid}) exited during the run; no RESULT");
+            std::process::exit(1);
+        }
+    }
     let up = conns.iter().filter(|c| c.connected).count();
+    // Ours: participants whose /ws/voice ended (an offer refused, the server closed it).
+    let signaling_ended = sigs
+        .iter()
+        .filter(|s| matches!(s, Sig::Ours(o) if o.closed))
+        .count();
     let expected: u64 = (0..a.n)
         .map(|from| window_seqs.get(&from).map_or(0, |(lo, hi)| hi - lo + 1) * (a.n as u64 - 1))
         .sum();
@@ -601,6 +1020,7 @@ fn main() {
         "video": a.video,
         "connections_up": up,
         "connections": conns.len(),
+        "signaling_ended": signaling_ended,
         "setup_s": setup_s,
         "window_s": a.duration,
         "forwarded_packets": st.packets,
@@ -616,6 +1036,9 @@ fn main() {
         "video_latency_us": {"p50": lv.value_at_quantile(0.5), "p99": lv.value_at_quantile(0.99), "max": lv.max()},
         "load_cpu_s": self1 - self0,
         "load_cores": (self1 - self0) / a.duration,
+        // Time runnable but not running, in the window: the machine was not quiet.
+        "server_runq_wait_s": if a.server_pid.is_some() { wait1.0 - wait0.0 } else { 0.0 },
+        "load_runq_wait_s": wait1.1 - wait0.1,
     });
     println!("RESULT {result}");
     if let Some(f) = &a.json {
