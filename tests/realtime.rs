@@ -626,3 +626,27 @@ fn integrity_check(path: &std::path::Path) -> String {
         .expect("run check-db");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// A server stopped and continued (SIGSTOP/SIGCONT: a debugger, `docker pause`) keeps its
+/// connections: a blocked read that the signal interrupts is retried, not taken as the end.
+#[test]
+fn a_paused_and_continued_server_keeps_its_connections() {
+    let s = Server::start(&[]);
+    let t = s.register("alice");
+    let (mut a, _) = s.ws(&t);
+    let pid = s.pid().to_string();
+    let run = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    run("-STOP");
+    std::thread::sleep(Duration::from_millis(100));
+    run("-CONT");
+    std::thread::sleep(Duration::from_millis(300));
+    a.send(json!({"type":"ping"}));
+    assert_eq!(a.recv_type("pong")["type"], "pong");
+}

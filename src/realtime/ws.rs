@@ -375,9 +375,12 @@ impl Conn {
                         }
                     }
                 }
+                // EINTR: a signal (SIGSTOP/SIGCONT of the process) interrupted the blocked
+                // read; the connection is fine.
                 Err(WsError::Io(e))
                     if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                        || e.kind() == std::io::ErrorKind::TimedOut
+                        || e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(WsError::Capacity(_)) => {
                     self.outbox.close(code::TOO_BIG, "message over 64 KiB");
                     return Next::End;
