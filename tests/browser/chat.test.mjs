@@ -42,6 +42,25 @@ describe('chat between two browsers', { timeout: 120_000 }, () => {
     assert.equal(author, 'bob');
   });
 
+  it('gives the tests the id of the message just sent, even when the page paints late', async () => {
+    // The app renders on the next animation frame. The `send` helper once returned the last
+    // id shown before that frame came, so a test pinned the previous message (the community
+    // suite's pins list then missed 'pin me please'). Late frames make that race certain.
+    await alice.page.evaluate(() => {
+      const w = /** @type {any} */ (window);
+      w.realRaf = window.requestAnimationFrame;
+      window.requestAnimationFrame = (cb) => setTimeout(() => w.realRaf.call(window, cb), 300);
+    });
+    try {
+      await send(alice.page, 'first of two');
+      const id = await send(alice.page, 'second of two');
+      const li = alice.page.locator(`#messages li.msg[data-id="${id}"] .msg-content`);
+      assert.equal(await li.innerText(), 'second of two');
+    } finally {
+      await alice.page.evaluate(() => { window.requestAnimationFrame = (/** @type {any} */ (window)).realRaf; });
+    }
+  });
+
   it('shows who is typing', async () => {
     // Keep typing like a person would; the server forwards one typing event per 2.5 s.
     const indicator = alice.page.locator('#typing', { hasText: 'bob is typing' });

@@ -93,12 +93,24 @@ function snapshot(u) {
   });
 }
 
-/** The value of a /metrics counter. @param {string} url @param {string} name */
-async function metric(url, name) {
+/**
+ * The values of /metrics counters, all from one scrape: counters compared with each other
+ * must be read at the same instant, or a scrape that is slow to come back on a busy machine
+ * counts a quarter second of frames on one side only.
+ * @param {string} url @param {string[]} names
+ */
+async function metrics(url, ...names) {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  assert.ok(line, `${name} in /metrics`);
-  return Number(line.split(' ')[1]);
+  return names.map((name) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    assert.ok(line, `${name} in /metrics`);
+    return Number(line.split(' ')[1]);
+  });
+}
+
+/** The value of one /metrics counter. @param {string} url @param {string} name */
+async function metric(url, name) {
+  return (await metrics(url, name))[0];
 }
 
 /** Waits (bounded) until `u` hears every one of `others`. @param {User} u @param {string[]} others */
@@ -172,13 +184,12 @@ describe('media server (sfu) rooms', { timeout: 150_000 }, () => {
       await u.page.locator('#voice-video .vv-tile[data-key^="cam:"][data-user="ben"][data-video="true"]').waitFor({ timeout: 20_000 });
     }
     await sleep(1_000);
-    const inA = await metric(server.url, 'md_sfu_screen_frames_in_total');
-    const outA = await metric(server.url, 'md_sfu_screen_frames_out_total');
+    const screen = ['md_sfu_screen_frames_in_total', 'md_sfu_screen_frames_out_total'];
+    const [inA, outA] = await metrics(server.url, ...screen);
     const danA = await snapshot(dan);
     const eveA = await snapshot(eve);
     await sleep(2_000);
-    const inB = await metric(server.url, 'md_sfu_screen_frames_in_total');
-    const outB = await metric(server.url, 'md_sfu_screen_frames_out_total');
+    const [inB, outB] = await metrics(server.url, ...screen);
     const danB = await snapshot(dan);
     const eveB = await snapshot(eve);
     // The server gives a receiver an m-line per source it gets: eve (no watch) has the two

@@ -55,7 +55,15 @@ export async function signIn(page, username, mode) {
   await page.fill('#auth-username', username);
   await page.fill('#auth-password', PASSWORD);
   await submit.click();
-  await waitConnected(page);
+  try {
+    await waitConnected(page);
+  } catch (err) {
+    // Say what the page showed instead: a refusal, a banner, or the form still waiting.
+    const shown = await page.evaluate(() => ['#auth-error', '#auth-notice', '#banner', '#auth-submit']
+      .map((sel) => { const el = /** @type {HTMLElement|null} */ (document.querySelector(sel)); return `${sel}: ${el && !el.hidden ? JSON.stringify(el.innerText) : 'hidden'}`; })
+      .join(', ')).catch(() => 'page gone');
+    throw new Error(`${username} did not get in after ${mode} (${shown}): ${/** @type {Error} */ (err).message}`);
+  }
 }
 
 /** The app is shown, connected, and a channel is open. @param {import('playwright-core').Page} page */
@@ -73,12 +81,21 @@ export async function waitConnected(page) {
  * @param {import('playwright-core').Page} page @param {string} text
  */
 export async function send(page, text) {
+  // Our own acknowledged messages before this one. The page paints on the next animation
+  // frame, so right after Enter neither the pending entry nor the new message need be shown
+  // yet: wait for a message of ours that was not there before, with nothing still pending.
+  const before = await page.$$eval('#messages li.msg.mine[data-id]', (els) => els.map((e) => /** @type {HTMLElement} */ (e).dataset.id));
   const input = page.locator('#composer-input');
   await input.fill(text);
   await input.press('Enter');
-  await page.locator('#messages li.outgoing').first().waitFor({ state: 'detached' });
-  const ids = await shownIds(page);
-  return ids[ids.length - 1];
+  const id = await page.waitForFunction((seen) => {
+    if (document.querySelector('#messages li.outgoing')) return null;
+    const fresh = [...document.querySelectorAll('#messages li.msg.mine[data-id]')]
+      .map((e) => /** @type {HTMLElement} */ (e).dataset.id)
+      .filter((i) => !seen.includes(i));
+    return fresh.length ? Number(fresh[fresh.length - 1]) : null;
+  }, before, { polling: 50 });
+  return /** @type {number} */ (await id.jsonValue());
 }
 
 /**
