@@ -621,7 +621,7 @@ impl MediaThread {
 /// browser encodes and decodes both, and one codec per kind keeps each m-line short (a full
 /// room has ~150 of them; str0m's H.264 profiles would double a video m-line). One codec
 /// also means no receiver ever needs a codec its source does not send.
-fn new_rtc(now: Instant) -> Rtc {
+pub(super) fn new_rtc(now: Instant) -> Rtc {
     Rtc::builder()
         .set_ice_lite(true)
         .clear_codecs()
