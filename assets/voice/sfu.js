@@ -156,7 +156,7 @@ export class SfuConnection {
     }
     const pc = this.pc;
     await pc.setRemoteDescription({ type: 'offer', sdp: f.sdp });
-    // m-lines the server stopped (their source left) are gone for good.
+    // m-lines stopped (by an older server) are gone for good.
     for (const t of pc.getTransceivers()) {
       if (t.mid && t.currentDirection === 'stopped') {
         this.recv.delete(t.mid);
@@ -170,6 +170,15 @@ export class SfuConnection {
       if (t.sender.track !== this.local[slot]) await t.sender.replaceTrack(this.local[slot]);
     }
     await pc.setLocalDescription();
+    // m-lines the server parked (their source left; `inactive` until the next source of
+    // that kind takes one over, and `recv` then names it) carry nobody now.
+    const ours = new Set(Object.values(this.sendMids));
+    for (const t of pc.getTransceivers()) {
+      if (t.mid && !ours.has(t.mid) && t.currentDirection === 'inactive') {
+        this.recv.delete(t.mid);
+        this.tracks.delete(t.mid);
+      }
+    }
     const d = pc.localDescription;
     if (d && !this.closed) for (const frame of answerFrames(d.sdp)) this.signal(frame);
     this.onChange();

@@ -55,9 +55,11 @@ pub enum OutState {
     Negotiating,
     /// Answered: packets may be written to it.
     Open,
-    /// Its source left: the next offer stops the m-line (port 0).
+    /// Its source left: the next offer parks the m-line (`inactive`) for the next source
+    /// of the same kind, rather than stop it: a stopped m-line stays in every later offer
+    /// (str0m as the offerer never reuses one), so a long call's SDP would only grow.
     ToStop,
-    /// The stop is in the offer in flight; dropped once answered.
+    /// The park is in the offer in flight; moved to `Peer::spare` once answered.
     Stopping,
 }
 
@@ -78,6 +80,9 @@ pub struct Peer {
     /// The m-lines this peer sends us on, by `Slot::index` (set by the first offer).
     pub recv: [Option<Mid>; 3],
     pub out: Vec<OutTrack>,
+    /// Parked m-lines (inactive, their source gone), by kind: the next source of that kind
+    /// this peer receives takes one over before a new m-line is made.
+    spare: Vec<(Mid, MediaKind)>,
     /// The offer in flight, if any: one at a time; changes wanted meanwhile wait for it.
     pending: Option<SdpPendingOffer>,
     /// Sources whose screen share this peer asked for (`watch` on).
@@ -115,6 +120,7 @@ impl Peer {
             flags,
             recv: [None; 3],
             out: Vec::new(),
+            spare: Vec::new(),
             pending: None,
             watching: HashSet::new(),
             joined: now,
@@ -193,10 +199,23 @@ impl Peer {
         if self.pending.is_some() || self.dead.is_some() {
             return None;
         }
+        // Tracks to open take a parked m-line of their kind first; the rest get new ones.
+        let mut spare = self.spare.clone();
+        let (mut reuse, mut make) = (Vec::new(), Vec::new());
+        for (i, t) in self.out.iter().enumerate() {
+            if t.state != OutState::ToOpen {
+                continue;
+            }
+            match spare.iter().position(|(_, k)| *k == t.slot.kind()) {
+                Some(at) => reuse.push((i, spare.swap_remove(at).0)),
+                None => make.push(i),
+            }
+        }
         // str0m (0.24.1) draws each new mid at random and checks it against the session
         // only, not against the mids added before it in the same batch, so a large batch
         // can repeat one (about one full-room offer in twenty) and the browser refuses the
-        // offer. A batch with a repeat is dropped unapplied and drawn again.
+        // offer. A batch with a repeat is dropped unapplied and drawn again. (Nothing that
+        // changes the session directly, `set_direction`, runs before the batch is kept.)
         for _ in 0..MID_DRAWS {
             let mut api = self.rtc.sdp_api();
             let mut fresh = Vec::new();
@@ -209,10 +228,8 @@ impl Peer {
                 None
             };
             let mut opened = Vec::new();
-            for (i, t) in self.out.iter().enumerate() {
-                if t.state != OutState::ToOpen {
-                    continue;
-                }
+            for &i in &make {
+                let t = &self.out[i];
                 // Audio and camera of one source share a stream (lip sync); the screen share
                 // is a stream of its own.
                 let stream = match t.slot {
@@ -234,10 +251,14 @@ impl Peer {
             if distinct.len() != fresh.len() {
                 continue; // `api` is dropped: nothing of this batch reaches the session
             }
+            for &(i, mid) in &reuse {
+                api.set_direction(mid, Direction::SendOnly);
+                opened.push((i, mid));
+            }
             for t in &mut self.out {
                 if t.state == OutState::ToStop {
                     if let Some(mid) = t.mid {
-                        api.stop_media(mid);
+                        api.set_direction(mid, Direction::Inactive);
                     }
                     t.state = OutState::Stopping;
                 }
@@ -249,6 +270,7 @@ impl Peer {
                 self.out[i].mid = Some(mid);
                 self.out[i].state = OutState::Negotiating;
             }
+            self.spare = spare;
             if !api.has_changes() {
                 return None;
             }
@@ -297,6 +319,11 @@ impl Peer {
             if t.state == OutState::Negotiating {
                 t.state = OutState::Open;
                 opened.push((t.source, t.slot));
+            }
+        }
+        for t in self.out.iter().filter(|t| t.state == OutState::Stopping) {
+            if let Some(mid) = t.mid {
+                self.spare.push((mid, t.slot.kind()));
             }
         }
         self.out.retain(|t| t.state != OutState::Stopping);
@@ -365,6 +392,87 @@ mod tests {
                 m.len(),
                 "round {round}: a mid repeats in {m:?}"
             );
+        }
+    }
+
+    /// Answers `frame`'s offer as a browser would, with a str0m `Rtc` of its own.
+    fn answer(browser: &mut Rtc, frame: &str) -> String {
+        let v: Value = serde_json::from_str(frame).unwrap();
+        let offer = str0m::change::SdpOffer::from_sdp_string(v["sdp"].as_str().unwrap()).unwrap();
+        browser
+            .sdp_api()
+            .accept_offer(offer)
+            .unwrap()
+            .to_sdp_string()
+    }
+
+    /// Who each receiving m-line of an offer frame carries: mid → (peer, kind).
+    fn recv_map(frame: &str) -> Vec<(String, String, String)> {
+        let v: Value = serde_json::from_str(frame).unwrap();
+        let mut m: Vec<_> = v["recv"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(mid, i)| {
+                let s = |k: &str| i[k].as_str().unwrap().to_string();
+                (mid.clone(), s("peer"), s("kind"))
+            })
+            .collect();
+        m.sort();
+        m
+    }
+
+    /// A source that leaves parks its m-lines, and the next source takes them over: people
+    /// coming and going all evening do not grow the SDP (before, every departure left three
+    /// stopped m-lines in every later offer).
+    #[test]
+    fn a_departed_sources_m_lines_are_reused_by_the_next_one() {
+        let now = Instant::now();
+        let mut p = Peer::new(
+            1,
+            "room".into(),
+            super::super::thread::new_rtc(now),
+            MediaFlags::default(),
+            now,
+        );
+        let mut browser = Rtc::new(now);
+        for slot in Slot::ALL {
+            p.want(2, slot);
+        }
+        let first = p.negotiate().unwrap();
+        p.accept_answer(&answer(&mut browser, &first)).unwrap();
+        let before: Vec<String> = recv_map(&first).into_iter().map(|r| r.0).collect();
+        assert_eq!(mids(&first).len(), 6);
+
+        assert!(p.forget(2));
+        let park = p.negotiate().unwrap();
+        assert!(
+            recv_map(&park).is_empty(),
+            "nothing is received once 2 left"
+        );
+        p.accept_answer(&answer(&mut browser, &park)).unwrap();
+
+        for round in 3..8 {
+            for slot in Slot::ALL {
+                p.want(round, slot);
+            }
+            let next = p.negotiate().unwrap();
+            assert_eq!(mids(&next).len(), 6, "round {round}: no m-line was added");
+            let now_recv = recv_map(&next);
+            assert!(now_recv.iter().all(|r| r.1 == round.to_string()));
+            let mut reused: Vec<String> = now_recv.iter().map(|r| r.0.clone()).collect();
+            reused.sort();
+            let mut was = before.clone();
+            was.sort();
+            assert_eq!(
+                reused, was,
+                "round {round}: the same three m-lines carry the newcomer"
+            );
+            p.accept_answer(&answer(&mut browser, &next)).unwrap();
+            assert!(p.open_mid(round, Slot::Audio).is_some());
+            assert!(p.forget(round));
+            let park = p.negotiate().unwrap();
+            p.accept_answer(&answer(&mut browser, &park)).unwrap();
         }
     }
 }

@@ -206,6 +206,9 @@ describe('media server (sfu) rooms', { timeout: 150_000 }, () => {
 
     // A context closed without leaving: gone for the others, and the room keeps working.
     const fay = users[5];
+    const mlines = (/** @type {User} */ u) => u.page.evaluate(() => /** @type {any} */ (window).__video.pcs
+      .filter((/** @type {RTCPeerConnection} */ p) => p.signalingState !== 'closed')[0].getTransceivers().length);
+    const eveLines = await mlines(users[4]);
     await fay.context.close();
     users = users.slice(0, 5);
     for (const u of users) {
@@ -215,9 +218,9 @@ describe('media server (sfu) rooms', { timeout: 150_000 }, () => {
     await hearsAll(eve, ['ann', 'ben', 'cat', 'dan']);
     assert.equal(await metric(server.url, 'md_sfu_peers'), 5);
 
-    // Someone new takes her place, after the server stopped (port 0) fay's m-lines at the
-    // others: his come after them, everyone hears him, he hears everyone and sees both
-    // cameras.
+    // Someone new takes her place, after the server parked fay's m-lines at the others: his
+    // audio takes hers over (eve's connection has no more m-lines than before), everyone
+    // hears him, he hears everyone and sees both cameras.
     const gil = await openUser(browser, server.url, 'gil');
     users.push(gil);
     await joinVoice(gil);
@@ -227,6 +230,7 @@ describe('media server (sfu) rooms', { timeout: 150_000 }, () => {
       await gil.page.locator(`#voice-video .vv-tile[data-key^="cam:"][data-user="${who}"][data-video="true"]`).waitFor({ timeout: 20_000 });
     }
     assert.equal(await metric(server.url, 'md_sfu_peers'), 6);
+    assert.equal(await mlines(users[4]), eveLines, 'gil reuses the m-line fay left at eve');
 
     for (const u of users) assert.deepEqual(u.problems, [], `${u.username}: no page errors`);
   });
