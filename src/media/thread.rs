@@ -165,9 +165,16 @@ impl MediaThread {
             events: libc::POLLIN,
             revents: 0,
         };
-        let ms = wait.as_millis().min(1000) as libc::c_int;
-        // SAFETY: one valid pollfd for a socket we own, for the length we pass.
-        let n = unsafe { libc::poll(&mut fd, 1, ms) };
+        // `ppoll`, not `poll`: poll's whole milliseconds turned every wait under 1 ms (the
+        // next str0m timeout is often that close) into 0, a busy loop until it was due.
+        let wait = wait.min(Duration::from_secs(1));
+        let ts = libc::timespec {
+            tv_sec: wait.as_secs() as libc::time_t,
+            tv_nsec: wait.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: one valid pollfd for a socket we own, the length we pass, a timespec we
+        // own, and no signal mask.
+        let n = unsafe { libc::ppoll(&mut fd, 1, &ts, std::ptr::null()) };
         n > 0
     }
 
