@@ -156,13 +156,6 @@ export class SfuConnection {
     }
     const pc = this.pc;
     await pc.setRemoteDescription({ type: 'offer', sdp: f.sdp });
-    // m-lines stopped (by an older server) are gone for good.
-    for (const t of pc.getTransceivers()) {
-      if (t.mid && t.currentDirection === 'stopped') {
-        this.recv.delete(t.mid);
-        this.tracks.delete(t.mid);
-      }
-    }
     for (const slot of /** @type {Slot[]} */ (['audio', 'camera', 'screen'])) {
       const t = this.transceiver(slot);
       if (!t) continue;
@@ -171,10 +164,10 @@ export class SfuConnection {
     }
     await pc.setLocalDescription();
     // m-lines the server parked (their source left; `inactive` until the next source of
-    // that kind takes one over, and `recv` then names it) carry nobody now.
-    const ours = new Set(Object.values(this.sendMids));
+    // that kind takes one over, and `recv` then names it) carry nobody now. The server
+    // never stops an m-line, and never parks one of ours.
     for (const t of pc.getTransceivers()) {
-      if (t.mid && !ours.has(t.mid) && t.currentDirection === 'inactive') {
+      if (t.mid && t.currentDirection === 'inactive') {
         this.recv.delete(t.mid);
         this.tracks.delete(t.mid);
       }

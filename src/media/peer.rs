@@ -406,7 +406,7 @@ mod tests {
             .to_sdp_string()
     }
 
-    /// Who each receiving m-line of an offer frame carries: mid → (peer, kind).
+    /// Who each receiving m-line of an offer frame carries: (mid, peer, kind), by mid.
     fn recv_map(frame: &str) -> Vec<(String, String, String)> {
         let v: Value = serde_json::from_str(frame).unwrap();
         let mut m: Vec<_> = v["recv"]
@@ -460,12 +460,9 @@ mod tests {
             assert_eq!(mids(&next).len(), 6, "round {round}: no m-line was added");
             let now_recv = recv_map(&next);
             assert!(now_recv.iter().all(|r| r.1 == round.to_string()));
-            let mut reused: Vec<String> = now_recv.iter().map(|r| r.0.clone()).collect();
-            reused.sort();
-            let mut was = before.clone();
-            was.sort();
+            let reused: Vec<String> = now_recv.iter().map(|r| r.0.clone()).collect();
             assert_eq!(
-                reused, was,
+                reused, before,
                 "round {round}: the same three m-lines carry the newcomer"
             );
             p.accept_answer(&answer(&mut browser, &next)).unwrap();

@@ -167,7 +167,6 @@ impl MediaThread {
         };
         // `ppoll`, not `poll`: poll's whole milliseconds turned every wait under 1 ms (the
         // next str0m timeout is often that close) into 0, a busy loop until it was due.
-        let wait = wait.min(Duration::from_secs(1));
         let ts = libc::timespec {
             tv_sec: wait.as_secs() as libc::time_t,
             tv_nsec: wait.subsec_nanos() as libc::c_long,
