@@ -11,7 +11,8 @@
 #      inside a loopback-only network namespace when we can make one
 # and ends with one line `total: N passed, M failed`. Exit status 0 only if all passed.
 #
-# Options (environment): MD_SKIP_BROWSER=1 skips step 3, MD_SKIP_DEPLOY=1 skips step 2.
+# Options (environment): MD_SKIP_BROWSER=1 skips step 3, MD_SKIP_DEPLOY=1 skips step 2,
+# MD_STAGE_LIMIT (default 40m) bounds each stage; a stage that hangs fails with its name.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -20,6 +21,20 @@ passed=0
 failed=0
 
 say() { printf '\n=== %s\n' "$*"; }
+
+# Every stage has a bound well inside CI's 90 minutes (the whole suite takes about 25), so a
+# hang ends as a failure that says where, not as a run that never reports. `timeout` signals
+# the stage's whole process group; the stage's time is printed as it ends.
+STAGE_LIMIT=${MD_STAGE_LIMIT:-40m}
+START=$SECONDS
+bounded() {
+  local t0=$SECONDS status
+  timeout --kill-after=30s "$STAGE_LIMIT" "$@"
+  status=$?
+  if [ "$status" = 124 ] || [ "$status" = 137 ]; then echo "STAGE TIMED OUT after $STAGE_LIMIT: $*"; fi
+  echo "(stage took $((SECONDS - t0)) s; $((SECONDS - START)) s so far)"
+  return "$status"
+}
 
 # --- 0. Install what is missing -------------------------------------------------------
 missing=()
@@ -52,7 +67,7 @@ fi
 
 # --- 1. Rust ------------------------------------------------------------------------------
 say "cargo test"
-cargo test --no-fail-fast 2>&1 | tee "$LOG_DIR/cargo.log"
+bounded cargo test --no-fail-fast 2>&1 | tee "$LOG_DIR/cargo.log"
 cargo_status=${PIPESTATUS[0]}
 sum_word() { grep -E '^test result:' "$LOG_DIR/cargo.log" | awk -v w="$1" '{for (i = 1; i < NF; i++) if ($(i + 1) ~ "^" w) s += $i} END {print s + 0}'; }
 p=$(sum_word passed)
@@ -75,6 +90,8 @@ in_loopback_ns() {
   fi
 }
 
+export -f in_loopback_ns   # `bounded` runs it in a fresh bash under `timeout`
+
 # A script that ends with 'NAME: N passed, M failed'.
 count_script() {
   local log=$1 line
@@ -89,7 +106,7 @@ if [ "${MD_SKIP_DEPLOY:-0}" != 1 ]; then
   for t in tests/deploy/turn_denied.sh tests/deploy/compose_check.sh; do
     [ -f "$t" ] || continue
     say "$t"
-    bash "$t" 2>&1 | tee "$LOG_DIR/$(basename "$t").log"
+    bounded bash "$t" 2>&1 | tee "$LOG_DIR/$(basename "$t").log"
     count_script "$LOG_DIR/$(basename "$t").log"
   done
 fi
@@ -106,7 +123,11 @@ else failed=$((failed + 1)); echo "type check FAILED"; fi
 if [ "${MD_SKIP_BROWSER:-0}" != 1 ] && [ -d tests/browser ]; then
   say "browser tests (real Chromium)"
   export MD_BIN="$ROOT/target/debug/mini-discord"
-  (cd tests/browser && in_loopback_ns node --test --test-concurrency=1 --test-reporter=tap ./*.test.mjs) 2>&1 \
+  # --test-force-exit: a file whose tests are done ends, even if something it started leaked
+  # (a leaked server once kept one alive until CI's time ran out); --test-timeout bounds a
+  # test that set no timeout of its own.
+  (cd tests/browser && bounded bash -c 'in_loopback_ns "$@"' _ node --test --test-concurrency=1 --test-force-exit \
+    --test-timeout=300000 --test-reporter=tap ./*.test.mjs) 2>&1 \
     | tee "$LOG_DIR/browser.log"
   bp=$(grep -E '^# pass ' "$LOG_DIR/browser.log" | tail -1 | awk '{print $3}')
   bf=$(grep -E '^# fail ' "$LOG_DIR/browser.log" | tail -1 | awk '{print $3}')
@@ -116,5 +137,6 @@ fi
 
 echo
 echo "logs: $LOG_DIR"
+echo "took $((SECONDS - START)) s"
 echo "total: $passed passed, $failed failed"
 [ "$failed" = 0 ] && [ "$passed" -gt 0 ]

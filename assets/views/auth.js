@@ -48,12 +48,20 @@ export function createAuthView(onSignedIn) {
     error.hidden = true;
   }
   setMode(mode);
+  // Until the server says whether it is new, the switch waits: were the page to turn to
+  // "Create the first account" just as someone clicked "Register", the click would turn it
+  // back. `data-ready` on the form tells that the answer came (or never will).
+  switchBtn.disabled = true;
   rest.setup().then((s) => {
     // Only switch while the page still shows the untouched default, never under a user's hands.
     if (!s.first_run || username.value) return;
     firstRun = true;
     setMode('register');
-  }).catch(() => { /* an older server or an outage: keep the plain sign-in screen */ });
+  }).catch(() => { /* an older server or an outage: keep the plain sign-in screen */ })
+    .finally(() => {
+      switchBtn.disabled = false;
+      form.dataset.ready = '';
+    });
 
   switchBtn.addEventListener('click', () => setMode(mode === 'login' ? 'register' : 'login'));
 

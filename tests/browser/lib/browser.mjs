@@ -10,8 +10,19 @@ export const ARGS = [
 ];
 export const PASSWORD = 'correct horse battery';
 
-export function launchBrowser() {
-  return chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 30_000 });
+/** Browsers launched and not yet closed, so a test can check that a fixture left none behind. */
+const openBrowsers = new Set();
+
+export async function launchBrowser() {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 30_000 });
+  openBrowsers.add(browser);
+  browser.on('disconnected', () => openBrowsers.delete(browser));
+  return browser;
+}
+
+/** How many browsers this process launched that are still open. */
+export function openBrowserCount() {
+  return openBrowsers.size;
 }
 
 /**
@@ -49,6 +60,9 @@ export async function openUser(browser, baseUrl, username, opts = {}) {
 /** @param {import('playwright-core').Page} page @param {string} username @param {'register'|'login'} mode */
 export async function signIn(page, username, mode) {
   await page.locator('#auth').waitFor({ state: 'visible' });
+  // Read the mode only once the page knows whether the server is new: it may still turn to
+  // "Create account" by itself, and a click on the switch after that would turn it back.
+  await page.locator('#auth-form[data-ready]').waitFor({ state: 'attached' });
   const submit = page.locator('#auth-submit');
   if (mode === 'register' && (await submit.textContent()) !== 'Create account') await page.click('#auth-switch');
   if (mode === 'login' && (await submit.textContent()) !== 'Sign in') await page.click('#auth-switch');
@@ -121,10 +135,20 @@ export function shownIds(page) {
 export async function openTwoUsers(env) {
   const { startServer } = await import('./server.mjs');
   const server = await startServer({ env });
-  const browser = await launchBrowser();
-  const alice = await openUser(browser, server.url, 'alice');
-  const bob = await openUser(browser, server.url, 'bob');
-  return { server, browser, alice, bob };
+  /** @type {import('playwright-core').Browser|undefined} */
+  let browser;
+  try {
+    browser = await launchBrowser();
+    const alice = await openUser(browser, server.url, 'alice');
+    const bob = await openUser(browser, server.url, 'bob');
+    return { server, browser, alice, bob };
+  } catch (err) {
+    // The caller never gets hold of what was opened, so close it here: a server or browser
+    // left running keeps the test file's process alive, and the whole run waits for it.
+    await browser?.close().catch(() => {});
+    await server.dispose();
+    throw err;
+  }
 }
 
 /** Tears down what `openTwoUsers` opened, whatever state it is in. */

@@ -17,6 +17,19 @@ export const BIN = process.env.MD_BIN || path.join(REPO, 'target', 'debug', 'min
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
 
+/** The servers this process started and has not stopped, by child process. */
+const running = new Set();
+// Whatever way this process ends (a test that leaked its server, `--test-force-exit`), the
+// servers it started end with it: a leftover would hold its port and data directory.
+process.on('exit', () => {
+  for (const proc of running) proc.kill('SIGKILL');
+});
+
+/** PIDs of the servers this process started that are still running. */
+export function runningServerPids() {
+  return [...running].map((p) => p.pid);
+}
+
 /**
  * @param {{env?: Record<string,string>}} [opts]
  */
@@ -33,6 +46,8 @@ export async function startServer(opts = {}) {
     async start(listen = '127.0.0.1:0') {
       const { proc, port } = await launch(listen, dataDir, opts.env ?? {}, server.log);
       server.proc = proc;
+      running.add(proc);
+      proc.once('exit', () => running.delete(proc));
       server.port = port;
       server.url = `http://127.0.0.1:${port}`;
     },
