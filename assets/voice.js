@@ -410,6 +410,7 @@ function newSfu(s) {
       else if (t.kind === 'camera' || r.watching) attachVideo(s, r, t.stream, t.track, t.kind === 'camera');
     },
     onChange: () => {
+      capSfu(s);
       for (const r of s.remotes.values()) {
         if (conn.state === 'connected' && r.connectedAfterMs == null) r.connectedAfterMs = Math.round(performance.now() - s.startedAt);
       }
@@ -423,11 +424,16 @@ function newSfu(s) {
 function syncSfu(s) {
   if (!s.sfu) return;
   const screen = screenStream?.getVideoTracks()[0] ?? null;
-  s.sfu.setTracks({ audio: s.stream?.getAudioTracks()[0] ?? null, camera: camTrack, screen });
-  // One upload each, whatever the room's size: the caps of a single receiver.
-  const cam = s.sfu.sender('camera');
+  s.sfu.setTracks({ audio: s.stream?.getAudioTracks()[0] ?? null, camera: camTrack, screen }).then(() => capSfu(s));
+}
+
+/** One upload each to the media server, whatever the room's size: the caps of a single
+ * receiver (the camera's split into its simulcast layers). Again after every answer: the
+ * layers exist once negotiated. @param {Session} s */
+function capSfu(s) {
+  const cam = s.sfu?.sender('camera');
   if (cam) capBitrate(cam, cameraBitrate(1));
-  const scr = s.sfu.sender('screen');
+  const scr = s.sfu?.sender('screen');
   if (scr) capBitrate(scr, screenBitrate(screenQuality(), 1));
 }
 

@@ -33,6 +33,10 @@ pub struct Metrics {
     pub sfu_dropped: AtomicU64,
     pub sfu_peers: AtomicU64,
     pub sfu_rooms: AtomicU64,
+    /// Simulcast (`media::simulcast`): camera frames forwarded per layer (h, m, l), and how
+    /// often a receiver's chosen layer changed.
+    pub sfu_layer_out: [AtomicU64; 3],
+    pub sfu_layer_switches: AtomicU64,
 }
 
 pub static METRICS: Metrics = Metrics {
@@ -56,6 +60,8 @@ pub static METRICS: Metrics = Metrics {
     sfu_in: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
     sfu_out: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
     sfu_dropped: AtomicU64::new(0),
+    sfu_layer_out: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+    sfu_layer_switches: AtomicU64::new(0),
     sfu_peers: AtomicU64::new(0),
     sfu_rooms: AtomicU64::new(0),
 };
@@ -74,7 +80,7 @@ impl Metrics {
     pub fn render(&self, max_connections: usize) -> String {
         let g = |a: &AtomicU64| a.load(Relaxed).to_string();
         let secs = |a: &AtomicU64| format!("{:.6}", a.load(Relaxed) as f64 / 1e6);
-        let rows: [(&str, &str, &str, String); 28] = [
+        let rows: [(&str, &str, &str, String); 32] = [
             (
                 "md_connections_open",
                 "gauge",
@@ -224,6 +230,30 @@ impl Metrics {
                 "counter",
                 "Media server: frames or datagrams dropped (muted or gated sources, full buffers).",
                 g(&self.sfu_dropped),
+            ),
+            (
+                "md_sfu_layer_h_frames_out_total",
+                "counter",
+                "Media server: simulcast camera frames forwarded from the full-size layer (h).",
+                g(&self.sfu_layer_out[0]),
+            ),
+            (
+                "md_sfu_layer_m_frames_out_total",
+                "counter",
+                "Media server: simulcast camera frames forwarded from the half-size layer (m).",
+                g(&self.sfu_layer_out[1]),
+            ),
+            (
+                "md_sfu_layer_l_frames_out_total",
+                "counter",
+                "Media server: simulcast camera frames forwarded from the quarter-size layer (l).",
+                g(&self.sfu_layer_out[2]),
+            ),
+            (
+                "md_sfu_layer_switches_total",
+                "counter",
+                "Media server: times a receiver's chosen simulcast layer changed.",
+                g(&self.sfu_layer_switches),
             ),
             (
                 "md_sfu_peers",

@@ -186,16 +186,20 @@ export class SfuConnection {
   /**
    * What we send: the microphone, the camera, the screen (null: nothing). Swapped in without
    * renegotiating; before the first offer they are kept and go into the first answer.
+   * Resolves once the senders carry them.
    * @param {Record<Slot, MediaStreamTrack|null>} tracks
    */
   setTracks(tracks) {
     this.local = { ...tracks };
+    /** @type {Promise<void>[]} */
+    const swaps = [];
     for (const slot of /** @type {Slot[]} */ (['audio', 'camera', 'screen'])) {
       const t = this.transceiver(slot);
       if (t && t.sender.track !== this.local[slot]) {
-        t.sender.replaceTrack(this.local[slot]).catch((e) => console.warn('voice: replaceTrack', e));
+        swaps.push(t.sender.replaceTrack(this.local[slot]).catch((e) => console.warn('voice: replaceTrack', e)));
       }
     }
+    return Promise.all(swaps).then(() => {});
   }
 
   /** The sender of our camera or screen (for bitrate caps), while it sends. @param {'camera'|'screen'} slot */

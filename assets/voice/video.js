@@ -104,12 +104,38 @@ export function videoStatsLine(label, v) {
   return parts.join(' · ');
 }
 
-/** Caps every encoding of `sender` at `bps`. @param {RTCRtpSender} sender @param {number} bps */
+/** Simulcast layers the media server asks a camera for (its rids, src/media/simulcast.rs):
+ * how much each is scaled down and its share of the camera's budget. The server forwards
+ * each receiver the best layer its downlink takes. Chromium picks the scaling itself unless
+ * told (and then sends fewer layers at 640x360, the top one scaled down most). */
+export const SIMULCAST = {
+  h: { scaleResolutionDownBy: 1, share: 0.65 },
+  m: { scaleResolutionDownBy: 2, share: 0.25 },
+  l: { scaleResolutionDownBy: 4, share: 0.1 },
+};
+
+/**
+ * Caps `sender` at `bps`: each encoding at `bps`, or, when it sends the media server's
+ * simulcast layers, each layer at its share of it (and at its scale).
+ * @param {RTCRtpSender} sender @param {number} bps
+ */
 export async function capBitrate(sender, bps) {
   const params = sender.getParameters();
   if (!params.encodings?.length) return; // not negotiated yet; set again at the next update
-  if (params.encodings.every((e) => e.maxBitrate === bps)) return;
-  for (const e of params.encodings) e.maxBitrate = bps;
+  /** @param {RTCRtpEncodingParameters} e */
+  const layer = (e) => (e.rid && e.rid in SIMULCAST ? SIMULCAST[/** @type {keyof typeof SIMULCAST} */ (e.rid)] : null);
+  const layered = params.encodings.length > 1 && params.encodings.every((e) => layer(e));
+  /** @param {RTCRtpEncodingParameters} e */
+  const want = (e) => {
+    const l = layered ? layer(e) : null;
+    return l ? { maxBitrate: Math.round(bps * l.share), scaleResolutionDownBy: l.scaleResolutionDownBy } : { maxBitrate: bps };
+  };
+  const same = (/** @type {RTCRtpEncodingParameters} */ e) => {
+    const w = want(e);
+    return e.maxBitrate === w.maxBitrate && (!('scaleResolutionDownBy' in w) || e.scaleResolutionDownBy === w.scaleResolutionDownBy);
+  };
+  if (params.encodings.every(same)) return;
+  for (const e of params.encodings) Object.assign(e, want(e));
   await sender.setParameters(params).catch((e) => console.warn('voice: setParameters', e));
 }
 

@@ -13,9 +13,11 @@
 //! Signaling stays on `/ws/voice`: the server makes every offer (one peer connection per
 //! browser, renegotiated as sources come and go), the browser only answers, so offers never
 //! collide. Files: `thread.rs` (the loop, the socket, forwarding), `peer.rs` (one peer's
-//! `Rtc` and what it sends and receives).
+//! `Rtc` and what it sends and receives), `simulcast.rs` (which camera layer each receiver
+//! gets, from its estimated downlink).
 
 mod peer;
+mod simulcast;
 mod thread;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};

@@ -5,14 +5,15 @@
 //! one, and `accept_answer` completes it. No I/O here: the thread drains `rtc` after every
 //! change.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 use str0m::change::{SdpAnswer, SdpPendingOffer};
-use str0m::media::{Direction, MediaKind, Mid};
+use str0m::media::{Direction, MediaKind, Mid, Simulcast, SimulcastLayer};
 use str0m::{Candidate, Rtc};
 
+use super::simulcast::{self, Downlink, LayerChoice, LayerMeter, LAYERS};
 use super::MediaFlags;
 
 /// What a track carries.
@@ -93,8 +94,16 @@ pub struct Peer {
     pub connected: bool,
     /// When `rtc` next wants `Input::Timeout`.
     pub next_timeout: Instant,
-    /// When a keyframe was last asked of this peer, per slot (to throttle requests).
-    pub keyframe_asked: [Option<Instant>; 3],
+    /// When a keyframe was last asked of this peer, per slot and simulcast layer (index 0:
+    /// no layer, then `1 + layer`), to throttle requests.
+    pub keyframe_asked: [[Option<Instant>; LAYERS + 1]; 3],
+    /// Its camera's simulcast layers as they arrive (`simulcast.rs`).
+    pub meter: LayerMeter,
+    /// Its downlink estimate, and per camera it receives, which layer it gets.
+    pub downlink: Downlink,
+    pub layers: HashMap<u64, LayerChoice>,
+    /// Its downlink's share per camera it receives, in bit/s (set at every re-pick).
+    pub camera_budget: f64,
     /// Speaking, from the audio level of its packets, and when it was last loud.
     pub speaking: bool,
     pub last_loud: Option<Instant>,
@@ -127,7 +136,11 @@ impl Peer {
             last_heard: None,
             connected: false,
             next_timeout: now,
-            keyframe_asked: [None; 3],
+            keyframe_asked: [[None; LAYERS + 1]; 3],
+            meter: LayerMeter::default(),
+            downlink: Downlink::default(),
+            layers: HashMap::new(),
+            camera_budget: simulcast::START_BPS,
             speaking: false,
             last_loud: None,
             dead: None,
@@ -157,6 +170,17 @@ impl Peer {
             .and_then(|t| t.mid)
     }
 
+    /// The simulcast layer of `source`'s `slot` this peer gets or waits for (`None`: not
+    /// simulcast, or not chosen yet), for its keyframe requests.
+    pub fn wanted_layer(&self, source: u64, slot: Slot) -> Option<usize> {
+        if slot != Slot::Camera {
+            return None;
+        }
+        self.layers
+            .get(&source)
+            .and_then(|c| c.target.or(c.current))
+    }
+
     /// Wants `source`'s `slot` sent to this peer; `true` if that is new.
     pub fn want(&mut self, source: u64, slot: Slot) -> bool {
         if self.out_track(source, slot).is_some() {
@@ -174,6 +198,7 @@ impl Peer {
     /// `source` left: stop every track of it; `true` if a renegotiation is needed.
     pub fn forget(&mut self, source: u64) -> bool {
         self.watching.remove(&source);
+        self.layers.remove(&source);
         let mut changed = false;
         self.out.retain_mut(|t| {
             if t.source != source {
@@ -220,8 +245,12 @@ impl Peer {
             let mut api = self.rtc.sdp_api();
             let mut fresh = Vec::new();
             let recv = if self.recv[0].is_none() {
-                let mids = Slot::ALL
-                    .map(|slot| api.add_media(slot.kind(), Direction::RecvOnly, None, None, None));
+                // The camera may come as simulcast layers (`simulcast.rs`); the browser
+                // answers with the rids it will send, or none.
+                let mids = Slot::ALL.map(|slot| {
+                    let layers = (slot == Slot::Camera).then(camera_layers);
+                    api.add_media(slot.kind(), Direction::RecvOnly, None, None, layers)
+                });
                 fresh.extend(mids);
                 Some(mids)
             } else {
@@ -341,15 +370,25 @@ impl Peer {
         }
     }
 
-    /// Whether a keyframe may be asked of this peer's `slot` now (and notes that it was).
-    pub fn may_ask_keyframe(&mut self, slot: Slot, now: Instant) -> bool {
-        let last = &mut self.keyframe_asked[slot.index()];
+    /// Whether a keyframe may be asked of this peer's `slot` (of simulcast `layer`) now, and
+    /// notes that it was.
+    pub fn may_ask_keyframe(&mut self, slot: Slot, layer: Option<usize>, now: Instant) -> bool {
+        let last = &mut self.keyframe_asked[slot.index()][layer.map_or(0, |l| l + 1)];
         if last.is_some_and(|t| now.duration_since(t) < KEYFRAME_INTERVAL) {
             return false;
         }
         *last = Some(now);
         true
     }
+}
+
+/// The camera m-line's receive layers: `a=rid:h recv`, `m`, `l` and `a=simulcast:recv h;m;l`.
+fn camera_layers() -> Simulcast {
+    let mut s = Simulcast::new();
+    for rid in simulcast::RIDS {
+        s.add_recv_layer(SimulcastLayer::new(rid));
+    }
+    s
 }
 
 #[cfg(test)]

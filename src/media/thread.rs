@@ -20,6 +20,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use super::peer::{Peer, Slot};
+use super::simulcast::{self, LayerMeter, LAYERS};
 use super::{MediaCmd, MediaEvent, MediaFlags, MAX_ROOMS};
 use crate::metrics::METRICS;
 use crate::realtime::router::{Cmd, RouterHandle};
@@ -45,6 +46,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 pub const SILENCE_TIMEOUT: Duration = Duration::from_secs(8);
 /// How often the thread checks for silent peers and speaking holds.
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
+/// How often every receiver's simulcast layers are chosen again from its estimate (a layer
+/// that stops arriving is replaced at once, at its next frame).
+const REPICK_EVERY: Duration = Duration::from_millis(500);
+/// How often str0m reports a peer's stats (`PeerStats`: bytes sent, loss from its feedback),
+/// the input of its downlink estimate.
+const STATS_EVERY: Duration = Duration::from_secs(1);
 /// Speaking: an audio level (RFC 6464, dBov) at or above this is loud (about −36 dBFS,
 /// the browser's own meter threshold in `assets/voice/audio.js`) …
 const SPEAKING_LEVEL: i8 = -36;
@@ -65,8 +72,13 @@ enum Work {
         slot: Slot,
         data: MediaData,
     },
-    /// Someone needs a keyframe of `source`'s `slot`.
-    Keyframe { source: u64, slot: Slot },
+    /// Someone needs a keyframe of `source`'s `slot` (of simulcast `layer`; `None`: of
+    /// whatever it sends).
+    Keyframe {
+        source: u64,
+        slot: Slot,
+        layer: Option<usize>,
+    },
 }
 
 pub struct MediaThread {
@@ -82,6 +94,7 @@ pub struct MediaThread {
     by_addr: HashMap<SocketAddr, u64>,
     work: VecDeque<Work>,
     next_sweep: Instant,
+    next_repick: Instant,
 }
 
 impl MediaThread {
@@ -101,6 +114,7 @@ impl MediaThread {
             by_addr: HashMap::new(),
             work: VecDeque::new(),
             next_sweep: Instant::now(),
+            next_repick: Instant::now(),
         }
     }
 
@@ -154,6 +168,10 @@ impl MediaThread {
             if now >= self.next_sweep {
                 self.next_sweep = now + SWEEP_EVERY;
                 self.sweep(now);
+            }
+            if now >= self.next_repick {
+                self.next_repick = now + REPICK_EVERY;
+                self.repick(now);
             }
         }
     }
@@ -272,6 +290,7 @@ impl MediaThread {
                             self.work.push_back(Work::Keyframe {
                                 source: t.source,
                                 slot: t.slot,
+                                layer: p.wanted_layer(t.source, t.slot),
                             });
                         }
                     }
@@ -291,7 +310,13 @@ impl MediaThread {
                                     p.last_loud = Some(data.network_time);
                                 }
                             }
-                        } else if !data.contiguous && p.may_ask_keyframe(slot, Instant::now()) {
+                        } else if !data.contiguous
+                            && p.may_ask_keyframe(
+                                slot,
+                                data.rid.as_ref().and_then(simulcast::layer_of),
+                                Instant::now(),
+                            )
+                        {
                             // Frames were lost on the way in: ask the source for a fresh
                             // start rather than forward a broken picture.
                             if let Some(mut w) = p.recv[slot.index()].and_then(|m| p.rtc.writer(m))
@@ -310,8 +335,13 @@ impl MediaThread {
                             self.work.push_back(Work::Keyframe {
                                 source: t.source,
                                 slot: t.slot,
+                                layer: p.wanted_layer(t.source, t.slot),
                             });
                         }
+                    }
+                    Event::PeerStats(s) => {
+                        p.downlink
+                            .report(s.timestamp, s.peer_bytes_tx, s.egress_loss_fraction);
                     }
                     Event::Closed if p.dead.is_none() => {
                         p.dead = Some("media connection closed");
@@ -328,16 +358,35 @@ impl MediaThread {
         while let Some(w) = self.work.pop_front() {
             match w {
                 Work::Media { source, slot, data } => self.forward(source, slot, &data),
-                Work::Keyframe { source, slot } => self.ask_keyframe(source, slot),
+                Work::Keyframe {
+                    source,
+                    slot,
+                    layer,
+                } => self.ask_keyframe(source, slot, layer),
             }
         }
     }
 
-    /// Forwards one frame of `source` to everyone else in its room who should get it.
+    /// Forwards one frame of `source` to everyone else in its room who should get it. A
+    /// simulcast camera's frame goes only to those whose chosen layer it is (`simulcast.rs`).
     fn forward(&mut self, source: u64, slot: Slot, data: &MediaData) {
-        let Some(src) = self.peers.get(&source) else {
+        let Some(src) = self.peers.get_mut(&source) else {
             return;
         };
+        let layer = match (&data.rid, slot) {
+            (Some(rid), Slot::Camera) => {
+                let Some(layer) = simulcast::layer_of(rid) else {
+                    METRICS.sfu_dropped.fetch_add(1, Relaxed);
+                    return; // a rid we did not offer
+                };
+                src.meter.record(layer, data.data.len(), data.network_time);
+                Some(layer)
+            }
+            _ => None,
+        };
+        let meter = src.meter;
+        let now = Instant::now();
+        let mut keyframes = [false; LAYERS];
         let gated = match slot {
             Slot::Audio => src.flags.muted,
             Slot::Camera => !src.flags.video,
@@ -361,6 +410,27 @@ impl MediaThread {
             let Some(mid) = p.open_mid(source, slot) else {
                 continue;
             };
+            let mut time = data.time;
+            if let Some(layer) = layer {
+                let budget = p.camera_budget;
+                let choice = p.layers.entry(source).or_default();
+                if choice.target.is_none_or(|t| !meter.present(t, now)) {
+                    let before = choice.target;
+                    choice.target = simulcast::pick(&meter, budget, choice.current, now);
+                    if choice.target != before && before.is_some() {
+                        METRICS.sfu_layer_switches.fetch_add(1, Relaxed);
+                    }
+                }
+                let admitted =
+                    choice.admit(layer, data.is_keyframe(), data.time, data.network_time);
+                if let Some(wait) = choice.waiting() {
+                    keyframes[wait] = true;
+                }
+                match admitted {
+                    Some(t) => time = t,
+                    None => continue,
+                }
+            }
             let Some(writer) = p.rtc.writer(mid) else {
                 continue;
             };
@@ -368,9 +438,12 @@ impl MediaThread {
                 METRICS.sfu_dropped.fetch_add(1, Relaxed);
                 continue;
             };
-            match writer.write(pt, data.network_time, data.time, data.data.clone()) {
+            match writer.write(pt, data.network_time, time, data.data.clone()) {
                 Ok(()) => {
                     METRICS.sfu_out[slot.index()].fetch_add(1, Relaxed);
+                    if let Some(layer) = layer {
+                        METRICS.sfu_layer_out[layer].fetch_add(1, Relaxed);
+                    }
                 }
                 Err(e) => {
                     log::debug!("media peer {r}: write: {e}");
@@ -379,21 +452,75 @@ impl MediaThread {
             }
             self.drain(r);
         }
+        for (layer, _) in keyframes.iter().enumerate().filter(|(_, k)| **k) {
+            self.work.push_back(Work::Keyframe {
+                source,
+                slot,
+                layer: Some(layer),
+            });
+        }
     }
 
-    /// Asks `source` for a keyframe on `slot` (PLI), at most once per `KEYFRAME_INTERVAL`.
-    fn ask_keyframe(&mut self, source: u64, slot: Slot) {
+    /// Chooses every receiver's simulcast layers again from its downlink estimate: the
+    /// estimate less what is not camera video (audio, screen shares), shared equally by the
+    /// cameras it receives.
+    fn repick(&mut self, now: Instant) {
+        let meters: HashMap<u64, LayerMeter> = self
+            .peers
+            .values()
+            .filter(|p| p.meter.simulcast())
+            .map(|p| (p.id, p.meter))
+            .collect();
+        for p in self.peers.values_mut() {
+            p.layers.retain(|source, _| meters.contains_key(source));
+            let cameras = p
+                .layers
+                .keys()
+                .filter(|s| meters[s].any_present(now))
+                .count();
+            let camera_sent: f64 = p
+                .layers
+                .iter()
+                .filter_map(|(s, c)| c.current.map(|l| meters[s].rate(l)))
+                .sum();
+            let other = (p.downlink.sent() - camera_sent).max(0.0);
+            p.camera_budget = (p.downlink.estimate() - other).max(0.0) / cameras.max(1) as f64;
+            for (s, c) in p.layers.iter_mut() {
+                let target = simulcast::pick(&meters[s], p.camera_budget, c.current, now);
+                if target != c.target && c.target.is_some() {
+                    METRICS.sfu_layer_switches.fetch_add(1, Relaxed);
+                }
+                c.target = target;
+            }
+        }
+    }
+
+    /// Asks `source` for a keyframe on `slot` (PLI), of simulcast `layer` if given, at most
+    /// once per `KEYFRAME_INTERVAL` each. With no layer given, a simulcast camera is asked on
+    /// every layer (a receiver that just opened or connected takes whichever it is given).
+    fn ask_keyframe(&mut self, source: u64, slot: Slot, layer: Option<usize>) {
         let Some(p) = self.peers.get_mut(&source) else {
             return;
         };
-        if slot == Slot::Audio || !p.may_ask_keyframe(slot, Instant::now()) {
+        if slot == Slot::Audio {
             return;
         }
-        let Some(mut w) = p.recv[slot.index()].and_then(|m| p.rtc.writer(m)) else {
-            return;
+        let layers: Vec<Option<usize>> = match layer {
+            None if slot == Slot::Camera && p.meter.simulcast() => (0..LAYERS).map(Some).collect(),
+            _ => vec![layer],
         };
-        if let Err(e) = w.request_keyframe(None, KeyframeRequestKind::Pli) {
-            log::trace!("media peer {source}: keyframe request: {e}");
+        let now = Instant::now();
+        for layer in layers {
+            if !p.may_ask_keyframe(slot, layer, now) {
+                continue;
+            }
+            let Some(mut w) = p.recv[slot.index()].and_then(|m| p.rtc.writer(m)) else {
+                return;
+            };
+            let rid = layer.map(simulcast::rid);
+            if let Err(e) = w.request_keyframe(rid, KeyframeRequestKind::Pli) {
+                log::trace!("media peer {source}: keyframe request: {e}");
+            }
         }
         self.drain(source);
     }
@@ -484,7 +611,7 @@ impl MediaThread {
                 self.drain(id);
                 for (source, slot) in opened {
                     if slot != Slot::Audio {
-                        self.ask_keyframe(source, slot);
+                        self.ask_keyframe(source, slot, None);
                     }
                 }
                 // What changed while this offer was in flight goes in the next one.
@@ -517,7 +644,7 @@ impl MediaThread {
         if p.want(source, Slot::Screen) {
             self.renegotiate(id);
         } else {
-            self.ask_keyframe(source, Slot::Screen);
+            self.ask_keyframe(source, Slot::Screen, None);
         }
     }
 
@@ -541,10 +668,10 @@ impl MediaThread {
                     self.renegotiate(r);
                 }
             }
-            self.ask_keyframe(id, Slot::Camera);
+            self.ask_keyframe(id, Slot::Camera, None);
         }
         if flags.screen && !before.screen {
-            self.ask_keyframe(id, Slot::Screen);
+            self.ask_keyframe(id, Slot::Screen, None);
         }
     }
 
@@ -635,5 +762,6 @@ pub(super) fn new_rtc(now: Instant) -> Rtc {
         .enable_vp8(true)
         .set_send_buffer_audio(SEND_BUFFER_AUDIO)
         .set_send_buffer_video(SEND_BUFFER_VIDEO)
+        .set_stats_interval(Some(STATS_EVERY))
         .build(now)
 }

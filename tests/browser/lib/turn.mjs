@@ -45,7 +45,8 @@ async function freePort() {
 
 /**
  * Start coturn with shared-secret (TURN REST) authentication.
- * @param {{secret: string}} opts
+ * @param {{secret: string, maxBps?: number}} opts maxBps: replaces the shipped max-bps (bytes/s
+ *   per session and direction), for a test that needs a slow relayed link
  * @returns {Promise<{port:number, pid:number, log:string[], stop:()=>Promise<void>}>}
  */
 export async function startTurn(opts) {
@@ -55,7 +56,7 @@ export async function startTurn(opts) {
   // A 40-port relay range somewhere in 30000-59999, away from the listener.
   const minPort = 30000 + Math.floor(Math.random() * 750) * 40;
   const shipped = readFileSync(path.join(REPO, 'deploy', 'turnserver.conf'), 'utf8');
-  const kept = shipped.split('\n').filter((l) => !OWNED.test(l));
+  const kept = shipped.split('\n').filter((l) => !OWNED.test(l) && !(opts.maxBps && /^\s*max-bps[\s=]/.test(l)));
   const conf = [
     ...kept,
     '# ---- TEST-ONLY settings added by tests/browser/lib/turn.mjs ----',
@@ -69,6 +70,7 @@ export async function startTurn(opts) {
     `pidfile=${path.join(dir, 'turnserver.pid')}`,
     `userdb=${path.join(dir, 'turndb')}`,
     `static-auth-secret=${opts.secret}`,
+    ...(opts.maxBps ? [`max-bps=${opts.maxBps}`] : []),
     '# Both test browsers relay from 127.0.0.1. NEVER in deploy/turnserver.conf: in production',
     '# this lets anyone with credentials reach services on the TURN host\'s loopback.',
     'allow-loopback-peers',

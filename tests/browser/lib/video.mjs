@@ -29,13 +29,12 @@ export function launchMediaBrowser(opts = {}) {
 const NOISE_FRAMES = 30;
 
 /**
- * Writes a 320x240 30 fps clip of random noise as .y4m (4:2:0) into a new temp dir and returns
- * its path. Noise does not compress, so an encoder sending it uses all the bitrate it is
- * allowed: what it gets is set by the caps on the way (ours, the TURN server's), not by how
- * simple Chromium's fake pattern is.
+ * Writes a `w`x`hgt` (default 320x240) 30 fps clip of random noise as .y4m (4:2:0) into a new
+ * temp dir and returns its path. Noise does not compress, so an encoder sending it uses all
+ * the bitrate it is allowed: what it gets is set by the caps on the way (ours, the TURN
+ * server's), not by how simple Chromium's fake pattern is.
  */
-export function noiseClip() {
-  const [w, hgt] = [320, 240];
+export function noiseClip(w = 320, hgt = 240) {
   const dir = mkdtempSync(path.join(tmpdir(), 'md-noise-'));
   const file = path.join(dir, 'noise.y4m');
   const parts = [Buffer.from(`YUV4MPEG2 W${w} H${hgt} F30:1 Ip A1:1 C420jpeg\n`)];
