@@ -37,7 +37,10 @@ export function createComposer(actions) {
   /** @type {State|null} */
   let last = null;
 
-  const draftKey = (/** @type {string} */ ch) => `md.draft.${last?.me?.id ?? 0}.${ch}`;
+  /** Whose drafts these are: the last signed-in user seen, kept past a teardown (the page
+   * may reset its state before the logout's answer arrives, and then clear the drafts). */
+  let owner = 0;
+  const draftKey = (/** @type {string} */ ch) => `md.draft.${last?.me?.id ?? owner}.${ch}`;
   const saveDraft = () => {
     if (!channel) return;
     try {
@@ -148,6 +151,7 @@ export function createComposer(actions) {
   /** @param {State} s */
   function render(s) {
     last = s;
+    if (s.me?.id) owner = s.me.id;
     if (channel !== s.current) {
       saveDraft();
       channel = s.current;
@@ -194,13 +198,14 @@ export function createComposer(actions) {
    * browser next; issue 19) and empty the box, so the next user neither sees nor saves it.
    */
   function forgetDrafts() {
-    const prefix = draftKey('');
+    const prefix = `md.draft.${owner}.`;
     try {
       for (const k of Object.keys(localStorage)) if (k.startsWith(prefix)) localStorage.removeItem(k);
     } catch {
       /* no storage: nothing was kept */
     }
     channel = '';
+    owner = 0;
     input.value = '';
     autosize(input);
     updateCounter();
