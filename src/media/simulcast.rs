@@ -30,11 +30,16 @@ pub fn rid(layer: usize) -> Rid {
     Rid::from(RIDS[layer])
 }
 
-/// A layer's rate is measured over windows of this length …
-const METER_WINDOW: Duration = Duration::from_millis(500);
+/// A layer's rate is measured over windows of this length and smoothed (a new window counts
+/// `METER_WEIGHT`): a keyframe is several times a frame's share, and one window holding it
+/// must not push the layer past a receiver's budget …
+const METER_WINDOW: Duration = Duration::from_millis(1000);
+const METER_WEIGHT: f64 = 0.3;
 /// … and a layer not seen for this long is gone (the browser stops sending its top layers
-/// when its own upload is short, or the camera went off).
-const PRESENT_FOR: Duration = Duration::from_millis(1000);
+/// when its own upload is short, or the camera went off). Not shorter: an encoder short of
+/// bits drops frames, and a top layer measured at one frame a second flapped in and out at
+/// 1 s (28 switches in 24 s, each costing a keyframe).
+const PRESENT_FOR: Duration = Duration::from_millis(2500);
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Layer {
@@ -64,7 +69,7 @@ impl LayerMeter {
             l.rate = if l.rate == 0.0 {
                 rate
             } else {
-                0.5 * l.rate + 0.5 * rate
+                (1.0 - METER_WEIGHT) * l.rate + METER_WEIGHT * rate
             };
             l.bytes = 0;
             l.since = Some(now);
