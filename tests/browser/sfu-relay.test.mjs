@@ -7,23 +7,12 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { startServer } from './lib/server.mjs';
 import { startTurn } from './lib/turn.mjs';
 import { closeQuietly } from './lib/browser.mjs';
-import { launchMediaBrowser, openVideoUser, joinVoice, connectedTo, sleep } from './lib/video.mjs';
-
-/** @returns {Promise<number>} a free UDP port on loopback for SFU_UDP_PORT */
-function freeUdpPort() {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.on('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+import {
+  launchMediaBrowser, openVideoUser, joinVoice, connectedTo, sleep, freeUdpPort,
+} from './lib/video.mjs';
 
 /** Audio energy received so far, and the selected pairs, of `u`'s open peer connections.
  * @param {import('./lib/video.mjs').VideoUser} u */

@@ -9,11 +9,12 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { startServer } from './lib/server.mjs';
 import { startTurn } from './lib/turn.mjs';
 import { closeQuietly } from './lib/browser.mjs';
-import { launchMediaBrowser, noiseClip, openVideoUser, joinVoice, connectedTo, sleep } from './lib/video.mjs';
+import {
+  launchMediaBrowser, noiseClip, openVideoUser, joinVoice, connectedTo, sleep, freeUdpPort, metrics,
+} from './lib/video.mjs';
 
 /** @typedef {import('./lib/video.mjs').VideoUser} User */
 
@@ -21,18 +22,6 @@ import { launchMediaBrowser, noiseClip, openVideoUser, joinVoice, connectedTo, s
 const SLOW_LINK_BYTES = 25_000;
 /** Bandwidth estimation on both sides needs a while: how long each wait may take. */
 const SETTLE_MS = 45_000;
-
-/** @returns {Promise<number>} a free UDP port on loopback for SFU_UDP_PORT */
-function freeUdpPort() {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.on('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The outbound video encodings of `u` (rid, bytes sent, frame width) and its inbound video
  * (frames decoded, frame width, bytes). @param {User} u */
@@ -51,16 +40,6 @@ function layers(u) {
       });
     }
     return { out, inb };
-  });
-}
-
-/** /metrics counters, one scrape. @param {string} url @param {string[]} names */
-async function metrics(url, ...names) {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return names.map((name) => {
-    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-    assert.ok(line, `${name} in /metrics`);
-    return Number(line.split(' ')[1]);
   });
 }
 

@@ -10,30 +10,19 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startServer } from './lib/server.mjs';
 import { closeQuietly } from './lib/browser.mjs';
-import { launchMediaBrowser, openVideoUser as openUser, joinVoice, sleep } from './lib/video.mjs';
+import {
+  launchMediaBrowser, openVideoUser as openUser, joinVoice, sleep, freeUdpPort, metrics,
+} from './lib/video.mjs';
 
 /** @typedef {import('./lib/video.mjs').VideoUser} User */
 
 const PEOPLE = 6;
 const SAMPLE_MS = 1_500;
-
-/** A free UDP port on loopback for SFU_UDP_PORT. */
-function freeUdpPort() {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.on('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A 320x240 clip (a bar moving over grey; cheap to encode) for the fake camera. */
 function cameraClip() {
@@ -90,21 +79,6 @@ function snapshot(u) {
       }
     }
     return { pcs: pcs.length, energy, remotes, video };
-  });
-}
-
-/**
- * The values of /metrics counters, all from one scrape: counters compared with each other
- * must be read at the same instant, or a scrape that is slow to come back on a busy machine
- * counts a quarter second of frames on one side only.
- * @param {string} url @param {string[]} names
- */
-async function metrics(url, ...names) {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return names.map((name) => {
-    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-    assert.ok(line, `${name} in /metrics`);
-    return Number(line.split(' ')[1]);
   });
 }
 

@@ -4,6 +4,7 @@
 // an init script wraps RTCPeerConnection. Read ../../../../shared/notes/browser-and-turn-testing.md.
 
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,33 @@ export const MEDIA_ARGS = ['--use-fake-ui-for-media-stream', '--use-fake-device-
 export const SAMPLE_MS = 1_500;
 /** How long frames may take to arrive after a track is added (negotiation, ICE, a keyframe). */
 const FRAMES_TIMEOUT_MS = 15_000;
+
+/** @returns {Promise<number>} a free UDP port on loopback, for SFU_UDP_PORT */
+export function freeUdpPort() {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    s.on('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The values of /metrics counters, all from one scrape: counters compared with each other
+ * must be read at the same instant, or a scrape that is slow to come back on a busy machine
+ * counts a quarter second of frames on one side only.
+ * @param {string} url @param {string[]} names
+ */
+export async function metrics(url, ...names) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return names.map((name) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    assert.ok(line, `${name} in /metrics`);
+    return Number(line.split(' ')[1]);
+  });
+}
 
 export const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 
