@@ -19,7 +19,8 @@
 # FANOUT_NAGLE (1, the default: one extra run per rate of the reference with Nagle on),
 # FANOUT_OURS_ENV (extra settings for ours), FANOUT_B_ENV (when set, an A/B: each round also
 # runs "oursb", ours with these settings added, e.g. FANOUT_B_ENV="SCHED_SLICE_US=0"; the
-# report gives oursb / ours per round).
+# report gives oursb / ours per round), FANOUT_READER (the load generator's reader of the
+# receiving sockets: epoll, the default, or tokio, the reader before 2026-12-03).
 # QUIET_WAIT (seconds to wait for an idle machine before each fan-out; default 180, 0 = do not wait).
 # Results: $OUT/results.jsonl (one JSON line per measurement), $OUT/table.md, server logs.
 set -euo pipefail
@@ -210,7 +211,9 @@ fanout_run() { # $1 = who (ours, refnd, ref), $2 = rate, $3 = label
   if [ $pinned = 1 ]; then log "fanout $label: pinned, server on core 1 (taskset -c 1), load generator on core 0 (taskset -c 0)"
   else log "fanout $label: unpinned (server and load generator share both cores)"; fi
   log "fanout $label: $SOCKETS sockets (100 users), 10 senders, $rate msg/s for $FANOUT_DUR s"
-  lg $((FANOUT_DUR + 180)) fanout --addr "$ADDR" --server-pid "$PID" --sockets $SOCKETS --users 100 --senders 10 \
+  # the epoll reader: one thread on the load generator's one core when pinned, two otherwise
+  # (as the tokio reader's two workers)
+  lg $((FANOUT_DUR + 180)) fanout --addr "$ADDR" --server-pid "$PID" --sockets $SOCKETS --users 100 --senders 10 --reader "${FANOUT_READER:-epoll}" --raw-threads $((2 - pinned)) \
     --rate "$rate" --duration "$FANOUT_DUR" --label "$label"
   echo "{\"mode\":\"pinning\",\"label\":\"$label-pin\",\"pinned\":$pinned,\"server_cpus\":\"${SERVER_WRAP[*]:-all}\",\"loadgen_cpus\":\"${LG_WRAP[*]:-all}\"}" >> "$JSON"
   if [ "$who" = ours ] || [ "$who" = oursb ]; then
@@ -260,7 +263,7 @@ for round in $(seq 1 "$ROLES_ROUNDS"); do
     [ $vis != all ] && extra=(--half-visible 1)
     [ $vis = half2x ] && rate=$((ROLES_RATE * 2))
     log "fanout roles-$vis round $round: $SOCKETS sockets, 10 senders, $rate msg/s for $DUR s"
-    lg $((DUR + 180)) fanout --addr "$ADDR" --server-pid "$PID" --sockets $SOCKETS --users 100 --senders 10 \
+    lg $((DUR + 180)) fanout --addr "$ADDR" --server-pid "$PID" --sockets $SOCKETS --users 100 --senders 10 --reader "${FANOUT_READER:-epoll}" \
       --rate $rate --duration $DUR "${extra[@]}" --label "roles-$vis/r$round"
     metrics_line "roles-$vis/r$round-metrics"
     stop_server

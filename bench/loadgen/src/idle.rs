@@ -28,7 +28,7 @@ pub async fn run(args: Args) {
     let hold: f64 = args.num("hold", 5.0);
     // spread over 127.0.0.x so that no source address holds more than ~200 sockets (the
     // server's per-IP cap defaults to 256) and no address runs out of ephemeral ports
-    let src_ips: usize = args.num("src-ips", ((n + 199) / 200).clamp(16, 240));
+    let src_ips: usize = args.num("src-ips", n.div_ceil(200).clamp(16, 240));
     let label = args.str("label", "");
     let prefix = args.str("prefix", "idle");
     let lim = raise_nofile(n as u64 + 4096);

@@ -3,11 +3,14 @@
 //! loadgen <mode> [--key value]...   modes: fanout, idle, acks, seed, history, startup
 //! Common: --addr IP:PORT (default 127.0.0.1:8000), --server-pid PID (CPU/RSS sampling),
 //!         --json FILE (append the result line), --label TEXT, --threads N (tokio workers, 2).
+//! fanout: --reader epoll|tokio (default epoll: the receiving sockets on --raw-threads (1) epoll
+//!         threads, rawread.rs).
 
 mod fanout;
 mod history;
 mod idle;
 mod pump;
+mod rawread;
 mod startup;
 mod util;
 
