@@ -115,15 +115,41 @@ pub async fn wait_ready(ws: &mut Ws, timeout: Duration) -> Result<(), String> {
     }
 }
 
-/// Open `n` sockets (user i % tokens.len(), source address i % src_ips), each waiting for `ready`.
-pub async fn open_all(addr: SocketAddr, tokens: &[String], n: usize, src_ips: usize, conc: usize) -> (Vec<(usize, Ws)>, HashMap<String, u64>) {
+/// Runs `connect(i)` for every socket i of `range`, at most `conc` at a time: the sockets
+/// that came up, in order, and the failures counted by cause. Both readers open their
+/// sockets through this.
+pub async fn open_each<T, F, Fut>(range: std::ops::Range<usize>, conc: usize, connect: F) -> (Vec<(usize, T)>, HashMap<String, u64>)
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>> + Send + 'static,
+{
     let sem = Arc::new(tokio::sync::Semaphore::new(conc));
     let mut hs = Vec::new();
-    for i in 0..n {
-        let tok = tokens[i % tokens.len()].clone();
+    for i in range {
         let sem = sem.clone();
-        hs.push(tokio::spawn(async move {
+        let fut = connect(i);
+        hs.push((i, tokio::spawn(async move {
             let _p = sem.acquire_owned().await.unwrap();
+            fut.await
+        })));
+    }
+    let mut ok = Vec::new();
+    let mut fails: HashMap<String, u64> = HashMap::new();
+    for (i, h) in hs {
+        match h.await.unwrap() {
+            Ok(s) => ok.push((i, s)),
+            Err(e) => *fails.entry(e).or_default() += 1,
+        }
+    }
+    (ok, fails)
+}
+
+/// Open `n` sockets (user i % tokens.len(), source address i % src_ips), each waiting for `ready`.
+pub async fn open_all(addr: SocketAddr, tokens: &[String], n: usize, src_ips: usize, conc: usize) -> (Vec<(usize, Ws)>, HashMap<String, u64>) {
+    open_each(0..n, conc, |i| {
+        let tok = tokens[i % tokens.len()].clone();
+        async move {
             let mut ws = match ws_connect(addr, src_ip(i, src_ips), &tok).await {
                 Ok(ws) => ws,
                 Err(WsErr::Status(s)) => return Err(format!("http {s}")),
@@ -131,17 +157,9 @@ pub async fn open_all(addr: SocketAddr, tokens: &[String], n: usize, src_ips: us
             };
             wait_ready(&mut ws, Duration::from_secs(30)).await?;
             Ok(ws)
-        }));
-    }
-    let mut ok = Vec::new();
-    let mut fails: HashMap<String, u64> = HashMap::new();
-    for (i, h) in hs.into_iter().enumerate() {
-        match h.await.unwrap() {
-            Ok(ws) => ok.push((i, ws)),
-            Err(e) => *fails.entry(e).or_default() += 1,
         }
-    }
-    (ok, fails)
+    })
+    .await
 }
 
 /// One receiving socket's view of the run: what a frame of it means for the counts. Both

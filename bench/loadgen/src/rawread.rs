@@ -11,7 +11,7 @@
 //! that every byte after the response head goes through one parser (no bytes are left
 //! behind in another library's buffer). The senders keep the tokio path (`fanout.rs`).
 
-use crate::fanout::{Shared, SockStats, Tally};
+use crate::fanout::{open_each, Shared, SockStats, Tally};
 use crate::util::*;
 use std::collections::HashMap;
 use std::io;
@@ -26,7 +26,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub struct RawSock {
     sock: std::net::TcpStream,
     pending: Vec<u8>,
-    me: Option<u64>,
 }
 
 /// A whole frame: its opcode, its payload, and its length with the header.
@@ -60,12 +59,7 @@ fn frame(b: &[u8]) -> Option<Result<Frame<'_>, &'static str>> {
 }
 
 /// Connects, upgrades `/ws` with the token and reads until `ready`.
-async fn connect(
-    addr: SocketAddr,
-    src: Option<Ipv4Addr>,
-    token: &str,
-    me: Option<u64>,
-) -> Result<RawSock, String> {
+async fn connect(addr: SocketAddr, src: Option<Ipv4Addr>, token: &str) -> Result<RawSock, String> {
     let mut st = tcp_connect(addr, src)
         .await
         .map_err(|e| format!("connect: {e}"))?;
@@ -116,11 +110,7 @@ async fn connect(
             buf.drain(..len);
             if is_ready {
                 let sock = st.into_std().map_err(|e| e.to_string())?;
-                return Ok(RawSock {
-                    sock,
-                    pending: buf,
-                    me,
-                });
+                return Ok(RawSock { sock, pending: buf });
             }
         }
         let n = tokio::time::timeout_at(dl, st.read(&mut chunk))
@@ -143,28 +133,11 @@ pub async fn open_all(
     src_ips: usize,
     conc: usize,
 ) -> (Vec<(usize, RawSock)>, HashMap<String, u64>) {
-    let sem = Arc::new(tokio::sync::Semaphore::new(conc));
-    let mut hs = Vec::new();
-    for i in range {
+    open_each(range, conc, |i| {
         let tok = tokens[i % tokens.len()].clone();
-        let sem = sem.clone();
-        hs.push((
-            i,
-            tokio::spawn(async move {
-                let _p = sem.acquire_owned().await.unwrap();
-                connect(addr, src_ip(i, src_ips), &tok, None).await
-            }),
-        ));
-    }
-    let mut ok = Vec::new();
-    let mut fails: HashMap<String, u64> = HashMap::new();
-    for (i, h) in hs {
-        match h.await.unwrap() {
-            Ok(s) => ok.push((i, s)),
-            Err(e) => *fails.entry(e).or_default() += 1,
-        }
-    }
-    (ok, fails)
+        async move { connect(addr, src_ip(i, src_ips), &tok).await }
+    })
+    .await
 }
 
 /// The reading threads (`threads` of them, the sockets dealt out in turn): until `stop`,
@@ -230,7 +203,7 @@ fn run(
     shared: &Shared,
     senders: u64,
 ) -> Vec<SockStats> {
-    let mut tallies: Vec<Tally> = socks.iter().map(|s| Tally::new(s.me, senders)).collect();
+    let mut tallies: Vec<Tally> = socks.iter().map(|_| Tally::new(None, senders)).collect();
     // SAFETY: plain syscalls on descriptors this function owns (through `socks`), with
     // buffers that outlive each call.
     let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -245,9 +218,15 @@ fn run(
     }
     // Frames read before the thread started (after `ready`, in the same read).
     for (s, t) in socks.iter_mut().zip(tallies.iter_mut()) {
-        let pending = std::mem::take(&mut s.pending);
-        if let Some(left) = consume(&pending, s, t, shared) {
-            s.pending = left.to_vec();
+        if s.feed(&[], t, shared) {
+            unsafe {
+                libc::epoll_ctl(
+                    ep,
+                    libc::EPOLL_CTL_DEL,
+                    s.sock.as_raw_fd(),
+                    std::ptr::null_mut(),
+                )
+            };
         }
     }
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
@@ -272,33 +251,23 @@ fn run(
                 )
             };
             let ended = match got {
-                0 => Some("eof".to_string()),
+                0 => {
+                    t.st.closed = Some("eof".into());
+                    true
+                }
                 n if n < 0 => {
                     let e = io::Error::last_os_error();
                     match e.kind() {
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => None,
-                        _ => Some(format!("error: {e}")),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => false,
+                        _ => {
+                            t.st.closed = Some(format!("error: {e}"));
+                            true
+                        }
                     }
                 }
-                n => {
-                    let new = &scratch[..n as usize];
-                    if s.pending.is_empty() {
-                        let left = consume(new, s, t, shared).map(<[u8]>::to_vec);
-                        s.pending = left.unwrap_or_default();
-                    } else {
-                        let mut all = std::mem::take(&mut s.pending);
-                        all.extend_from_slice(new);
-                        s.pending = consume(&all, s, t, shared)
-                            .map(<[u8]>::to_vec)
-                            .unwrap_or_default();
-                    }
-                    t.st.closed.clone().map(|_| String::new())
-                }
+                n => s.feed(&scratch[..n as usize], t, shared),
             };
-            if let Some(why) = ended {
-                if t.st.closed.is_none() {
-                    t.st.closed = Some(why);
-                }
+            if ended {
                 unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
             }
         }
@@ -307,17 +276,36 @@ fn run(
     tallies.into_iter().map(|t| t.st).collect()
 }
 
-/// Tallies the whole frames at the start of `b`; returns the incomplete rest, if any. A
-/// close frame, or bytes that are no frame, end the socket (`closed`).
-fn consume<'a>(b: &'a [u8], s: &RawSock, t: &mut Tally, shared: &Shared) -> Option<&'a [u8]> {
+impl RawSock {
+    /// Adds `new` to the bytes pending and tallies every whole frame; `true` when the socket
+    /// has ended (`closed` says why).
+    fn feed(&mut self, new: &[u8], t: &mut Tally, shared: &Shared) -> bool {
+        let fd = self.sock.as_raw_fd();
+        if self.pending.is_empty() {
+            // The usual case: whole frames straight from the read buffer, not copied.
+            let (used, ended) = consume(new, fd, t, shared);
+            self.pending.extend_from_slice(&new[used..]);
+            ended
+        } else {
+            self.pending.extend_from_slice(new);
+            let (used, ended) = consume(&self.pending, fd, t, shared);
+            self.pending.drain(..used);
+            ended
+        }
+    }
+}
+
+/// Tallies the whole frames at the start of `b`; returns how many bytes they took, and
+/// whether the socket has ended: a close frame, or bytes that are no frame (`closed`).
+fn consume(b: &[u8], fd: RawFd, t: &mut Tally, shared: &Shared) -> (usize, bool) {
     let mut at = 0;
     let mut delivered = 0u64;
-    let result = loop {
+    let ended = loop {
         match frame(&b[at..]) {
-            None => break (at < b.len()).then(|| &b[at..]),
+            None => break false,
             Some(Err(e)) => {
                 t.st.closed = Some(format!("error: {e}"));
-                break None;
+                break true;
             }
             Some(Ok((op, payload, len))) => {
                 at += len;
@@ -327,9 +315,9 @@ fn consume<'a>(b: &'a [u8], s: &RawSock, t: &mut Tally, shared: &Shared) -> Opti
                         let code = (payload.len() >= 2)
                             .then(|| u16::from_be_bytes([payload[0], payload[1]]));
                         t.st.closed = Some(format!("close {code:?}"));
-                        break None;
+                        break true;
                     }
-                    9 => pong(s.sock.as_raw_fd(), payload),
+                    9 => pong(fd, payload),
                     _ => {}
                 }
             }
@@ -338,7 +326,7 @@ fn consume<'a>(b: &'a [u8], s: &RawSock, t: &mut Tally, shared: &Shared) -> Opti
     if delivered > 0 {
         shared.delivered.fetch_add(delivered, Ordering::Relaxed);
     }
-    result
+    (at, ended)
 }
 
 /// Answers a ping (a client frame is masked; a zero mask leaves the payload as it is).
