@@ -159,6 +159,28 @@ for rate in (200, 1000):
                   f"{f2(m['r50'])} (of ratios) | {f2(m['r99'])} (of ratios) | {fmt(m['ocpu'])} | {fmt(m['rcpu'])} | {f2(m['rcpu_ratio'])} | | | |")
     fanout.append(f"\nRatio of the medians (ours / refnd): p50 {ratio(m['op50'], m['rp50'])}, p99 {ratio(m['op99'], m['rp99'])}, "
                   f"CPU per delivery {ratio(m['ocpu'], m['rcpu'])}.\n")
+    if any(g(f"fanout{rate}/ours/r{rn}", "kernel_p99_ms") is not None for rn in rounds):
+        # The same runs counted to the kernel's receive timestamp of each read (loadgen stamp.rs):
+        # the load generator's own delay in getting to a socket is not in these.
+        fanout.append("\nThe same runs, each frame's latency counted to the kernel's receive timestamp of the read "
+                      "that brought it (`SO_TIMESTAMPING`; the reader's own delay is not in these); read lag (epoll reader only) = "
+                      "the reader's clock minus that stamp, per read:\n")
+        fanout.append("| round | ours kernel p50 / p99 ms | refnd kernel p50 / p99 ms | p50 ratio | p99 ratio | read lag p50 / p99 ms, ours / refnd |")
+        fanout.append("|---|---|---|---|---|---|")
+        kc = {k: [] for k in ("o50", "o99", "r50", "r99", "q50", "q99")}
+        for rn in rounds:
+            o, r = f"fanout{rate}/ours/r{rn}", f"fanout{rate}/refnd/r{rn}"
+            o50, o99, r50, r99 = g(o, "kernel_p50_ms"), g(o, "kernel_p99_ms"), g(r, "kernel_p50_ms"), g(r, "kernel_p99_ms")
+            q = lambda a, b: a / b if a is not None and b else None
+            for k, v in (("o50", o50), ("o99", o99), ("r50", r50), ("r99", r99), ("q50", q(o50, r50)), ("q99", q(o99, r99))):
+                kc[k].append(v)
+            fanout.append(f"| {rn} | {fmt(o50)} / {fmt(o99)} | {fmt(r50)} / {fmt(r99)} | {ratio(o50, r50)} | {ratio(o99, r99)} | "
+                          f"{fmt(g(o, 'read_lag_p50_ms'))} / {fmt(g(o, 'read_lag_p99_ms'))}, {fmt(g(r, 'read_lag_p50_ms'))} / {fmt(g(r, 'read_lag_p99_ms'))} |")
+        km = {k: median([x for x in v if x is not None]) for k, v in kc.items()}
+        fanout.append(f"| **median** | **{fmt(km['o50'])} / {fmt(km['o99'])}** | **{fmt(km['r50'])} / {fmt(km['r99'])}** | "
+                      f"{f2(km['q50'])} (of ratios) | {f2(km['q99'])} (of ratios) | |")
+        fanout.append(f"\nKernel-stamped, ratio of the medians (ours / refnd): p50 {ratio(km['o50'], km['r50'])}, "
+                      f"p99 {ratio(km['o99'], km['r99'])}.\n")
     if any(f"fanout{rate}/oursb/r{rn}" in rows for rn in rounds):
         # FANOUT_B_ENV: an A/B of one setting, ours with it ("oursb") against ours without.
         fanout.append("\n| round | ours p50 / p99 ms | oursb p50 / p99 ms | oursb/ours p50 | oursb/ours p99 | oursb/ours CPU |")

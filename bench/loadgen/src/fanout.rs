@@ -17,11 +17,13 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use crate::rawread;
+use crate::stamp::Stamped;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 
 pub struct Shared {
     pub delivered: AtomicU64,
@@ -42,6 +44,11 @@ pub struct SockStats {
     pub reorders: u64,
     pub id_regress: u64,
     pub hist: Option<Histogram<u64>>,
+    /// The same latencies to the kernel's receive timestamp of the read that brought the
+    /// frame (`stamp`): what the reader's own delay does not touch.
+    pub khist: Option<Histogram<u64>>,
+    /// Per read: the reader's clock minus the kernel's receive timestamp (`--reader epoll`).
+    pub lag: Option<Histogram<u64>>,
     pub errors: HashMap<String, u64>,
     pub closed: Option<String>,
     pub acked: Vec<u64>,
@@ -97,7 +104,10 @@ pub fn error_code(b: &[u8]) -> Option<String> {
 }
 
 /// Read frames until `ready`. Returns the number of frames skipped or an error text.
-pub async fn wait_ready(ws: &mut Ws, timeout: Duration) -> Result<(), String> {
+pub async fn wait_ready<S>(ws: &mut WebSocketStream<S>, timeout: Duration) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let dl = tokio::time::Instant::now() + timeout;
     loop {
         match tokio::time::timeout_at(dl, ws.next()).await {
@@ -146,11 +156,14 @@ where
 }
 
 /// Open `n` sockets (user i % tokens.len(), source address i % src_ips), each waiting for `ready`.
-pub async fn open_all(addr: SocketAddr, tokens: &[String], n: usize, src_ips: usize, conc: usize) -> (Vec<(usize, Ws)>, HashMap<String, u64>) {
+/// Each socket's reads take the kernel's receive timestamps (`stamp::Stamped`).
+pub async fn open_all(addr: SocketAddr, tokens: &[String], n: usize, src_ips: usize, conc: usize) -> (Vec<(usize, WebSocketStream<Stamped>)>, HashMap<String, u64>) {
     open_each(0..n, conc, |i| {
         let tok = tokens[i % tokens.len()].clone();
         async move {
-            let mut ws = match ws_connect(addr, src_ip(i, src_ips), &tok).await {
+            let st = tcp_connect(addr, src_ip(i, src_ips)).await.map_err(|e| format!("{:?}", WsErr::Connect(e.to_string())))?;
+            let st = Stamped::new(st).map_err(|e| format!("SO_TIMESTAMPING: {e}"))?;
+            let mut ws = match ws_upgrade(addr, st, &tok).await {
                 Ok(ws) => ws,
                 Err(WsErr::Status(s)) => return Err(format!("http {s}")),
                 Err(e) => return Err(format!("{e:?}")),
@@ -179,8 +192,10 @@ impl Tally {
     }
 
     /// A text frame; returns whether it was a (first) delivery. The caller adds deliveries
-    /// to `shared.delivered` (the epoll reader once per read, not per frame).
-    pub fn text(&mut self, b: &[u8], shared: &Shared) -> bool {
+    /// to `shared.delivered` (the epoll reader once per read, not per frame). `kernel` is the
+    /// kernel's receive timestamp of the read that completed the frame (µs since the epoch,
+    /// the clock of the senders' `now_micros`), when there is one (`stamp`).
+    pub fn text(&mut self, b: &[u8], shared: &Shared, kernel: Option<u64>) -> bool {
         let st = &mut self.st;
         if let Some((seq, ts, id)) = parse_message(b) {
             let now = now_micros();
@@ -190,6 +205,9 @@ impl Tally {
             }
             st.deliveries += 1;
             let _ = st.hist.as_mut().unwrap().record(now.saturating_sub(ts).max(1));
+            if let Some(k) = kernel {
+                let _ = st.khist.get_or_insert_with(hist).record(k.saturating_sub(ts).max(1));
+            }
             let (sender, local) = (seq % self.senders, (seq / self.senders) as i64);
             if local < self.last_local[sender as usize] {
                 st.reorders += 1;
@@ -218,7 +236,8 @@ impl Tally {
     }
 }
 
-async fn reader<S>(mut stream: S, mut stop: watch::Receiver<bool>, shared: Arc<Shared>, me: Option<u64>, senders: u64) -> SockStats
+/// `stamp`: the newest read's kernel timestamp on this socket (`Stamped`).
+async fn reader<S>(mut stream: S, stamp: Arc<AtomicU64>, mut stop: watch::Receiver<bool>, shared: Arc<Shared>, me: Option<u64>, senders: u64) -> SockStats
 where
     S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
@@ -245,7 +264,8 @@ where
                 break;
             }
         };
-        if t.text(txt.as_bytes(), &shared) {
+        let k = stamp.load(Ordering::Relaxed);
+        if t.text(txt.as_bytes(), &shared, (k != 0).then_some(k)) {
             shared.delivered.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -325,8 +345,9 @@ pub async fn run(args: Args) {
     for (i, ws) in socks {
         visible.push(visible_of(i));
         let sender_idx = if i < senders { Some(i as u64) } else { None };
+        let stamp = ws.get_ref().stamp.clone();
         let (mut sink, stream) = ws.split();
-        readers.push(tokio::spawn(reader(stream, stop_rx.clone(), shared.clone(), sender_idx, senders as u64)));
+        readers.push(tokio::spawn(reader(stream, stamp, stop_rx.clone(), shared.clone(), sender_idx, senders as u64)));
         if let Some(si) = sender_idx {
             let s = senders as u64;
             let mut stop = stop_rx.clone();
@@ -431,6 +452,7 @@ pub async fn run(args: Args) {
     let mut errors: HashMap<String, u64> = HashMap::new();
     let mut closed: HashMap<String, u64> = HashMap::new();
     let mut h = hist();
+    let (mut kh, mut lag) = (hist(), hist());
     let mut leaked = 0u64;
     for (s, vis) in stats.iter().zip(&visible) {
         if !vis {
@@ -456,7 +478,15 @@ pub async fn run(args: Args) {
             *closed.entry(c.clone()).or_default() += 1;
         }
         h.add(s.hist.as_ref().unwrap()).unwrap();
+        if let Some(k) = &s.khist {
+            kh.add(k).unwrap();
+        }
+        if let Some(l) = &s.lag {
+            lag.add(l).unwrap();
+        }
     }
+    // Kernel-stamped figures: null when no read had a stamp (`SO_TIMESTAMPING` refused).
+    let kms = |h: &Histogram<u64>, q: f64| (!h.is_empty()).then(|| r2(ms(h, q)));
     let expected = acked * viewers as u64;
     let span = (last.saturating_sub(t0)) as f64 / 1e6;
     let cpu = match (cpu0, cpu1) {
@@ -473,7 +503,7 @@ pub async fn run(args: Args) {
         "send_rate_achieved": r2(acked as f64 / dur),
         "deliveries_per_s": r2(deliveries as f64 / span.max(dur)),
         "p50_ms": r2(ms(&h, 0.5)), "p99_ms": r2(ms(&h, 0.99)), "p999_ms": r2(ms(&h, 0.999)), "max_ms": r2(max_ms(&h)),
-        "server_cpu_s": cpu.map(r2), "server_cpu_s_per_M": cpu.map(|c| r2(c / (deliveries as f64 / 1e6))),
+                "server_cpu_s": cpu.map(r2), "server_cpu_s_per_M": cpu.map(|c| r2(c / (deliveries as f64 / 1e6))),
         "server_cores": cpu.map(|c| r2(c / span.max(dur))),
         "server_rss_kb": rss, "server_hwm_kb": hwm, "server_threads": threads,
         "loadgen_cpu_s": r2(self1 - self0),
@@ -481,9 +511,17 @@ pub async fn run(args: Args) {
         // machine makes every number here worse)
         "other_cores": r2(((mach1 - mach0) - (self1 - self0) - cpu.unwrap_or(0.0)).max(0.0) / wall),
     });
+    let mut v = v;
+    let o = v.as_object_mut().unwrap();
+    o.insert("kernel_p50_ms".into(), json!(kms(&kh, 0.5)));
+    o.insert("kernel_p99_ms".into(), json!(kms(&kh, 0.99)));
+    o.insert("kernel_p999_ms".into(), json!(kms(&kh, 0.999)));
+    o.insert("read_lag_p50_ms".into(), json!(kms(&lag, 0.5)));
+    o.insert("read_lag_p99_ms".into(), json!(kms(&lag, 0.99)));
+    o.insert("read_lag_max_ms".into(), json!((!lag.is_empty()).then(|| r2(max_ms(&lag)))));
     eprintln!(
-        "# fanout {label}: sent {sent} acked {acked} expected {expected} delivered {deliveries} lost {missing} dups {dups} reorders {reorders} | {:.0} deliveries/s | p50 {:.2} p99 {:.2} max {:.2} ms | server cpu {:?} s, rss {:?} kB",
-        deliveries as f64 / span.max(dur), ms(&h, 0.5), ms(&h, 0.99), max_ms(&h), cpu, rss
+        "# fanout {label}: sent {sent} acked {acked} expected {expected} delivered {deliveries} lost {missing} dups {dups} reorders {reorders} | {:.0} deliveries/s | p50 {:.2} p99 {:.2} max {:.2} ms (kernel-stamped p50 {:.2} p99 {:.2}) | server cpu {:?} s, rss {:?} kB",
+        deliveries as f64 / span.max(dur), ms(&h, 0.5), ms(&h, 0.99), max_ms(&h), ms(&kh, 0.5), ms(&kh, 0.99), cpu, rss
     );
     emit(&args, v);
 }

@@ -11,6 +11,7 @@ mod history;
 mod idle;
 mod pump;
 mod rawread;
+mod stamp;
 mod startup;
 mod util;
 

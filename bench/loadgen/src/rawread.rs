@@ -5,13 +5,19 @@
 //! 15 s run of 200 msg/s × 1,000 sockets on its one pinned core (docs/PERFORMANCE.md,
 //! issue 20), about 4.9 µs a frame. A saturated instrument adds its own queue to every
 //! latency it reports. Here a frame costs a header parse and the same `Tally` as the tokio
-//! reader; the kernel's share (one `recvfrom` per readiness, and the ACK it sends) stays.
+//! reader; the kernel's share (one `recvmsg` per readiness, and the ACK it sends) stays.
+//!
+//! Each read also takes the kernel's receive timestamp (`stamp`), so that a frame's latency
+//! is also counted to when its bytes reached this socket's receive queue (`kernel_p50_ms`),
+//! and `read_lag_*` (the reader's clock minus the stamp, per read) says how far behind the
+//! reader was.
 //!
 //! The sockets are opened and upgraded here too, with a hand-written HTTP/1.1 upgrade, so
 //! that every byte after the response head goes through one parser (no bytes are left
 //! behind in another library's buffer). The senders keep the tokio path (`fanout.rs`).
 
 use crate::fanout::{open_each, Shared, SockStats, Tally};
+use crate::stamp::{recv_stamped, stamp_receives};
 use crate::util::*;
 use std::collections::HashMap;
 use std::io;
@@ -204,6 +210,12 @@ fn run(
     senders: u64,
 ) -> Vec<SockStats> {
     let mut tallies: Vec<Tally> = socks.iter().map(|_| Tally::new(None, senders)).collect();
+    for s in &socks {
+        if let Err(e) = stamp_receives(s.sock.as_raw_fd()) {
+            eprintln!("# SO_TIMESTAMPING refused ({e}): no kernel-stamped latencies");
+            break;
+        }
+    }
     // SAFETY: plain syscalls on descriptors this function owns (through `socks`), with
     // buffers that outlive each call.
     let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -218,7 +230,7 @@ fn run(
     }
     // Frames read before the thread started (after `ready`, in the same read).
     for (s, t) in socks.iter_mut().zip(tallies.iter_mut()) {
-        if s.feed(&[], t, shared) {
+        if s.feed(&[], None, t, shared) {
             unsafe {
                 libc::epoll_ctl(
                     ep,
@@ -242,30 +254,25 @@ fn run(
             let i = ev.u64 as usize;
             let (s, t) = (&mut socks[i], &mut tallies[i]);
             let fd = s.sock.as_raw_fd();
-            let got = unsafe {
-                libc::recv(
-                    fd,
-                    scratch.as_mut_ptr().cast(),
-                    scratch.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            let ended = match got {
-                0 => {
+            let ended = match recv_stamped(fd, &mut scratch) {
+                Ok((0, _)) => {
                     t.st.closed = Some("eof".into());
                     true
                 }
-                n if n < 0 => {
-                    let e = io::Error::last_os_error();
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => false,
-                        _ => {
-                            t.st.closed = Some(format!("error: {e}"));
-                            true
-                        }
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => false,
+                    _ => {
+                        t.st.closed = Some(format!("error: {e}"));
+                        true
                     }
+                },
+                Ok((n, stamp)) => {
+                    if let Some(k) = stamp {
+                        let lag = now_micros().saturating_sub(k).max(1);
+                        let _ = t.st.lag.get_or_insert_with(hist).record(lag);
+                    }
+                    s.feed(&scratch[..n], stamp, t, shared)
                 }
-                n => s.feed(&scratch[..n as usize], t, shared),
             };
             if ended {
                 unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
@@ -279,16 +286,17 @@ fn run(
 impl RawSock {
     /// Adds `new` to the bytes pending and tallies every whole frame; `true` when the socket
     /// has ended (`closed` says why).
-    fn feed(&mut self, new: &[u8], t: &mut Tally, shared: &Shared) -> bool {
+    /// `stamp` is the read's kernel timestamp: a frame is whole once its last bytes are in.
+    fn feed(&mut self, new: &[u8], stamp: Option<u64>, t: &mut Tally, shared: &Shared) -> bool {
         let fd = self.sock.as_raw_fd();
         if self.pending.is_empty() {
             // The usual case: whole frames straight from the read buffer, not copied.
-            let (used, ended) = consume(new, fd, t, shared);
+            let (used, ended) = consume(new, stamp, fd, t, shared);
             self.pending.extend_from_slice(&new[used..]);
             ended
         } else {
             self.pending.extend_from_slice(new);
-            let (used, ended) = consume(&self.pending, fd, t, shared);
+            let (used, ended) = consume(&self.pending, stamp, fd, t, shared);
             self.pending.drain(..used);
             ended
         }
@@ -297,7 +305,13 @@ impl RawSock {
 
 /// Tallies the whole frames at the start of `b`; returns how many bytes they took, and
 /// whether the socket has ended: a close frame, or bytes that are no frame (`closed`).
-fn consume(b: &[u8], fd: RawFd, t: &mut Tally, shared: &Shared) -> (usize, bool) {
+fn consume(
+    b: &[u8],
+    stamp: Option<u64>,
+    fd: RawFd,
+    t: &mut Tally,
+    shared: &Shared,
+) -> (usize, bool) {
     let mut at = 0;
     let mut delivered = 0u64;
     let ended = loop {
@@ -310,7 +324,7 @@ fn consume(b: &[u8], fd: RawFd, t: &mut Tally, shared: &Shared) -> (usize, bool)
             Some(Ok((op, payload, len))) => {
                 at += len;
                 match op {
-                    1 => delivered += t.text(payload, shared) as u64,
+                    1 => delivered += t.text(payload, shared, stamp) as u64,
                     8 => {
                         let code = (payload.len() >= 2)
                             .then(|| u16::from_be_bytes([payload[0], payload[1]]));

@@ -382,6 +382,14 @@ pub fn ws_config() -> WebSocketConfig {
 
 pub async fn ws_connect(addr: SocketAddr, src: Option<Ipv4Addr>, token: &str) -> Result<Ws, WsErr> {
     let st = tcp_connect(addr, src).await.map_err(|e| WsErr::Connect(e.to_string()))?;
+    ws_upgrade(addr, st, token).await
+}
+
+/// The WebSocket upgrade of `/ws` on a connected stream `st` (to `addr`), with the token.
+pub async fn ws_upgrade<S>(addr: SocketAddr, st: S, token: &str) -> Result<WebSocketStream<S>, WsErr>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
     req.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
     match tokio_tungstenite::client_async_with_config(req, st, Some(ws_config())).await {
