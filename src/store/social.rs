@@ -80,9 +80,13 @@ pub fn rerecord_mentions(conn: &Connection, message_id: i64, content: &str) -> A
     let (author, channel): (i64, i64) = conn
         .prepare_cached("SELECT author_id, channel_id FROM messages WHERE id = ?1")?
         .query_row(params![message_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    conn.prepare_cached("DELETE FROM mentions WHERE message_id = ?1")?
+        .execute(params![message_id])?;
     write_mentions(conn, author, channel, message_id, content)
 }
 
+/// The mention rows of a message that has none yet: a new one, or an edited one whose old
+/// rows `rerecord_mentions` has just deleted.
 fn write_mentions(
     conn: &Connection,
     author_id: i64,
@@ -90,8 +94,6 @@ fn write_mentions(
     message_id: i64,
     content: &str,
 ) -> ApiResult<()> {
-    conn.prepare_cached("DELETE FROM mentions WHERE message_id = ?1")?
-        .execute(params![message_id])?;
     let mut find = conn.prepare_cached("SELECT id FROM users WHERE username_lc = ?1")?;
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO mentions (user_id, channel_id, message_id) VALUES (?1, ?2, ?3)",
