@@ -754,7 +754,7 @@ fn sfu_frames_stay_under_64_kib_and_parts_are_capped() {
     let mut ws = voice(&s, &parts);
     assert_eq!(ws.recv().unwrap()["voice_mode"], "sfu");
     let limit = mini_discord::voice::signaling::MAX_SFU_SDP_BYTES;
-    let part = "a".repeat(60_000);
+    let part = "a".repeat(mini_discord::voice::signaling::PART_SDP_BYTES);
     let n = limit / part.len() + 1;
     for i in 0..n {
         ws.send(json!({"type":"answer","to":"sfu","sdp":part,"part":i,"more":true}));

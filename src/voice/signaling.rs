@@ -38,7 +38,8 @@ pub const MAX_SDP_BYTES: usize = 16 * 1024;
 pub const MAX_SFU_SDP_BYTES: usize = 224 * 1024;
 /// How much escaped SDP a client puts in one part of an answer (`Parts`): with the JSON
 /// around it the frame stays under the 64 KiB cap of every `/ws/voice` socket
-/// (`realtime::ws::MAX_MESSAGE_BYTES`). `sfu.js` and the bots of `tests/sfu.rs` split so.
+/// (`realtime::ws::MAX_MESSAGE_BYTES`). `sfu.js` and the bots of `tests/sfu.rs` split so;
+/// the browser's copy and `bench/sfuload`'s are checked against this one by a test below.
 pub const PART_SDP_BYTES: usize = 60_000;
 // A full room's answer is about 4 parts (a little more with its escapes).
 const _: () = assert!(MAX_SFU_SDP_BYTES.div_ceil(PART_SDP_BYTES) <= 4);
@@ -306,6 +307,36 @@ fn sdp_ok(sdp: &str, max: usize) -> ApiResult<()> {
 mod tests {
     use super::*;
     use crate::error::Code;
+
+    /// The number after `name` up to the end of its line, digits only (`60000`, `60_000`).
+    fn constant_in(source: &str, name: &str) -> usize {
+        let at = source
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} not found"));
+        let line = source[at + name.len()..].lines().next().unwrap();
+        let digits: String = line.chars().filter(char::is_ascii_digit).collect();
+        digits
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}: no number in {line:?}"))
+    }
+
+    #[test]
+    fn the_copies_of_the_part_size_agree_with_the_servers() {
+        // The browser cannot read a Rust constant, nor `bench/` (its own workspace) link the
+        // server, so each keeps a copy; a change here must change them too.
+        let js = include_str!("../../assets/voice/sfu.js");
+        assert_eq!(
+            constant_in(js, "export const PART_SDP_BYTES ="),
+            PART_SDP_BYTES,
+            "assets/voice/sfu.js"
+        );
+        let bench = include_str!("../../bench/sfuload/src/main.rs");
+        assert_eq!(
+            constant_in(bench, "const PART_SDP_BYTES: usize ="),
+            PART_SDP_BYTES,
+            "bench/sfuload"
+        );
+    }
 
     #[test]
     fn offers_are_relayed_with_their_type_and_size_capped() {
