@@ -503,7 +503,7 @@ pub async fn run(args: Args) {
         "send_rate_achieved": r2(acked as f64 / dur),
         "deliveries_per_s": r2(deliveries as f64 / span.max(dur)),
         "p50_ms": r2(ms(&h, 0.5)), "p99_ms": r2(ms(&h, 0.99)), "p999_ms": r2(ms(&h, 0.999)), "max_ms": r2(max_ms(&h)),
-                "server_cpu_s": cpu.map(r2), "server_cpu_s_per_M": cpu.map(|c| r2(c / (deliveries as f64 / 1e6))),
+        "server_cpu_s": cpu.map(r2), "server_cpu_s_per_M": cpu.map(|c| r2(c / (deliveries as f64 / 1e6))),
         "server_cores": cpu.map(|c| r2(c / span.max(dur))),
         "server_rss_kb": rss, "server_hwm_kb": hwm, "server_threads": threads,
         "loadgen_cpu_s": r2(self1 - self0),
@@ -511,6 +511,7 @@ pub async fn run(args: Args) {
         // machine makes every number here worse)
         "other_cores": r2(((mach1 - mach0) - (self1 - self0) - cpu.unwrap_or(0.0)).max(0.0) / wall),
     });
+    // Added after `json!`, which reaches its macro recursion limit with these in it.
     let mut v = v;
     let o = v.as_object_mut().unwrap();
     o.insert("kernel_p50_ms".into(), json!(kms(&kh, 0.5)));
