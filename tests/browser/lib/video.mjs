@@ -120,13 +120,14 @@ function instrument() {
 /**
  * A signed-in user in their own context (camera and microphone granted).
  * @param {import('playwright-core').Browser} browser @param {string} url @param {string} name
- * @param {{mode?: 'register'|'login', relayOnly?: boolean,
+ * @param {{mode?: 'register'|'login', relayOnly?: boolean, timeout?: number,
  *   setup?: (context: import('playwright-core').BrowserContext) => Promise<unknown>}} [opts]
- *   setup: runs on the new context before its page opens (e.g. WebSocket routes)
+ *   setup: runs on the new context before its page opens (e.g. WebSocket routes);
+ *   timeout: the context's default for navigation and waits (10 s)
  */
 export async function openVideoUser(browser, url, name, opts = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, permissions: ['microphone', 'camera'] });
-  context.setDefaultTimeout(10_000);
+  context.setDefaultTimeout(opts.timeout ?? 10_000);
   await opts.setup?.(context);
   await context.addInitScript(instrument);
   if (opts.relayOnly) {
